@@ -1,0 +1,170 @@
+//! Builds the auth call's headers from the client's request and the configuration.
+
+use std::borrow::Cow;
+
+use crate::config::{AuthRequest, Forward, PathRule};
+use crate::host::Headers;
+
+/// A request header that must go to the auth service but cannot: its value is not UTF-8, and the
+/// host's call API only carries text. The request is refused rather than checked on altered input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsendableHeader(pub String);
+
+/// The auth call carries no body, so the client's framing headers must not go with it: a
+/// `content-length: N` with no body would leave the auth service waiting. ext_authz does the same.
+const FRAMING: [&str; 2] = ["content-length", "transfer-encoding"];
+
+/// The headers of the auth call, borrowing from the request wherever nothing changes.
+pub fn auth_headers<'a>(
+    spec: &'a AuthRequest,
+    request: &'a Headers,
+) -> Result<Vec<(&'a str, Cow<'a, str>)>, UnsendableHeader> {
+    let mut out: Vec<(&str, Cow<str>)> =
+        Vec::with_capacity(request.len() + spec.headers_to_add.len() + 1);
+    out.push(("content-length", Cow::Borrowed("0")));
+    for (name, value) in request {
+        let name = name.as_str();
+        if FRAMING.contains(&name) {
+            continue;
+        }
+        if let Forward::Allowlist(set) = &spec.forward {
+            if !set.matches(name) {
+                continue;
+            }
+        }
+        let value = match (name, &spec.path, &spec.authority, &spec.method) {
+            (":path", PathRule::Fixed(path), _, _) => Cow::Borrowed(path.as_str()),
+            (":path", PathRule::Prefixed(prefix), _, _) => {
+                Cow::Owned(format!("{prefix}{}", text(name, value)?))
+            }
+            (":authority", _, Some(authority), _) => Cow::Borrowed(authority.as_str()),
+            (":method", _, _, Some(method)) => Cow::Borrowed(method.as_str()),
+            _ => Cow::Borrowed(text(name, value)?),
+        };
+        out.push((name, value));
+    }
+    for (name, value) in &spec.headers_to_add {
+        // ext_authz's headers_to_add overwrites a header of the same name.
+        out.retain(|(existing, _)| *existing != name.as_str());
+        out.push((name.as_str(), Cow::Borrowed(value.as_str())));
+    }
+    Ok(out)
+}
+
+fn text<'a>(name: &str, value: &'a [u8]) -> Result<&'a str, UnsendableHeader> {
+    std::str::from_utf8(value).map_err(|_| UnsendableHeader(name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn request() -> Headers {
+        [
+            (":authority", "shop.example"),
+            (":path", "/uuid?x=1"),
+            (":method", "GET"),
+            (":scheme", "http"),
+            ("authorization", "Bearer t"),
+            ("cookie", "c=1"),
+            ("x-request-id", "r1"),
+            ("content-length", "12"),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v.as_bytes().to_vec()))
+        .collect()
+    }
+
+    fn build(json: &str, request: &Headers) -> Result<Vec<(String, String)>, UnsendableHeader> {
+        let config = Config::parse(json.as_bytes()).unwrap();
+        auth_headers(&config.auth_request, request).map(|h| {
+            h.into_iter()
+                .map(|(n, v)| (n.to_owned(), v.into_owned()))
+                .collect()
+        })
+    }
+
+    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+        headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn seed_forwards_every_header_and_pseudo_header_unchanged() {
+        let headers = build("", &request()).unwrap();
+        for (name, value) in request() {
+            if name == "content-length" {
+                continue;
+            }
+            assert_eq!(
+                get(&headers, &name),
+                vec![String::from_utf8(value).unwrap()],
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_body_framing_is_never_forwarded() {
+        let headers = build("", &request()).unwrap();
+        assert_eq!(get(&headers, "content-length"), vec!["0"]);
+    }
+
+    #[test]
+    fn overrides_replace_path_authority_and_method() {
+        let json =
+            r#"{"path": "/check", "path_prefix": "/v1", "authority": "auth", "method": "POST"}"#;
+        let headers = build(json, &request()).unwrap();
+        assert_eq!(get(&headers, ":path"), vec!["/v1/check"]);
+        assert_eq!(get(&headers, ":authority"), vec!["auth"]);
+        assert_eq!(get(&headers, ":method"), vec!["POST"]);
+    }
+
+    #[test]
+    fn path_prefix_keeps_the_clients_path() {
+        let headers = build(r#"{"path_prefix": "/authz"}"#, &request()).unwrap();
+        assert_eq!(get(&headers, ":path"), vec!["/authz/uuid?x=1"]);
+    }
+
+    #[test]
+    fn allowlist_forwards_only_matches_and_the_always_set() {
+        let headers = build(
+            r#"{"allowed_headers": [{"prefix": "x-request"}]}"#,
+            &request(),
+        )
+        .unwrap();
+        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "content-length",
+                ":authority",
+                ":path",
+                ":method",
+                "authorization",
+                "x-request-id"
+            ]
+        );
+    }
+
+    #[test]
+    fn headers_to_add_overwrite_the_clients_copy() {
+        let json = r#"{"headers_to_add": [{"key": "x-request-id", "value": "fixed"}, {"key": "x-new", "value": "1"}]}"#;
+        let headers = build(json, &request()).unwrap();
+        assert_eq!(get(&headers, "x-request-id"), vec!["fixed"]);
+        assert_eq!(get(&headers, "x-new"), vec!["1"]);
+    }
+
+    #[test]
+    fn a_forwarded_non_utf8_value_is_refused_by_name() {
+        let mut req = request();
+        req.push(("x-odd".to_owned(), vec![0x66, 0xff, 0x6f]));
+        assert_eq!(build("", &req), Err(UnsendableHeader("x-odd".to_owned())));
+        // Not forwarded, not a problem.
+        assert!(build(r#"{"allowed_headers": [{"exact": "cookie"}]}"#, &req).is_ok());
+    }
+}

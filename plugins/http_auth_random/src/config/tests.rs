@@ -1,0 +1,258 @@
+//! Unit tests for parsing and validating the configuration.
+
+use super::*;
+
+fn parse(json: &str) -> Result<Config, ConfigError> {
+    Config::parse(json.as_bytes())
+}
+
+fn error_of(json: &str) -> ConfigError {
+    match parse(json) {
+        Ok(config) => panic!("{json} was accepted: {config:?}"),
+        Err(err) => err,
+    }
+}
+
+#[test]
+fn no_configuration_is_the_seed_failing_closed() {
+    for empty in ["", "  \n", "{}"] {
+        let config = parse(empty).unwrap();
+        assert_eq!(config.rule, Rule::FnvParity);
+        assert_eq!(config.auth_request.cluster, "httpbin");
+        assert_eq!(config.auth_request.timeout, Duration::from_secs(50));
+        assert_eq!(config.auth_request.forward, Forward::All);
+        assert_eq!(config.auth_request.path, PathRule::Client);
+        assert_eq!(config.auth_request.authority, None);
+        assert_eq!(config.auth_request.method, None);
+        assert!(!config.failure.allow);
+        assert_eq!(config.failure.status_on_error, 403);
+        assert_eq!(config.deny.status, 403);
+        assert_eq!(config.deny.body, "access forbidden");
+        assert_eq!(
+            config.deny.headers,
+            vec![("powered-by".to_owned(), "http_auth_random".to_owned())]
+        );
+        assert_eq!(config.max_response_body_bytes, 65_536);
+        assert!(config.exempt.is_empty());
+    }
+}
+
+#[test]
+fn every_field_is_read() {
+    let config = parse(
+        r#"{
+        "cluster": "outbound|80||auth.default.svc.cluster.local",
+        "timeout_ms": 250,
+        "decision": "status",
+        "path": "/check",
+        "path_prefix": "/authz/",
+        "authority": "auth.local:8080",
+        "method": "POST",
+        "allowed_headers": [{"exact": "X-Request-Id"}, {"prefix": "x-b3-"}],
+        "headers_to_add": [{"key": "X-Caller", "value": "edge"}],
+        "failure_mode_allow": true,
+        "failure_mode_allow_header_add": false,
+        "status_on_error": 503,
+        "deny": {"status": 401, "body": "no", "headers": [{"key": "www-authenticate", "value": "Bearer"}]},
+        "allowed_upstream_headers": [{"exact": "x-user-id"}],
+        "allowed_upstream_headers_to_append": [{"suffix": "-trace"}],
+        "strip_client_upstream_headers": false,
+        "allowed_client_headers": [{"contains": "auth"}],
+        "allowed_client_headers_on_success": [{"exact": "set-cookie"}],
+        "exempt": {"paths": ["/healthz"], "path_prefixes": ["/public/"], "methods": ["OPTIONS"]},
+        "stat_prefix": "edge.authz",
+        "max_response_body_bytes": 1024
+    }"#,
+    )
+    .unwrap();
+    let req = &config.auth_request;
+    assert_eq!(req.cluster, "outbound|80||auth.default.svc.cluster.local");
+    assert_eq!(req.timeout, Duration::from_millis(250));
+    assert_eq!(config.rule, Rule::Status);
+    assert_eq!(req.path, PathRule::Fixed("/authz/check".to_owned()));
+    assert_eq!(req.authority.as_deref(), Some("auth.local:8080"));
+    assert_eq!(req.method.as_deref(), Some("POST"));
+    match &req.forward {
+        Forward::Allowlist(set) => {
+            assert!(set.matches("x-request-id"));
+            assert!(set.matches("x-b3-traceid"));
+            for always in ALWAYS_FORWARDED {
+                assert!(set.matches(always), "{always}");
+            }
+            assert!(!set.matches("cookie"));
+        }
+        Forward::All => panic!("allowlist expected"),
+    }
+    assert_eq!(
+        req.headers_to_add,
+        vec![("x-caller".to_owned(), "edge".to_owned())]
+    );
+    assert!(config.failure.allow);
+    assert!(!config.failure.add_header);
+    assert_eq!(config.failure.status_on_error, 503);
+    assert_eq!(config.deny.status, 401);
+    assert!(config.response.upstream.matches("x-user-id"));
+    assert!(config.response.upstream_append.matches("x-b3-trace"));
+    assert!(!config.response.strip_client_copies);
+    assert!(config
+        .response
+        .client
+        .as_ref()
+        .unwrap()
+        .matches("x-auth-reason"));
+    assert!(config.response.client_on_success.matches("set-cookie"));
+    assert!(config.exempt.paths.contains("/healthz"));
+    assert_eq!(config.exempt.path_prefixes, vec!["/public/".to_owned()]);
+    assert!(config.exempt.methods.contains("OPTIONS"));
+    assert_eq!(config.stat_prefix, "edge.authz");
+    assert_eq!(config.max_response_body_bytes, 1024);
+}
+
+#[test]
+fn path_prefix_goes_before_the_clients_path() {
+    let config = parse(r#"{"path_prefix": "/authz/"}"#).unwrap();
+    assert_eq!(
+        config.auth_request.path,
+        PathRule::Prefixed("/authz".to_owned())
+    );
+}
+
+#[test]
+fn unknown_fields_are_refused_by_name() {
+    let err = error_of(r#"{"clustr": "httpbin"}"#);
+    assert!(err.reason.contains("unknown field `clustr`"), "{err}");
+    let err = error_of(r#"{"deny": {"satus": 401}}"#);
+    assert_eq!(err.field, "deny.satus");
+    assert!(err.reason.contains("unknown field `satus`"), "{err}");
+}
+
+#[test]
+fn wrong_types_name_the_field() {
+    let err = error_of(r#"{"timeout_ms": "5s"}"#);
+    assert_eq!(err.field, "timeout_ms");
+    let err = error_of(r#"{"deny": {"headers": [{"key": "a", "value": 1}]}}"#);
+    assert_eq!(err.field, "deny.headers[0].value");
+    let err = error_of(r#"{"decision": "coin_flip"}"#);
+    assert_eq!(err.field, "decision");
+}
+
+#[test]
+fn bad_values_name_the_field_and_reason() {
+    let cases = [
+        (r#"{"timeout_ms": 0}"#, "timeout_ms", "out of range"),
+        (
+            r#"{"timeout_ms": 18446744073709551615}"#,
+            "timeout_ms",
+            "out of range",
+        ),
+        (r#"{"cluster": ""}"#, "cluster", "empty"),
+        (r#"{"cluster": "a b"}"#, "cluster", "contains"),
+        (
+            r#"{"status_on_error": 99}"#,
+            "status_on_error",
+            "not a final HTTP status",
+        ),
+        (
+            r#"{"status_on_error": 4294967295}"#,
+            "status_on_error",
+            "not a final HTTP status",
+        ),
+        (
+            r#"{"deny": {"status": 600}}"#,
+            "deny.status",
+            "not a final HTTP status",
+        ),
+        (r#"{"path": "check"}"#, "path", "must start with '/'"),
+        (r#"{"path": "/a\r\nx: y"}"#, "path", "contains"),
+        (r#"{"method": "GET /"}"#, "method", "not an HTTP method"),
+        (r#"{"authority": "a/b"}"#, "authority", "without '/'"),
+        (
+            r#"{"headers_to_add": [{"key": "", "value": "v"}]}"#,
+            "headers_to_add[0].key",
+            "empty",
+        ),
+        (
+            r#"{"headers_to_add": [{"key": "x", "value": "a\nb"}]}"#,
+            "headers_to_add[0].value",
+            "not allowed",
+        ),
+        (
+            r#"{"deny": {"headers": [{"key": "x y", "value": "v"}]}}"#,
+            "deny.headers[0].key",
+            "not allowed",
+        ),
+        (
+            r#"{"allowed_headers": [{}]}"#,
+            "allowed_headers[0]",
+            "needs one of",
+        ),
+        (
+            r#"{"allowed_headers": [{"exact": "a", "prefix": "b"}]}"#,
+            "allowed_headers[0]",
+            "more than one",
+        ),
+        (
+            r#"{"allowed_headers": [{"prefix": ""}]}"#,
+            "allowed_headers[0].prefix",
+            "empty",
+        ),
+        (
+            r#"{"exempt": {"paths": ["healthz"]}}"#,
+            "exempt.paths[0]",
+            "must start with '/'",
+        ),
+        (
+            r#"{"exempt": {"methods": [""]}}"#,
+            "exempt.methods[0]",
+            "not an HTTP method",
+        ),
+        (r#"{"stat_prefix": "a..b"}"#, "stat_prefix", "dot-separated"),
+        (
+            r#"{"max_response_body_bytes": 99999999999}"#,
+            "max_response_body_bytes",
+            "out of range",
+        ),
+    ];
+    for (json, field, reason) in cases {
+        let err = error_of(json);
+        assert_eq!(err.field, field, "{json}: {err}");
+        assert!(err.reason.contains(reason), "{json}: {err}");
+    }
+}
+
+#[test]
+fn malformed_json_is_refused() {
+    for bad in [
+        "{",
+        "[]",
+        "[\"httpbin\"]",
+        "null",
+        "\"x\"",
+        "{} {}",
+        "\u{0}",
+    ] {
+        let err = error_of(bad);
+        assert!(!err.reason.is_empty(), "{bad}");
+    }
+}
+
+#[test]
+fn longest_timeout_is_accepted_and_fits_envoys_u32_milliseconds() {
+    let config = parse(&format!(r#"{{"timeout_ms": {MAX_TIMEOUT_MS}}}"#)).unwrap();
+    assert!(u32::try_from(config.auth_request.timeout.as_millis()).is_ok());
+}
+
+#[test]
+fn an_allowlist_of_any_size_is_a_lookup() {
+    let names: Vec<String> = (0..20_000)
+        .map(|i| format!(r#"{{"exact": "x-h{i}"}}"#))
+        .collect();
+    let config = parse(&format!(r#"{{"allowed_headers": [{}]}}"#, names.join(","))).unwrap();
+    match config.auth_request.forward {
+        Forward::Allowlist(set) => {
+            assert!(set.matches("x-h19999"));
+            assert!(!set.matches("x-h20000"));
+        }
+        Forward::All => panic!("allowlist expected"),
+    }
+}

@@ -1,0 +1,151 @@
+//! The decision rules: what an auth service's answer means for the request.
+
+use crate::config::Rule;
+use crate::fnv::fnv1a_32;
+
+/// What the auth call came back with, once it is known to be a real answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Deny with the configured reply (the seed rule).
+    DenyConfigured,
+    /// Deny with the auth service's own status, headers and body (the status rule).
+    DenyWithAnswer(u16),
+}
+
+/// Why an auth call did not produce a verdict. Every one of these goes to the failure policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    DispatchRefused(String),
+    CallFailed,
+    MissingStatus,
+    ServerError(u16),
+    BodyTooLarge { size: usize, limit: usize },
+    Host(String),
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthError::DispatchRefused(why) => write!(f, "auth call refused by the host: {why}"),
+            AuthError::CallFailed => write!(f, "auth call failed (reset or no response)"),
+            AuthError::MissingStatus => write!(f, "auth answer has no valid :status"),
+            AuthError::ServerError(status) => write!(f, "auth service answered {status}"),
+            AuthError::BodyTooLarge { size, limit } => {
+                write!(
+                    f,
+                    "auth answer body is {size} bytes, over the {limit}-byte limit"
+                )
+            }
+            AuthError::Host(why) => write!(f, "host call failed: {why}"),
+        }
+    }
+}
+
+/// Reads `:status` from the call's answer: three digits, 200 to 599. A 5xx is an error, because
+/// Envoy itself answers 503/504 when the auth service is down or slow.
+pub fn answer_status(status: Option<&[u8]>) -> Result<u16, AuthError> {
+    let code = status
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .filter(|text| text.len() == 3)
+        .and_then(|text| text.parse::<u16>().ok())
+        .filter(|code| (100..=599).contains(code))
+        .ok_or(AuthError::MissingStatus)?;
+    if code >= 500 {
+        return Err(AuthError::ServerError(code));
+    }
+    Ok(code)
+}
+
+/// Whether the rule must read the answer's body to decide (or to relay it) for this status.
+pub fn needs_body(rule: Rule, status: u16) -> bool {
+    match rule {
+        Rule::FnvParity => true,
+        Rule::Status => status != 200,
+    }
+}
+
+/// Decides on a real (non-5xx) answer. `body` is only looked at when `needs_body` said so.
+pub fn decide(rule: Rule, status: u16, body: &[u8]) -> Verdict {
+    match rule {
+        Rule::FnvParity if fnv1a_32(body) % 2 == 0 => Verdict::Allow,
+        Rule::FnvParity => Verdict::DenyConfigured,
+        Rule::Status if status == 200 => Verdict::Allow,
+        Rule::Status => Verdict::DenyWithAnswer(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parity_rule_hashes_the_body_whatever_the_status() {
+        // fnv1a("a") = 0xe40c292c (even), fnv1a("b") = 0xe70c2de5 (odd).
+        assert_eq!(decide(Rule::FnvParity, 200, b"a"), Verdict::Allow);
+        assert_eq!(decide(Rule::FnvParity, 200, b"b"), Verdict::DenyConfigured);
+        assert_eq!(decide(Rule::FnvParity, 404, b"a"), Verdict::Allow);
+    }
+
+    #[test]
+    fn parity_rule_denies_an_empty_body() {
+        assert_eq!(decide(Rule::FnvParity, 200, b""), Verdict::DenyConfigured);
+    }
+
+    #[test]
+    fn status_rule_allows_only_200() {
+        assert_eq!(decide(Rule::Status, 200, b"b"), Verdict::Allow);
+        for status in [201, 204, 302, 401, 403, 404, 499] {
+            assert_eq!(
+                decide(Rule::Status, status, b""),
+                Verdict::DenyWithAnswer(status)
+            );
+        }
+    }
+
+    #[test]
+    fn body_is_needed_only_when_the_rule_uses_it() {
+        assert!(needs_body(Rule::FnvParity, 200));
+        assert!(!needs_body(Rule::Status, 200));
+        assert!(needs_body(Rule::Status, 403));
+    }
+
+    #[test]
+    fn statuses_are_parsed_strictly() {
+        assert_eq!(answer_status(Some(b"200")), Ok(200));
+        assert_eq!(answer_status(Some(b"403")), Ok(403));
+        for bad in [
+            &b""[..],
+            b"20",
+            b"2000",
+            b"abc",
+            b"099",
+            b"+20",
+            b"\xff\xfe\xfd",
+        ] {
+            assert_eq!(
+                answer_status(Some(bad)),
+                Err(AuthError::MissingStatus),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(answer_status(None), Err(AuthError::MissingStatus));
+    }
+
+    #[test]
+    fn envoy_generated_failures_are_errors_not_answers() {
+        // Envoy answers 503 when the auth service is down and 504 when it is too slow.
+        assert_eq!(
+            answer_status(Some(b"503")),
+            Err(AuthError::ServerError(503))
+        );
+        assert_eq!(
+            answer_status(Some(b"504")),
+            Err(AuthError::ServerError(504))
+        );
+        assert_eq!(
+            answer_status(Some(b"500")),
+            Err(AuthError::ServerError(500))
+        );
+    }
+}

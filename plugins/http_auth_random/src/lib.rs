@@ -1,0 +1,22 @@
+//! External authorization for Envoy as a proxy-wasm plugin.
+//!
+//! The pure modules (`config`, `decision`, `fnv`, `auth_request`, `exempt`, `flow`) hold all the
+//! logic and test natively; `glue` binds them to proxy-wasm and is built for wasm only.
+
+pub mod auth_request;
+pub mod config;
+pub mod decision;
+pub mod exempt;
+pub mod flow;
+pub mod fnv;
+pub mod host;
+pub mod matcher;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;
+
+#[cfg(test)]
+mod mock_host;
+
+#[cfg(feature = "trap-switch")]
+mod trap;

@@ -1,0 +1,102 @@
+//! Header-name matchers (ext_authz's `StringMatcher` subset) compiled once into a lookup set.
+
+use std::collections::HashSet;
+
+/// One way a header name can match. Names are compared lowercased, as Envoy stores them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameMatcher {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+}
+
+/// A set of matchers with the exact names in a hash set, so the common case is one lookup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameSet {
+    exact: HashSet<String>,
+    patterns: Vec<NameMatcher>,
+}
+
+impl NameSet {
+    pub fn new(matchers: impl IntoIterator<Item = NameMatcher>) -> Self {
+        let mut set = NameSet::default();
+        for matcher in matchers {
+            set.insert(matcher);
+        }
+        set
+    }
+
+    pub fn insert(&mut self, matcher: NameMatcher) {
+        match matcher {
+            NameMatcher::Exact(name) => {
+                self.exact.insert(name);
+            }
+            pattern => {
+                if !self.patterns.contains(&pattern) {
+                    self.patterns.push(pattern);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.patterns.is_empty()
+    }
+
+    /// The exact names, for callers that must act on each one (e.g. strip them from a request).
+    pub fn exact_names(&self) -> impl Iterator<Item = &str> {
+        self.exact.iter().map(String::as_str)
+    }
+
+    /// `name` must already be lowercase (Envoy hands header names over lowercased).
+    pub fn matches(&self, name: &str) -> bool {
+        self.exact.contains(name)
+            || self.patterns.iter().any(|pattern| match pattern {
+                NameMatcher::Exact(exact) => exact == name,
+                NameMatcher::Prefix(prefix) => name.starts_with(prefix.as_str()),
+                NameMatcher::Suffix(suffix) => name.ends_with(suffix.as_str()),
+                NameMatcher::Contains(part) => name.contains(part.as_str()),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set() -> NameSet {
+        NameSet::new([
+            NameMatcher::Exact("x-user".into()),
+            NameMatcher::Prefix("x-auth-".into()),
+            NameMatcher::Suffix("-token".into()),
+            NameMatcher::Contains("tenant".into()),
+        ])
+    }
+
+    #[test]
+    fn each_kind_matches_its_own_shape() {
+        let set = set();
+        assert!(set.matches("x-user"));
+        assert!(set.matches("x-auth-scope"));
+        assert!(set.matches("refresh-token"));
+        assert!(set.matches("x-tenant-id"));
+    }
+
+    #[test]
+    fn near_misses_do_not_match() {
+        let set = set();
+        assert!(!set.matches("x-users"));
+        assert!(!set.matches("x-auth"));
+        assert!(!set.matches("token-refresh"));
+        assert!(!set.matches("cookie"));
+    }
+
+    #[test]
+    fn empty_set_matches_nothing() {
+        let set = NameSet::default();
+        assert!(set.is_empty());
+        assert!(!set.matches(""));
+        assert!(!set.matches("x-user"));
+    }
+}
