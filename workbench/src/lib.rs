@@ -1,0 +1,11 @@
+//! The workbench: everything needed to build the plugin and run it in a real Envoy, shared by
+//! `cargo xtask` (run, test, bench, soak) and the end-to-end tests.
+
+pub mod envoy;
+pub mod envoy_config;
+pub mod httpbin;
+pub mod paths;
+pub mod plugin;
+pub mod process;
+pub mod test_server;
+pub mod venv;

@@ -1,0 +1,38 @@
+//! Where things are in the repository, found from this crate's location rather than the cwd.
+
+use std::path::{Path, PathBuf};
+
+/// The repository root (the Cargo workspace).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn default_plugin_dir() -> PathBuf {
+    repo_root().join("plugins").join("http_auth_random")
+}
+
+pub fn envoy_dir() -> PathBuf {
+    repo_root().join("envoy")
+}
+
+/// The seed topology's Envoy config, the one source every run and test starts from.
+pub fn seed_envoy_config() -> PathBuf {
+    envoy_dir().join("envoy.yaml")
+}
+
+pub fn venv_dir() -> PathBuf {
+    std::env::var_os("WORKBENCH_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"))
+}
+
+pub fn requirements() -> PathBuf {
+    repo_root().join("tools").join("requirements.txt")
+}
+
+pub fn build_script() -> PathBuf {
+    repo_root().join("scripts").join("build-plugin.sh")
+}

@@ -1,0 +1,47 @@
+//! `cargo xtask`: the workbench's commands, each a small function over the `workbench` library.
+
+mod run;
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run and test the Envoy auth plugin"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a plugin folder into PLUGIN_DIR/main.wasm (release, small-binary profile).
+    Build {
+        /// Plugin folder (default: plugins/http_auth_random).
+        plugin_dir: Option<PathBuf>,
+    },
+    /// Serve a plugin in a real Envoy with the seed topology, until Ctrl-C.
+    Run(run::RunArgs),
+    /// Unit tests, a build of main.wasm, then the end-to-end tests in a real Envoy.
+    Test(test::TestArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Build { plugin_dir } => {
+            let dir = plugin_dir.unwrap_or_else(workbench::paths::default_plugin_dir);
+            let wasm = workbench::plugin::build(&dir, &[])?;
+            println!("{}", wasm.display());
+            Ok(())
+        }
+        Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Test(args) => test::test(args),
+    }
+}
