@@ -13,6 +13,16 @@ pub enum Verdict {
     DenyWithAnswer(u16),
 }
 
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allowed",
+            Verdict::DenyConfigured => "denied",
+            Verdict::DenyWithAnswer(_) => "denied with the auth answer",
+        }
+    }
+}
+
 /// Why an auth call did not produce a verdict. Every one of these goes to the failure policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {

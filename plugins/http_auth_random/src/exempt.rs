@@ -7,7 +7,7 @@ use crate::config::Exemptions;
 /// ride on a `/public/` exemption to an upstream that resolves it differently.
 pub fn is_exempt(rules: &Exemptions, path: Option<&[u8]>, method: Option<&[u8]>) -> bool {
     if let Some(method) = method.and_then(|m| std::str::from_utf8(m).ok()) {
-        if rules.methods.contains(method) {
+        if rules.has_method(method) {
             return true;
         }
     }
@@ -18,7 +18,7 @@ pub fn is_exempt(rules: &Exemptions, path: Option<&[u8]>, method: Option<&[u8]>)
     if !is_plain(path) {
         return false;
     }
-    rules.paths.contains(path)
+    rules.has_path(path)
         || rules
             .path_prefixes
             .iter()

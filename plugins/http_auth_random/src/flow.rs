@@ -138,8 +138,8 @@ impl Flow {
             } if expected == token => started_nanos,
             _ => {
                 debug!(
-                    "#{} ignoring answer to call {token} in state {:?}",
-                    self.id, self.state
+                    "#{} ignoring answer to call {token}: no such call pending",
+                    self.id
                 );
                 return;
             }
@@ -153,7 +153,7 @@ impl Flow {
                 return;
             }
         };
-        debug!("#{} {verdict:?} (auth answered {status})", self.id);
+        debug!("#{} {} (auth answered {status})", self.id, verdict.label());
         match verdict {
             Verdict::Allow => self.allow(host),
             Verdict::DenyConfigured => {

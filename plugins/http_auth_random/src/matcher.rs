@@ -1,7 +1,5 @@
 //! Header-name matchers (ext_authz's `StringMatcher` subset) compiled once into a lookup set.
 
-use std::collections::HashSet;
-
 /// One way a header name can match. Names are compared lowercased, as Envoy stores them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameMatcher {
@@ -11,10 +9,11 @@ pub enum NameMatcher {
     Contains(String),
 }
 
-/// A set of matchers with the exact names in a hash set, so the common case is one lookup.
+/// A set of matchers with the exact names sorted, so the common case is one binary search.
+/// (A sorted `Vec` instead of a `HashSet` keeps hashing and its random seed out of the wasm.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameSet {
-    exact: HashSet<String>,
+    exact: Vec<String>,
     patterns: Vec<NameMatcher>,
 }
 
@@ -30,7 +29,9 @@ impl NameSet {
     pub fn insert(&mut self, matcher: NameMatcher) {
         match matcher {
             NameMatcher::Exact(name) => {
-                self.exact.insert(name);
+                if let Err(at) = self.exact.binary_search(&name) {
+                    self.exact.insert(at, name);
+                }
             }
             pattern => {
                 if !self.patterns.contains(&pattern) {
@@ -51,7 +52,9 @@ impl NameSet {
 
     /// `name` must already be lowercase (Envoy hands header names over lowercased).
     pub fn matches(&self, name: &str) -> bool {
-        self.exact.contains(name)
+        self.exact
+            .binary_search_by(|e| e.as_str().cmp(name))
+            .is_ok()
             || self.patterns.iter().any(|pattern| match pattern {
                 NameMatcher::Exact(exact) => exact == name,
                 NameMatcher::Prefix(prefix) => name.starts_with(prefix.as_str()),

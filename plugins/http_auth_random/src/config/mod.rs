@@ -1,16 +1,52 @@
 //! The plugin's configuration: JSON in, validated typed structs with precomputed lookups out.
 
-mod raw;
+mod json;
 mod validate;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::matcher::{NameMatcher, NameSet};
-use raw::{RawConfig, RawDecision, RawHeader, RawMatcher};
-pub use raw::{DEFAULT_CLUSTER, DEFAULT_TIMEOUT_MS};
+use json::{Item, Object};
 use validate::Checked;
 pub use validate::ConfigError;
+
+pub const DEFAULT_CLUSTER: &str = "httpbin";
+pub const DEFAULT_TIMEOUT_MS: u64 = 50_000;
+pub const DEFAULT_STATUS_ON_ERROR: u32 = 403;
+pub const DEFAULT_DENY_STATUS: u32 = 403;
+pub const DEFAULT_DENY_BODY: &str = "access forbidden";
+pub const DEFAULT_DENY_HEADER: (&str, &str) = ("powered-by", "http_auth_random");
+pub const DEFAULT_STAT_PREFIX: &str = "http_auth_random";
+pub const DEFAULT_MAX_RESPONSE_BODY_BYTES: u64 = 64 * 1024;
+
+/// Every top-level field; anything else is refused by name.
+const FIELDS: &[&str] = &[
+    "cluster",
+    "timeout_ms",
+    "decision",
+    "path",
+    "path_prefix",
+    "authority",
+    "method",
+    "allowed_headers",
+    "headers_to_add",
+    "failure_mode_allow",
+    "failure_mode_allow_header_add",
+    "status_on_error",
+    "deny",
+    "allowed_upstream_headers",
+    "allowed_upstream_headers_to_append",
+    "strip_client_upstream_headers",
+    "allowed_client_headers",
+    "allowed_client_headers_on_success",
+    "exempt",
+    "stat_prefix",
+    "max_response_body_bytes",
+    #[cfg(feature = "trap-switch")]
+    "trap_on_request",
+];
 
 /// The longest auth call timeout accepted. Envoy takes milliseconds as u32, and an auth call
 /// longer than an hour is a misconfiguration rather than a policy.
@@ -24,6 +60,15 @@ pub enum Rule {
     FnvParity,
     /// ext_authz's HTTP rule: 200 allows, any other status denies with the service's answer.
     Status,
+}
+
+impl Rule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::FnvParity => "fnv_parity",
+            Rule::Status => "status",
+        }
+    }
 }
 
 /// Which request headers go to the auth service.
@@ -130,17 +175,36 @@ impl ResponseHeaders {
     }
 }
 
+/// Paths and methods are kept sorted for binary search.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exemptions {
-    pub paths: HashSet<String>,
+    pub paths: Vec<String>,
     pub path_prefixes: Vec<String>,
-    pub methods: HashSet<String>,
+    pub methods: Vec<String>,
 }
 
 impl Exemptions {
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty() && self.path_prefixes.is_empty() && self.methods.is_empty()
     }
+
+    pub fn has_path(&self, path: &str) -> bool {
+        contains(&self.paths, path)
+    }
+
+    pub fn has_method(&self, method: &str) -> bool {
+        contains(&self.methods, method)
+    }
+}
+
+fn contains(sorted: &[String], value: &str) -> bool {
+    sorted.binary_search_by(|s| s.as_str().cmp(value)).is_ok()
+}
+
+fn sorted(mut values: Vec<String>) -> Vec<String> {
+    values.sort();
+    values.dedup();
+    values
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,35 +224,29 @@ pub struct Config {
 impl Config {
     /// Parses the plugin configuration. No bytes, or only whitespace, means the seed's defaults.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            None => return Config::from_raw(RawConfig::default()),
-            Some(b'{') => {}
-            // serde would also read a struct from a JSON array, by position.
-            Some(_) => return Err(ConfigError::new("configuration", "must be a JSON object")),
-        }
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let raw: RawConfig =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-                let path = err.path().to_string();
-                let field = if path == "." {
-                    "configuration".to_owned()
-                } else {
-                    path
-                };
-                ConfigError::new(field, err.inner().to_string())
-            })?;
-        deserializer
-            .end()
-            .map_err(|err| ConfigError::new("configuration", err.to_string()))?;
-        Config::from_raw(raw)
+        let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_slice(bytes).map_err(|err| {
+                ConfigError::new("configuration", format!("not valid JSON: {err}"))
+            })?
+        };
+        Config::from_json(&value)
     }
 
-    fn from_raw(raw: RawConfig) -> Checked<Config> {
-        let timeout_ms = validate::in_range("timeout_ms", raw.timeout_ms, 1, MAX_TIMEOUT_MS, "ms")?;
-        let forward = match raw.allowed_headers {
+    fn from_json(value: &Value) -> Checked<Config> {
+        let root = Object::new(String::new(), value, FIELDS)?;
+        let timeout_ms = validate::in_range(
+            "timeout_ms",
+            root.integer("timeout_ms")?.unwrap_or(DEFAULT_TIMEOUT_MS),
+            1,
+            MAX_TIMEOUT_MS,
+            "ms",
+        )?;
+        let forward = match root.list("allowed_headers")? {
             None => Forward::All,
             Some(list) => {
-                let mut set = name_set("allowed_headers", list)?;
+                let mut set = name_set(list)?;
                 for name in ALWAYS_FORWARDED {
                     set.insert(NameMatcher::Exact(name.to_owned()));
                 }
@@ -196,82 +254,108 @@ impl Config {
             }
         };
         let auth_request = AuthRequest {
-            cluster: validate::cluster("cluster", &raw.cluster)?,
+            cluster: validate::cluster(
+                "cluster",
+                root.string("cluster")?.unwrap_or(DEFAULT_CLUSTER),
+            )?,
             timeout: Duration::from_millis(timeout_ms),
-            path: path_rule(raw.path.as_deref(), &raw.path_prefix)?,
-            authority: raw
-                .authority
-                .map(|a| validate::authority("authority", &a))
+            path: path_rule(
+                root.string("path")?,
+                root.string("path_prefix")?.unwrap_or_default(),
+            )?,
+            authority: root
+                .string("authority")?
+                .map(|a| validate::authority("authority", a))
                 .transpose()?,
-            method: raw
-                .method
-                .map(|m| validate::method("method", &m))
+            method: root
+                .string("method")?
+                .map(|m| validate::method("method", m))
                 .transpose()?,
             forward,
-            headers_to_add: headers("headers_to_add", raw.headers_to_add)?,
+            headers_to_add: headers(root.list("headers_to_add")?.unwrap_or_default())?,
         };
         let failure = FailurePolicy {
-            allow: raw.failure_mode_allow,
-            add_header: raw.failure_mode_allow_header_add,
-            status_on_error: validate::status("status_on_error", raw.status_on_error)?,
+            allow: root.bool("failure_mode_allow")?.unwrap_or(false),
+            add_header: root.bool("failure_mode_allow_header_add")?.unwrap_or(true),
+            status_on_error: status(&root, "status_on_error", DEFAULT_STATUS_ON_ERROR)?,
         };
-        let deny = LocalReply {
-            status: validate::status("deny.status", raw.deny.status)?,
-            headers: headers("deny.headers", raw.deny.headers)?,
-            body: raw.deny.body,
+        let deny = match root.object("deny", &["status", "body", "headers"])? {
+            None => LocalReply {
+                status: 403,
+                headers: vec![(
+                    DEFAULT_DENY_HEADER.0.to_owned(),
+                    DEFAULT_DENY_HEADER.1.to_owned(),
+                )],
+                body: DEFAULT_DENY_BODY.to_owned(),
+            },
+            Some(deny) => LocalReply {
+                status: status(&deny, "status", DEFAULT_DENY_STATUS)?,
+                headers: match deny.list("headers")? {
+                    Some(list) => headers(list)?,
+                    None => vec![(
+                        DEFAULT_DENY_HEADER.0.to_owned(),
+                        DEFAULT_DENY_HEADER.1.to_owned(),
+                    )],
+                },
+                body: deny.string("body")?.unwrap_or(DEFAULT_DENY_BODY).to_owned(),
+            },
         };
         let response = ResponseHeaders {
-            upstream: name_set("allowed_upstream_headers", raw.allowed_upstream_headers)?,
-            upstream_append: name_set(
-                "allowed_upstream_headers_to_append",
-                raw.allowed_upstream_headers_to_append,
-            )?,
-            strip_client_copies: raw.strip_client_upstream_headers,
-            client: raw
-                .allowed_client_headers
+            upstream: optional_set(&root, "allowed_upstream_headers")?,
+            upstream_append: optional_set(&root, "allowed_upstream_headers_to_append")?,
+            strip_client_copies: root.bool("strip_client_upstream_headers")?.unwrap_or(true),
+            client: root
+                .list("allowed_client_headers")?
                 .map(|list| {
-                    let mut set = name_set("allowed_client_headers", list)?;
+                    let mut set = name_set(list)?;
                     for name in ALWAYS_TO_CLIENT {
                         set.insert(NameMatcher::Exact(name.to_owned()));
                     }
                     Ok(set)
                 })
                 .transpose()?,
-            client_on_success: name_set(
-                "allowed_client_headers_on_success",
-                raw.allowed_client_headers_on_success,
-            )?,
+            client_on_success: optional_set(&root, "allowed_client_headers_on_success")?,
         };
-        let exempt = Exemptions {
-            paths: enumerate("exempt.paths", raw.exempt.paths, validate::path)?,
-            path_prefixes: enumerate(
-                "exempt.path_prefixes",
-                raw.exempt.path_prefixes,
-                validate::path,
-            )?,
-            methods: enumerate("exempt.methods", raw.exempt.methods, validate::method)?,
+        let exempt = match root.object("exempt", &["paths", "path_prefixes", "methods"])? {
+            None => Exemptions::default(),
+            Some(exempt) => Exemptions {
+                paths: sorted(strings(&exempt, "paths", validate::path)?),
+                path_prefixes: strings(&exempt, "path_prefixes", validate::path)?,
+                methods: sorted(strings(&exempt, "methods", validate::method)?),
+            },
         };
         let max_body = validate::in_range(
             "max_response_body_bytes",
-            raw.max_response_body_bytes,
+            root.integer("max_response_body_bytes")?
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BODY_BYTES),
             0,
             MAX_RESPONSE_BODY_LIMIT,
             "bytes",
         )?;
+        let rule = match root.string("decision")? {
+            None | Some("fnv_parity") => Rule::FnvParity,
+            Some("status") => Rule::Status,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "decision",
+                    format!("unknown rule \"{other}\", expected fnv_parity or status"),
+                ))
+            }
+        };
         Ok(Config {
-            rule: match raw.decision {
-                RawDecision::FnvParity => Rule::FnvParity,
-                RawDecision::Status => Rule::Status,
-            },
+            rule,
             auth_request,
             failure,
             deny,
             response,
             exempt,
-            stat_prefix: validate::stat_prefix("stat_prefix", &raw.stat_prefix)?,
+            stat_prefix: validate::stat_prefix(
+                "stat_prefix",
+                root.string("stat_prefix")?.unwrap_or(DEFAULT_STAT_PREFIX),
+            )?,
             max_response_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             #[cfg(feature = "trap-switch")]
-            trap_on_request: raw.trap_on_request,
+            trap_on_request: root.bool("trap_on_request")?.unwrap_or(false),
         })
     }
 }
@@ -285,73 +369,98 @@ fn path_rule(path: Option<&str>, prefix: &str) -> Checked<PathRule> {
     })
 }
 
-fn headers(field: &str, list: Vec<RawHeader>) -> Checked<Vec<(String, String)>> {
-    list.into_iter()
-        .enumerate()
-        .map(|(i, header)| {
+fn status(object: &Object, key: &str, default: u32) -> Checked<u16> {
+    let code = object
+        .integer(key)?
+        .map_or(Ok(default), |code| u32::try_from(code).or(Ok(u32::MAX)))?;
+    validate::status(&object.field(key), code)
+}
+
+/// ext_authz's `HeaderValue` list: `[{"key": ..., "value": ...}]`.
+fn headers(list: Vec<Item>) -> Checked<Vec<(String, String)>> {
+    list.iter()
+        .map(|item| {
+            let header = item.object(&["key", "value"])?;
+            let key = header
+                .string("key")?
+                .ok_or_else(|| ConfigError::new(header.field("key"), "is missing"))?;
+            let value = header
+                .string("value")?
+                .ok_or_else(|| ConfigError::new(header.field("value"), "is missing"))?;
             Ok((
-                validate::header_name(&format!("{field}[{i}].key"), &header.key)?,
-                validate::header_value(&format!("{field}[{i}].value"), &header.value)?,
+                validate::header_name(&header.field("key"), key)?,
+                validate::header_value(&header.field("value"), value)?,
             ))
         })
         .collect()
 }
 
-fn name_set(field: &str, list: Vec<RawMatcher>) -> Checked<NameSet> {
+fn optional_set(root: &Object, key: &str) -> Checked<NameSet> {
+    root.list(key)?.map_or(Ok(NameSet::default()), name_set)
+}
+
+fn name_set(list: Vec<Item>) -> Checked<NameSet> {
     let mut set = NameSet::default();
-    for (i, raw) in list.into_iter().enumerate() {
-        set.insert(matcher(&format!("{field}[{i}]"), raw)?);
+    for item in &list {
+        set.insert(matcher(item)?);
     }
     Ok(set)
 }
 
-fn matcher(field: &str, raw: RawMatcher) -> Checked<NameMatcher> {
+/// ext_authz's `StringMatcher`, restricted to the kinds that make sense for header names.
+fn matcher(item: &Item) -> Checked<NameMatcher> {
+    let object = item.object(&["exact", "prefix", "suffix", "contains", "ignore_case"])?;
+    // Accepted for ext_authz compatibility: names are always compared lowercased.
+    object.bool("ignore_case")?;
     let kinds = [
-        (
-            "exact",
-            raw.exact,
-            NameMatcher::Exact as fn(String) -> NameMatcher,
-        ),
-        ("prefix", raw.prefix, NameMatcher::Prefix),
-        ("suffix", raw.suffix, NameMatcher::Suffix),
-        ("contains", raw.contains, NameMatcher::Contains),
+        ("exact", NameMatcher::Exact as fn(String) -> NameMatcher),
+        ("prefix", NameMatcher::Prefix),
+        ("suffix", NameMatcher::Suffix),
+        ("contains", NameMatcher::Contains),
     ];
-    let mut chosen = kinds
-        .into_iter()
-        .filter_map(|(kind, value, make)| value.map(|v| (kind, v, make)));
-    let (kind, value, make) = chosen
-        .next()
-        .ok_or_else(|| ConfigError::new(field, "needs one of exact, prefix, suffix or contains"))?;
-    if chosen.next().is_some() {
-        return Err(ConfigError::new(
-            field,
-            "has more than one of exact, prefix, suffix and contains",
-        ));
+    let mut chosen = Vec::new();
+    for (kind, make) in kinds {
+        if let Some(value) = object.string(kind)? {
+            chosen.push((kind, value, make));
+        }
     }
-    let field = format!("{field}.{kind}");
+    let (kind, value, make) = match chosen.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(ConfigError::new(
+                &item.path,
+                "needs one of exact, prefix, suffix or contains",
+            ))
+        }
+        _ => {
+            return Err(ConfigError::new(
+                &item.path,
+                "has more than one of exact, prefix, suffix and contains",
+            ))
+        }
+    };
+    let field = object.field(kind);
     if value.is_empty() {
         return Err(ConfigError::new(field, "is empty"));
     }
-    let value = if value.starts_with(':') && kind == "exact" {
-        // Pseudo-headers may be named exactly (e.g. `:path`); they are lowercase already.
-        validate::header_name(&field, value.trim_start_matches(':')).map(|n| format!(":{n}"))?
-    } else {
-        validate::header_name(&field, &value)?
+    let name = match value.strip_prefix(':') {
+        // Pseudo-headers may be named exactly (e.g. `:path`).
+        Some(pseudo) if kind == "exact" => format!(":{}", validate::header_name(&field, pseudo)?),
+        _ => validate::header_name(&field, value)?,
     };
-    Ok(make(value))
+    Ok(make(name))
 }
 
-fn enumerate<T>(
-    field: &str,
-    list: Vec<String>,
+fn strings(
+    object: &Object,
+    key: &str,
     check: fn(&str, &str) -> Checked<String>,
-) -> Checked<T>
-where
-    T: FromIterator<String>,
-{
-    list.iter()
-        .enumerate()
-        .map(|(i, value)| check(&format!("{field}[{i}]"), value))
+) -> Checked<Vec<String>> {
+    object
+        .list(key)?
+        .unwrap_or_default()
+        .iter()
+        .map(|item| check(&item.path, item.string()?))
         .collect()
 }
 

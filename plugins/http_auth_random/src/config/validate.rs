@@ -39,7 +39,10 @@ pub fn header_name(field: &str, name: &str) -> Checked<String> {
     if let Some(bad) = name.chars().find(|&c| !is_token_char(c)) {
         return Err(ConfigError::new(
             field,
-            format!("header name {name:?} contains {bad:?}, which is not allowed in a header name"),
+            format!(
+                "header name \"{name}\" contains {}, which is not allowed in a header name",
+                show(bad)
+            ),
         ));
     }
     Ok(name.to_ascii_lowercase())
@@ -50,7 +53,10 @@ pub fn header_value(field: &str, value: &str) -> Checked<String> {
     if let Some(bad) = value.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
         return Err(ConfigError::new(
             field,
-            format!("header value contains {bad:?}, which is not allowed in a header value"),
+            format!(
+                "header value contains {}, which is not allowed in a header value",
+                show(bad)
+            ),
         ));
     }
     Ok(value.to_owned())
@@ -72,7 +78,7 @@ pub fn path(field: &str, value: &str) -> Checked<String> {
     if !value.starts_with('/') {
         return Err(ConfigError::new(
             field,
-            format!("path {value:?} must start with '/'"),
+            format!("path \"{value}\" must start with '/'"),
         ));
     }
     no_space_or_control(field, "path", value)?;
@@ -92,7 +98,7 @@ pub fn method(field: &str, value: &str) -> Checked<String> {
     if value.is_empty() || !value.chars().all(is_token_char) {
         return Err(ConfigError::new(
             field,
-            format!("{value:?} is not an HTTP method"),
+            format!("\"{value}\" is not an HTTP method"),
         ));
     }
     Ok(value.to_owned())
@@ -106,7 +112,7 @@ pub fn authority(field: &str, value: &str) -> Checked<String> {
     if value.contains('/') {
         return Err(ConfigError::new(
             field,
-            format!("authority {value:?} must be host[:port], without '/'"),
+            format!("authority \"{value}\" must be host[:port], without '/'"),
         ));
     }
     Ok(value.to_owned())
@@ -133,7 +139,7 @@ pub fn stat_prefix(field: &str, value: &str) -> Checked<String> {
     if !well_formed {
         return Err(ConfigError::new(
             field,
-            format!("{value:?} must be dot-separated words of letters, digits, '_' or '-'"),
+            format!("\"{value}\" must be dot-separated words of letters, digits, '_' or '-'"),
         ));
     }
     Ok(value.to_owned())
@@ -150,14 +156,20 @@ pub fn in_range(field: &str, value: u64, min: u64, max: u64, unit: &str) -> Chec
     }
 }
 
+/// Paths, authorities and cluster names are printable ASCII: no spaces, controls or non-ASCII.
 fn no_space_or_control(field: &str, what: &str, value: &str) -> Checked<()> {
-    match value.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    match value.chars().find(|c| !c.is_ascii_graphic()) {
         Some(bad) => Err(ConfigError::new(
             field,
-            format!("{what} {value:?} contains {bad:?}"),
+            format!("{what} contains {}, which is not allowed there", show(bad)),
         )),
         None => Ok(()),
     }
+}
+
+/// A character by its code point, so that control characters stay out of the log line.
+fn show(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
 }
 
 #[cfg(test)]

@@ -52,8 +52,8 @@ impl RootContext for AuthRoot {
             }
         };
         info!(
-            "configured: rule {:?}, cluster {}, timeout {} ms, failure_mode_allow {}",
-            config.rule,
+            "configured: rule {}, cluster {}, timeout {} ms, failure_mode_allow {}",
+            config.rule.name(),
             config.auth_request.cluster,
             config.auth_request.timeout.as_millis(),
             config.failure.allow
