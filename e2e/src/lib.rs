@@ -49,6 +49,8 @@ pub fn seed_config(plugin_config: &str, auth_port: u16, upstream_port: u16) -> R
     let mut config = EnvoyConfig::seed()?;
     config
         .set_admin("127.0.0.1", 0)
+        // Histograms reach /stats at each flush; flush often so tests can read them.
+        .set_bootstrap_field("stats_flush_interval", serde_json::json!("0.2s"))
         .set_listener_address("main", "127.0.0.1", 0)?
         .set_listener_address("staticreply", "127.0.0.1", 0)?
         .set_cluster_endpoint("httpbin", "127.0.0.1", auth_port)?
@@ -130,11 +132,12 @@ impl Stack {
 
     /// A stat of the plugin (`wasmcustom.http_auth_random.<name>`).
     pub async fn plugin_stat(&self, name: &str) -> u64 {
-        let stat = format!("wasmcustom.http_auth_random.{name}");
-        self.envoy
-            .stat(&stat)
+        self.stat(&format!("wasmcustom.http_auth_random.{name}"))
             .await
-            .expect("read the plugin's stat")
+    }
+
+    pub async fn stat(&self, name: &str) -> u64 {
+        self.envoy.stat(name).await.expect("read the stat")
     }
 }
 
@@ -154,10 +157,12 @@ pub async fn closed_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// A client that never waits forever: a hang is a failure, not a stuck test.
+/// A client that never waits forever (a hang is a failure, not a stuck test) and shows
+/// redirects as they are instead of following them.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("build the HTTP client")
 }

@@ -38,6 +38,12 @@ impl EnvoyConfig {
             .with_context(|| format!("cannot write {}", path.display()))
     }
 
+    /// Sets a top-level bootstrap field, e.g. `stats_flush_interval`.
+    pub fn set_bootstrap_field(&mut self, field: &str, value: Value) -> &mut Self {
+        self.root[field] = value;
+        self
+    }
+
     pub fn set_admin(&mut self, address: &str, port: u16) -> &mut Self {
         self.root["admin"] = json!({ "address": socket_address(address, port) });
         self
@@ -201,6 +207,62 @@ impl EnvoyConfig {
             .and_then(Value::as_array_mut)
             .ok_or_else(|| anyhow!("the config has no {pointer}"))
     }
+}
+
+/// An HTTP listener on 127.0.0.1 (port 0: the kernel chooses) running `filters` then the router.
+pub fn http_listener(name: &str, filters: Vec<Value>, routes: Vec<Value>) -> Value {
+    let mut chain = filters;
+    chain.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+    }));
+    json!({
+        "name": name,
+        "address": socket_address("127.0.0.1", 0),
+        "filter_chains": [{ "filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": name,
+                "normalize_path": true,
+                "merge_slashes": true,
+                "route_config": {
+                    "name": name,
+                    "virtual_hosts": [{ "name": name, "domains": ["*"], "routes": routes }]
+                },
+                "http_filters": chain
+            }
+        }]}]
+    })
+}
+
+/// A route sending every path under `prefix` to `cluster`.
+pub fn route(prefix: &str, cluster: &str) -> Value {
+    json!({ "match": { "prefix": prefix }, "route": { "cluster": cluster } })
+}
+
+/// The plugin as an HTTP filter: `root_id` tells plugin instances sharing one VM apart.
+pub fn plugin_filter(root_id: &str, wasm: &Path, configuration: &str) -> Value {
+    json!({
+        "name": WASM_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": root_id,
+                "root_id": root_id,
+                "failure_policy": "FAIL_CLOSED",
+                "vm_config": {
+                    "vm_id": "http_auth_random",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": { "local": { "filename": wasm.to_string_lossy() } }
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration
+                }
+            }
+        }
+    })
 }
 
 pub fn socket_address(address: &str, port: u16) -> Value {
