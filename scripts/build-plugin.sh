@@ -2,6 +2,7 @@
 # Builds a proxy-wasm plugin crate into `main.wasm` inside its own folder.
 #
 # usage: scripts/build-plugin.sh PLUGIN_DIR [extra cargo args...]
+#        PLUGIN_OUT=path/to/other.wasm scripts/build-plugin.sh PLUGIN_DIR --features ...
 #
 # The one build recipe: `cargo xtask` and the Docker builder image both run this script, so a
 # plugin folder builds the same way everywhere. Works for a workspace member or a standalone crate.
@@ -44,5 +45,7 @@ target_dir=${CARGO_TARGET_DIR:-$(dirname "$workspace_manifest")/target}
 artifact="$target_dir/$target/release/$lib_name.wasm"
 [ -f "$artifact" ] || { echo "build-plugin: expected $artifact after the build" >&2; exit 1; }
 
-cp "$artifact" "$plugin_dir/main.wasm"
-echo "$plugin_dir/main.wasm"
+out=${PLUGIN_OUT:-$plugin_dir/main.wasm}
+mkdir -p "$(dirname "$out")"
+cp "$artifact" "$out"
+echo "$out"

@@ -1,6 +1,7 @@
 //! The end-to-end harness every test uses: the seed's Envoy config with the plugin under test,
 //! a Rust auth service the test controls, and a Rust upstream standing in for `staticreply`.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -60,31 +61,62 @@ pub fn seed_config(plugin_config: &str, auth_port: u16, upstream_port: u16) -> R
     Ok(config)
 }
 
-impl Stack {
-    /// Starts everything; `auth` answers each auth call as its handler says.
-    pub async fn start<F>(plugin_config: &str, auth: F) -> Stack
+/// How to set up a `Stack`; `Stack::start` and friends cover the common cases.
+pub struct StackBuilder {
+    plugin_config: String,
+    auth: Option<TestServer>,
+    wasm: Option<PathBuf>,
+    large_capacity: bool,
+}
+
+impl StackBuilder {
+    /// The auth service answers each call as `handler` says (without one, nobody listens).
+    pub async fn auth<F>(mut self, handler: F) -> Self
     where
         F: Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
     {
-        let auth = TestServer::start(auth)
-            .await
-            .expect("start the test auth service");
-        let port = auth.port();
-        Stack::start_with(plugin_config, Some(auth), port).await
+        self.auth = Some(
+            TestServer::start(handler)
+                .await
+                .expect("start the test auth service"),
+        );
+        self
     }
 
-    /// Starts with the auth cluster pointing at a port nobody listens on.
-    pub async fn start_with_auth_down(plugin_config: &str) -> Stack {
-        let port = closed_port().await;
-        Stack::start_with(plugin_config, None, port).await
+    /// Serve this wasm instead of the built `main.wasm` (e.g. the test variant).
+    pub fn wasm(mut self, wasm: PathBuf) -> Self {
+        self.wasm = Some(wasm);
+        self
     }
 
-    async fn start_with(plugin_config: &str, auth: Option<TestServer>, auth_port: u16) -> Stack {
+    /// Raise the circuit breakers on both clusters, for thousands of concurrent requests.
+    pub fn large_capacity(mut self) -> Self {
+        self.large_capacity = true;
+        self
+    }
+
+    pub async fn start(self) -> Stack {
+        let auth_port = match &self.auth {
+            Some(auth) => auth.port(),
+            None => closed_port().await,
+        };
         let upstream = TestServer::upstream()
             .await
             .expect("start the test upstream");
-        let config = seed_config(plugin_config, auth_port, upstream.port())
+        let mut config = seed_config(&self.plugin_config, auth_port, upstream.port())
             .expect("render the Envoy config");
+        if let Some(wasm) = &self.wasm {
+            config
+                .set_plugin_wasm("main", wasm)
+                .expect("set the wasm file");
+        }
+        if self.large_capacity {
+            for cluster in ["httpbin", "staticreply"] {
+                config
+                    .set_cluster_field(cluster, "circuit_breakers", large_circuit_breakers())
+                    .expect("set circuit breakers");
+            }
+        }
         let envoy = start_envoy(&config).await;
         let port = envoy
             .listener_port("main")
@@ -92,11 +124,44 @@ impl Stack {
             .expect("find the main listener's port");
         Stack {
             envoy,
-            auth,
+            auth: self.auth,
             upstream,
             base: format!("http://127.0.0.1:{port}"),
             client: client(),
         }
+    }
+}
+
+/// Envoy's default breakers allow 1,024 requests per cluster; load tests need more.
+pub fn large_circuit_breakers() -> serde_json::Value {
+    serde_json::json!({ "thresholds": [{
+        "max_connections": 100000,
+        "max_pending_requests": 100000,
+        "max_requests": 100000
+    }]})
+}
+
+impl Stack {
+    pub fn builder(plugin_config: &str) -> StackBuilder {
+        StackBuilder {
+            plugin_config: plugin_config.to_owned(),
+            auth: None,
+            wasm: None,
+            large_capacity: false,
+        }
+    }
+
+    /// Starts everything; `auth` answers each auth call as its handler says.
+    pub async fn start<F>(plugin_config: &str, auth: F) -> Stack
+    where
+        F: Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    {
+        Stack::builder(plugin_config).auth(auth).await.start().await
+    }
+
+    /// Starts with the auth cluster pointing at a port nobody listens on.
+    pub async fn start_with_auth_down(plugin_config: &str) -> Stack {
+        Stack::builder(plugin_config).start().await
     }
 
     pub fn port(&self) -> u16 {

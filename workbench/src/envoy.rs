@@ -49,6 +49,7 @@ impl Envoy {
     /// because the plugin refused its configuration), the error carries its log.
     pub async fn start(config: &EnvoyConfig, options: &EnvoyOptions) -> Result<Envoy> {
         let binary = venv::envoy_binary()?;
+        process::raise_open_file_limit();
         let dir = tempfile::Builder::new().prefix("envoy-").tempdir()?;
         let config_path = dir.path().join("envoy.json");
         config.write_json(&config_path)?;

@@ -36,3 +36,11 @@ pub fn requirements() -> PathBuf {
 pub fn build_script() -> PathBuf {
     repo_root().join("scripts").join("build-plugin.sh")
 }
+
+/// Where the test build of the plugin goes (see `plugin::build_test_variant`).
+pub fn test_plugin_wasm() -> PathBuf {
+    repo_root()
+        .join("target")
+        .join("test-plugins")
+        .join("http_auth_random-test-switches.wasm")
+}

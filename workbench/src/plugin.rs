@@ -8,10 +8,39 @@ use crate::paths;
 
 /// Builds `plugin_dir` for release and returns the path of its `main.wasm`.
 pub fn build(plugin_dir: &Path, cargo_args: &[&str]) -> Result<PathBuf> {
+    build_to(plugin_dir, cargo_args, None)
+}
+
+/// The plugin with its test-only switches (trap on purpose, drop an auth header), kept apart
+/// from `main.wasm` so that what is served and shipped never has them.
+pub fn build_test_variant() -> Result<PathBuf> {
+    build_to(
+        &paths::default_plugin_dir(),
+        &["--features", "test-switches"],
+        Some(&paths::test_plugin_wasm()),
+    )
+}
+
+pub fn built_test_variant() -> Result<PathBuf> {
+    let wasm = paths::test_plugin_wasm();
+    if !wasm.is_file() {
+        bail!(
+            "{} is missing: `cargo xtask test` builds it before the end-to-end tests",
+            wasm.display()
+        );
+    }
+    Ok(wasm)
+}
+
+fn build_to(plugin_dir: &Path, cargo_args: &[&str], out: Option<&Path>) -> Result<PathBuf> {
     let plugin_dir = plugin_dir
         .canonicalize()
         .with_context(|| format!("plugin folder {} does not exist", plugin_dir.display()))?;
-    let status = std::process::Command::new("bash")
+    let mut command = std::process::Command::new("bash");
+    if let Some(out) = out {
+        command.env("PLUGIN_OUT", out);
+    }
+    let status = command
         .arg(paths::build_script())
         .arg(&plugin_dir)
         .args(cargo_args)
@@ -21,7 +50,7 @@ pub fn build(plugin_dir: &Path, cargo_args: &[&str]) -> Result<PathBuf> {
     if !status.success() {
         bail!("building {} failed ({status})", plugin_dir.display());
     }
-    Ok(plugin_dir.join("main.wasm"))
+    Ok(out.map_or_else(|| plugin_dir.join("main.wasm"), Path::to_path_buf))
 }
 
 /// The built plugin of a folder, or a clear error saying how to build it.

@@ -59,3 +59,20 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
         (utime + stime) * 1_000_000_000 / ticks,
     ))
 }
+
+/// Raises this process's open-file limit to its hard limit, so that Envoy (which inherits it)
+/// and the load tests can hold thousands of connections on machines whose default is 1,024.
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}

@@ -22,7 +22,9 @@ pub fn test(args: TestArgs) -> Result<()> {
         "workbench",
     ])?;
 
-    step("building main.wasm");
+    step("building the plugin's test variant, then main.wasm");
+    let test_variant = plugin::build_test_variant()?;
+    println!("built {}", test_variant.display());
     let wasm = plugin::build(&paths::default_plugin_dir(), &[])?;
     println!(
         "built {} ({} bytes)",

@@ -71,10 +71,8 @@ impl Flow {
         if self.state != State::Start {
             return Action::Continue;
         }
-        #[cfg(feature = "trap-switch")]
-        if self.config.trap_on_request {
-            crate::trap::trap();
-        }
+        #[cfg(feature = "test-switches")]
+        self.config.test.on_request();
         let config = Rc::clone(&self.config);
         if !config.exempt.is_empty() && self.exempt(host) {
             debug!("#{} exempt from authorization", self.id);
@@ -92,10 +90,13 @@ impl Flow {
         if let Err(err) = self.strip_spoofable(host, &request) {
             return self.fail(host, err, Phase::Headers);
         }
-        let headers = match auth_headers(&config.auth_request, &request) {
+        #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
+        let mut headers = match auth_headers(&config.auth_request, &request) {
             Ok(headers) => headers,
             Err(UnsendableHeader(name)) => return self.refuse_unsendable(host, &name),
         };
+        #[cfg(feature = "test-switches")]
+        config.test.edit_auth_headers(&mut headers);
         let spec = &config.auth_request;
         let pairs = headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
         match host.dispatch(&spec.cluster, pairs, spec.timeout) {

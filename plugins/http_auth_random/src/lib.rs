@@ -18,5 +18,5 @@ mod glue;
 #[cfg(test)]
 mod mock_host;
 
-#[cfg(feature = "trap-switch")]
-mod trap;
+#[cfg(feature = "test-switches")]
+pub mod test_switches;

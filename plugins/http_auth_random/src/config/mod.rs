@@ -44,8 +44,8 @@ const FIELDS: &[&str] = &[
     "exempt",
     "stat_prefix",
     "max_response_body_bytes",
-    #[cfg(feature = "trap-switch")]
-    "trap_on_request",
+    #[cfg(feature = "test-switches")]
+    "test_switches",
 ];
 
 /// The longest auth call timeout accepted. Envoy takes milliseconds as u32, and an auth call
@@ -217,8 +217,8 @@ pub struct Config {
     pub exempt: Exemptions,
     pub stat_prefix: String,
     pub max_response_body_bytes: usize,
-    #[cfg(feature = "trap-switch")]
-    pub trap_on_request: bool,
+    #[cfg(feature = "test-switches")]
+    pub test: crate::test_switches::TestSwitches,
 }
 
 impl Config {
@@ -354,8 +354,14 @@ impl Config {
                 root.string("stat_prefix")?.unwrap_or(DEFAULT_STAT_PREFIX),
             )?,
             max_response_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
-            #[cfg(feature = "trap-switch")]
-            trap_on_request: root.bool("trap_on_request")?.unwrap_or(false),
+            #[cfg(feature = "test-switches")]
+            test: match root.object("test_switches", &["trap_on_request", "drop_auth_header"])? {
+                None => crate::test_switches::TestSwitches::default(),
+                Some(switches) => crate::test_switches::TestSwitches {
+                    trap_on_request: switches.bool("trap_on_request")?.unwrap_or(false),
+                    drop_auth_header: switches.string("drop_auth_header")?.map(str::to_owned),
+                },
+            },
         })
     }
 }
