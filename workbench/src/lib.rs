@@ -7,5 +7,6 @@ pub mod httpbin;
 pub mod paths;
 pub mod plugin;
 pub mod process;
+pub mod stack;
 pub mod test_server;
 pub mod venv;

@@ -1,0 +1,205 @@
+//! A whole test system: Envoy with the seed config and the plugin, a Rust auth service and a Rust
+//! upstream standing in for `staticreply`, all on kernel-chosen loopback ports. The end-to-end
+//! tests, `cargo xtask soak` and the load tests all start it the same way.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::envoy::{Envoy, EnvoyOptions};
+use crate::envoy_config::EnvoyConfig;
+use crate::test_server::{Reply, SeenRequest, TestServer};
+use crate::{paths, plugin};
+
+/// What the upstream answers, so an allowed request can be told from a local reply.
+pub const UPSTREAM_BODY: &str = "upstream ok";
+
+pub struct Stack {
+    pub envoy: Envoy,
+    pub auth: Option<TestServer>,
+    pub upstream: TestServer,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// A response as the client saw it, and how long it took.
+#[derive(Debug)]
+pub struct Seen {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+    pub elapsed: Duration,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn reached_upstream(&self) -> bool {
+        self.status == 200 && self.body == UPSTREAM_BODY
+    }
+}
+
+/// The seed's Envoy config with loopback ports chosen by the kernel, the built plugin, and the
+/// clusters pointed at the given ports (`auth_port` may be a closed one).
+pub fn seed_config(plugin_config: &str, auth_port: u16, upstream_port: u16) -> Result<EnvoyConfig> {
+    let wasm = plugin::built_wasm(&paths::default_plugin_dir())?;
+    let mut config = EnvoyConfig::seed()?;
+    config
+        .set_admin("127.0.0.1", 0)
+        // Histograms reach /stats at each flush; flush often so they can be read back soon.
+        .set_bootstrap_field("stats_flush_interval", json!("0.2s"))
+        .set_listener_address("main", "127.0.0.1", 0)?
+        .set_listener_address("staticreply", "127.0.0.1", 0)?
+        .set_cluster_endpoint("httpbin", "127.0.0.1", auth_port)?
+        .set_cluster_endpoint("staticreply", "127.0.0.1", upstream_port)?
+        .set_plugin_wasm("main", &wasm)?
+        .set_plugin_configuration("main", plugin_config)?;
+    Ok(config)
+}
+
+/// Envoy's default breakers allow 1,024 requests per cluster; load needs more.
+pub fn large_circuit_breakers() -> serde_json::Value {
+    json!({ "thresholds": [{
+        "max_connections": 100000,
+        "max_pending_requests": 100000,
+        "max_requests": 100000
+    }]})
+}
+
+/// A loopback port that refuses connections.
+pub async fn closed_port() -> Result<u16> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A client that never waits forever and shows redirects as they are.
+pub fn client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+pub struct StackBuilder {
+    plugin_config: String,
+    auth: Option<TestServer>,
+    wasm: Option<PathBuf>,
+    large_capacity: bool,
+    options: EnvoyOptions,
+}
+
+impl StackBuilder {
+    pub fn new(plugin_config: &str) -> Self {
+        StackBuilder {
+            plugin_config: plugin_config.to_owned(),
+            auth: None,
+            wasm: None,
+            large_capacity: false,
+            options: EnvoyOptions::default(),
+        }
+    }
+
+    /// The auth service answers each call as `handler` says (without one, nobody listens).
+    pub async fn auth<F>(mut self, handler: F) -> Result<Self>
+    where
+        F: Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    {
+        self.auth = Some(
+            TestServer::start(handler)
+                .await
+                .context("start the test auth service")?,
+        );
+        Ok(self)
+    }
+
+    /// Serve this wasm instead of the built `main.wasm` (e.g. the test variant).
+    pub fn wasm(mut self, wasm: PathBuf) -> Self {
+        self.wasm = Some(wasm);
+        self
+    }
+
+    /// Raise the circuit breakers on both clusters, for thousands of concurrent requests.
+    pub fn large_capacity(mut self) -> Self {
+        self.large_capacity = true;
+        self
+    }
+
+    pub fn envoy_options(mut self, options: EnvoyOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub async fn start(self) -> Result<Stack> {
+        let auth_port = match &self.auth {
+            Some(auth) => auth.port(),
+            None => closed_port().await?,
+        };
+        let upstream = TestServer::upstream()
+            .await
+            .context("start the test upstream")?;
+        let mut config = seed_config(&self.plugin_config, auth_port, upstream.port())?;
+        if let Some(wasm) = &self.wasm {
+            config.set_plugin_wasm("main", wasm)?;
+        }
+        if self.large_capacity {
+            for cluster in ["httpbin", "staticreply"] {
+                config.set_cluster_field(cluster, "circuit_breakers", large_circuit_breakers())?;
+            }
+        }
+        let envoy = Envoy::start(&config, &self.options)
+            .await
+            .context("Envoy did not start")?;
+        let port = envoy.listener_port("main").await?;
+        Ok(Stack {
+            envoy,
+            auth: self.auth,
+            upstream,
+            base: format!("http://127.0.0.1:{port}"),
+            client: client()?,
+        })
+    }
+}
+
+impl Stack {
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_default()
+    }
+
+    pub fn auth_seen(&self) -> Vec<SeenRequest> {
+        self.auth.as_ref().map(TestServer::seen).unwrap_or_default()
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Seen> {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Seen> {
+        let started = Instant::now();
+        let response = request.send().await.context("the request got no answer")?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.context("the body did not arrive")?;
+        Ok(Seen {
+            status,
+            headers,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// A stat of the plugin under its default prefix (`wasmcustom.http_auth_random.<name>`).
+    pub async fn plugin_stat(&self, name: &str) -> Result<u64> {
+        self.envoy
+            .stat(&format!("wasmcustom.http_auth_random.{name}"))
+            .await
+    }
+}
