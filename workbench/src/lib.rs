@@ -4,9 +4,11 @@
 pub mod envoy;
 pub mod envoy_config;
 pub mod httpbin;
+pub mod load;
 pub mod paths;
 pub mod plugin;
 pub mod process;
+pub mod soak;
 pub mod stack;
 pub mod test_server;
 pub mod venv;

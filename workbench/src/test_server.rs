@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -57,6 +58,29 @@ pub enum Reply {
     Hang,
     /// Promise a body of `promised` bytes, send `sent`, then close the connection.
     ResetMidBody { promised: usize, sent: Vec<u8> },
+    /// Wait until the gate opens, then reply.
+    Gated(Gate, Box<Reply>),
+}
+
+/// Holds gated replies until the test opens it.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<(AtomicBool, tokio::sync::Notify)>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0 .0.store(true, Ordering::SeqCst);
+        self.0 .1.notify_waiters();
+    }
+
+    async fn wait(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.0 .0.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Reply {
@@ -93,7 +117,26 @@ type Handler = dyn Fn(&SeenRequest) -> Reply + Send + Sync;
 pub struct TestServer {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
+    load: Arc<Load>,
     accept: JoinHandle<()>,
+}
+
+/// Requests being handled now, and the most there have been at once.
+#[derive(Default)]
+struct Load {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Load {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl TestServer {
@@ -105,9 +148,20 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let load = Arc::new(Load::default());
         let handler: Arc<Handler> = Arc::new(handler);
-        let accept = tokio::spawn(accept_loop(listener, handler, Arc::clone(&seen)));
-        Ok(TestServer { addr, seen, accept })
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            handler,
+            Arc::clone(&seen),
+            Arc::clone(&load),
+        ));
+        Ok(TestServer {
+            addr,
+            seen,
+            load,
+            accept,
+        })
     }
 
     /// The protected upstream: answers 200 `upstream ok` to everything.
@@ -126,6 +180,18 @@ impl TestServer {
     pub fn seen_count(&self) -> usize {
         self.seen.lock().map(|s| s.len()).unwrap_or_default()
     }
+
+    /// Forgets the requests seen so far (long runs would otherwise keep them all).
+    pub fn clear_seen(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.clear();
+        }
+    }
+
+    /// The most requests this server has been handling at the same time.
+    pub fn most_at_once(&self) -> usize {
+        self.load.most.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for TestServer {
@@ -138,15 +204,24 @@ async fn accept_loop(
     listener: TcpListener,
     handler: Arc<Handler>,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
+    load: Arc<Load>,
 ) {
     while let Ok((stream, _)) = listener.accept().await {
         let handler = Arc::clone(&handler);
         let seen = Arc::clone(&seen);
+        let load = Arc::clone(&load);
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let handler = Arc::clone(&handler);
                 let seen = Arc::clone(&seen);
-                async move { respond(request, handler.as_ref(), &seen).await }
+                let load = Arc::clone(&load);
+                async move {
+                    load.enter();
+                    let reply = handler_reply(request, handler.as_ref(), &seen);
+                    let response = respond(reply).await;
+                    load.leave();
+                    response
+                }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -155,11 +230,12 @@ async fn accept_loop(
     }
 }
 
-async fn respond(
+/// Records the request and asks the handler what to do with it.
+fn handler_reply(
     request: Request<Incoming>,
     handler: &Handler,
     seen: &Mutex<Vec<SeenRequest>>,
-) -> Result<Response<ReplyBody>, std::io::Error> {
+) -> Reply {
     let request = SeenRequest {
         method: request.method().to_string(),
         path: request
@@ -178,10 +254,20 @@ async fn respond(
             })
             .collect(),
     };
+    let reply = handler(&request);
     if let Ok(mut seen) = seen.lock() {
-        seen.push(request.clone());
+        seen.push(request);
     }
-    match handler(&request) {
+    reply
+}
+
+async fn respond(mut reply: Reply) -> Result<Response<ReplyBody>, std::io::Error> {
+    while let Reply::Gated(gate, then) = reply {
+        gate.wait().await;
+        reply = *then;
+    }
+    match reply {
+        Reply::Gated(..) => Err(std::io::Error::other("unreachable: gates are waited above")),
         Reply::Answer {
             status,
             headers,

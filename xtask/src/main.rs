@@ -1,6 +1,7 @@
 //! `cargo xtask`: the workbench's commands, each a small function over the `workbench` library.
 
 mod run;
+mod soak;
 mod test;
 
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ enum Command {
     Run(run::RunArgs),
     /// Unit tests, a build of main.wasm, then the end-to-end tests in a real Envoy.
     Test(test::TestArgs),
+    /// Mixed requests (allow, deny, error, reset) through one Envoy; prints RSS as it goes.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> Result<()> {
@@ -43,5 +46,6 @@ fn main() -> Result<()> {
         }
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Test(args) => test::test(args),
+        Command::Soak(args) => runtime.block_on(soak::soak(args)),
     }
 }
