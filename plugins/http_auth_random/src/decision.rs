@@ -158,4 +158,32 @@ mod tests {
             Err(AuthError::ServerError(500))
         );
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_status_bytes_are_a_status_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..6)) {
+                match answer_status(Some(&bytes)) {
+                    Ok(code) => prop_assert!((100..=499).contains(&code)),
+                    Err(AuthError::ServerError(code)) => prop_assert!((500..=599).contains(&code)),
+                    Err(err) => prop_assert_eq!(err, AuthError::MissingStatus),
+                }
+            }
+
+            #[test]
+            fn the_seed_rule_is_exactly_the_parity_of_the_hash(status in 100u16..500, body in prop::collection::vec(any::<u8>(), 0..128)) {
+                let verdict = decide(Rule::FnvParity, status, &body);
+                let even = fnv1a_32(&body) % 2 == 0;
+                prop_assert_eq!(verdict == Verdict::Allow, even);
+            }
+
+            #[test]
+            fn the_status_rule_allows_200_only(status in 100u16..500, body in prop::collection::vec(any::<u8>(), 0..16)) {
+                prop_assert_eq!(decide(Rule::Status, status, &body) == Verdict::Allow, status == 200);
+            }
+        }
+    }
 }

@@ -33,8 +33,8 @@ pub enum State {
     Denied,
     FailedClosed,
     FailedOpen,
-    /// The stream ended while its auth call was pending; the answer will never come.
-    Abandoned,
+    /// The stream ended before a decision; nothing more happens for it.
+    Ended,
 }
 
 /// Which callback is running: in the headers callback the request continues by returning
@@ -69,7 +69,7 @@ impl Flow {
 
     pub fn on_request_headers(&mut self, host: &impl Host) -> Action {
         if self.state != State::Start {
-            return Action::Continue;
+            return self.hold_while_undecided();
         }
         #[cfg(feature = "test-switches")]
         self.config.test.on_request();
@@ -184,17 +184,24 @@ impl Flow {
 
     /// The stream is gone. A pending call's answer will never arrive, so it is no longer in flight.
     pub fn on_done(&mut self, host: &impl Host) {
-        if let State::AwaitingAuth { .. } = self.state {
-            debug!("#{} stream ended while its auth call was pending", self.id);
-            host.add_calls_in_flight(-1);
-            self.state = State::Abandoned;
+        match self.state {
+            State::AwaitingAuth { .. } => {
+                debug!("#{} stream ended while its auth call was pending", self.id);
+                host.add_calls_in_flight(-1);
+                self.state = State::Ended;
+            }
+            State::Start => self.state = State::Ended,
+            _ => {}
         }
     }
 
+    /// Anything not let through stays held: undecided, denied, failed closed, or gone.
     fn hold_while_undecided(&self) -> Action {
         match self.state {
-            State::AwaitingAuth { .. } | State::Denied | State::FailedClosed => Action::Pause,
-            _ => Action::Continue,
+            State::Start | State::Exempt | State::Allowed | State::FailedOpen => Action::Continue,
+            State::AwaitingAuth { .. } | State::Denied | State::FailedClosed | State::Ended => {
+                Action::Pause
+            }
         }
     }
 
@@ -393,5 +400,7 @@ fn dump(headers: &Headers) -> String {
         .join(", ")
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

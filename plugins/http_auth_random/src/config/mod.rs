@@ -471,4 +471,6 @@ fn strings(
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,203 @@
+//! Property tests of the request flow: any sequence of callbacks, any answer, any host failure.
+
+use std::rc::Rc;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::mock_host::{Effect, MockHost};
+
+#[derive(Debug, Clone)]
+enum Event {
+    RequestHeaders,
+    Body,
+    Trailers,
+    /// An answer; `wrong_token` answers some other call.
+    Answer {
+        wrong_token: bool,
+        num_headers: usize,
+        body_size: usize,
+    },
+    ResponseHeaders,
+    Done,
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        3 => Just(Event::RequestHeaders),
+        1 => Just(Event::Body),
+        1 => Just(Event::Trailers),
+        4 => (any::<bool>(), 0..4usize, 0..80usize).prop_map(|(wrong_token, num_headers, body_size)| {
+            Event::Answer { wrong_token, num_headers, body_size }
+        }),
+        1 => Just(Event::ResponseHeaders),
+        1 => Just(Event::Done),
+    ]
+}
+
+fn header_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        "[ -~]{0,12}".prop_map(String::into_bytes),
+        prop::collection::vec(any::<u8>(), 0..12),
+    ]
+}
+
+fn request() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+    let name = prop::sample::select(vec![
+        ":path",
+        ":method",
+        ":authority",
+        "x-user-id",
+        "content-length",
+        "cookie",
+    ]);
+    prop::collection::vec((name.prop_map(str::to_owned), header_value()), 0..6)
+}
+
+fn status() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "200", "201", "302", "401", "403", "500", "503", "504", "", "abc", "99", "2000",
+    ])
+}
+
+const HOST_CALLS: [&str; 9] = [
+    "request_headers",
+    "request_header",
+    "dispatch",
+    "call_response_header",
+    "call_response_headers",
+    "call_response_body",
+    "resume_request",
+    "send_response",
+    "remove_request_header",
+];
+
+fn config(rule_is_status: bool, fail_open: bool, max_body: u8) -> Rc<Config> {
+    let json = format!(
+        r#"{{"decision": "{}", "failure_mode_allow": {fail_open}, "max_response_body_bytes": {max_body},
+            "allowed_upstream_headers": [{{"exact": "x-user-id"}}]}}"#,
+        if rule_is_status {
+            "status"
+        } else {
+            "fnv_parity"
+        }
+    );
+    Rc::new(Config::parse(json.as_bytes()).unwrap())
+}
+
+struct Run {
+    host: MockHost,
+    header_actions: Vec<Action>,
+    max_in_flight: i64,
+    min_in_flight: i64,
+    ended: bool,
+}
+
+fn run(config: Rc<Config>, host: MockHost, events: &[Event]) -> Run {
+    let mut flow = Flow::new(1, config);
+    let mut run = Run {
+        host,
+        header_actions: Vec::new(),
+        max_in_flight: 0,
+        min_in_flight: 0,
+        ended: false,
+    };
+    for event in events {
+        match event {
+            Event::RequestHeaders => run.header_actions.push(flow.on_request_headers(&run.host)),
+            Event::Body => {
+                flow.on_request_body();
+            }
+            Event::Trailers => {
+                flow.on_request_trailers();
+            }
+            Event::Answer {
+                wrong_token,
+                num_headers,
+                body_size,
+            } => {
+                let token = run
+                    .host
+                    .last_token()
+                    .wrapping_add(u32::from(*wrong_token) * 1000);
+                flow.on_call_response(&run.host, token, *num_headers, *body_size);
+            }
+            Event::ResponseHeaders => {
+                flow.on_response_headers(&run.host);
+            }
+            Event::Done => {
+                flow.on_done(&run.host);
+                run.ended = true;
+            }
+        }
+        let in_flight = run.host.in_flight.get();
+        run.max_in_flight = run.max_in_flight.max(in_flight);
+        run.min_in_flight = run.min_in_flight.min(in_flight);
+    }
+    run
+}
+
+fn outcomes(run: &Run) -> (usize, usize, usize) {
+    let effects = run.host.effects();
+    let replies = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Reply { .. }))
+        .count();
+    let resumes = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Resume))
+        .count();
+    // The first headers callback continuing means the request went on without waiting.
+    let continued = usize::from(run.header_actions.first() == Some(&Action::Continue));
+    (replies, resumes, continued)
+}
+
+proptest! {
+    #[test]
+    fn every_request_ends_at_most_once_and_nothing_stays_in_flight(
+        rule_is_status in any::<bool>(),
+        fail_open in any::<bool>(),
+        max_body in any::<u8>(),
+        request in request(),
+        status in status(),
+        body in prop::collection::vec(any::<u8>(), 0..64),
+        failing in prop::collection::vec(prop::sample::select(HOST_CALLS.to_vec()), 0..3),
+        events in prop::collection::vec(event(), 0..12),
+    ) {
+        let mut host = MockHost::with_request(&[]);
+        host.request = request;
+        let mut host = host.answering(status, &[("x-user-id", "u1")], &body);
+        for call in failing {
+            host = host.failing(call);
+        }
+        let run = run(config(rule_is_status, fail_open, max_body), host, &events);
+        let (replies, resumes, continued) = outcomes(&run);
+        prop_assert!(replies + resumes + continued <= 1, "{replies} replies, {resumes} resumes, {continued} continues");
+        prop_assert!(run.min_in_flight >= 0);
+        prop_assert!(run.max_in_flight <= 1);
+        if run.ended {
+            prop_assert_eq!(run.host.in_flight.get(), 0);
+        }
+    }
+
+    #[test]
+    fn failing_closed_never_allows_without_an_allowing_answer(
+        rule_is_status in any::<bool>(),
+        request in request(),
+        status in prop::sample::select(vec!["500", "503", "504", "", "abc", "99", "401", "403", "302"]),
+        failing in prop::collection::vec(prop::sample::select(HOST_CALLS.to_vec()), 0..3),
+        events in prop::collection::vec(event(), 0..12),
+    ) {
+        // Answers that never allow: errors, garbage, denials, and (for the seed rule) an odd body.
+        let mut host = MockHost::with_request(&[]);
+        host.request = request;
+        let mut host = host.answering(status, &[], b"b");
+        for call in failing {
+            host = host.failing(call);
+        }
+        let run = run(config(rule_is_status, false, 64), host, &events);
+        let (_, resumes, continued) = outcomes(&run);
+        prop_assert_eq!(resumes, 0, "resumed while failing closed: {:?}", run.host.effects());
+        prop_assert_eq!(continued, 0, "let through in the headers callback while failing closed");
+    }
+}
