@@ -1,5 +1,6 @@
 //! `cargo xtask`: the workbench's commands, each a small function over the `workbench` library.
 
+mod fuzz;
 mod run;
 mod soak;
 mod test;
@@ -32,6 +33,8 @@ enum Command {
     Test(test::TestArgs),
     /// Mixed requests (allow, deny, error, reset) through one Envoy; prints RSS as it goes.
     Soak(soak::SoakArgs),
+    /// Fuzz the configuration parser and the decision logic (cargo-fuzz, libFuzzer).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> Result<()> {
@@ -47,5 +50,6 @@ fn main() -> Result<()> {
         Command::Run(args) => runtime.block_on(run::run(args)),
         Command::Test(args) => test::test(args),
         Command::Soak(args) => runtime.block_on(soak::soak(args)),
+        Command::Fuzz(args) => fuzz::fuzz(args),
     }
 }

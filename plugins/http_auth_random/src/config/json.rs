@@ -38,8 +38,13 @@ impl<'a> Object<'a> {
             .ok_or_else(|| type_error(&path, "an object", value))?;
         let object = Object { path, map };
         if let Some(unknown) = map.keys().find(|key| !fields.contains(&key.as_str())) {
+            let field = match (unknown.is_empty(), object.path.is_empty()) {
+                (false, _) => object.field(unknown),
+                (true, true) => "configuration".to_owned(),
+                (true, false) => object.path.clone(),
+            };
             return Err(ConfigError::new(
-                object.field(unknown),
+                field,
                 format!(
                     "unknown field `{unknown}`, expected one of {}",
                     fields.join(", ")

@@ -127,6 +127,16 @@ fn unknown_fields_are_refused_by_name() {
 }
 
 #[test]
+fn an_empty_field_name_is_refused_too() {
+    // Found by fuzzing: the error named no field at all.
+    let err = error_of(r#"{"": 1}"#);
+    assert_eq!(err.field, "configuration");
+    assert!(err.reason.contains("unknown field ``"), "{err}");
+    let err = error_of(r#"{"deny": {"": 1}}"#);
+    assert_eq!(err.field, "deny");
+}
+
+#[test]
 fn wrong_types_name_the_field() {
     let err = error_of(r#"{"timeout_ms": "5s"}"#);
     assert_eq!(err.field, "timeout_ms");
