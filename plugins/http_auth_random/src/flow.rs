@@ -72,7 +72,9 @@ impl Flow {
             return self.hold_while_undecided();
         }
         #[cfg(feature = "test-switches")]
-        self.config.test.on_request();
+        self.config
+            .test
+            .on_request(host.request_header(":path").ok().flatten().as_deref());
         let config = Rc::clone(&self.config);
         if !config.exempt.is_empty() && self.exempt(host) {
             debug!("#{} exempt from authorization", self.id);

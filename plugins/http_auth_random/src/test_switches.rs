@@ -4,19 +4,21 @@
 
 use std::borrow::Cow;
 
-/// `"test_switches": {"trap_on_request": bool, "drop_auth_header": ":authority"}`
+/// `"test_switches": {"trap_on_path": "/trap", "drop_auth_header": ":authority"}`
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TestSwitches {
-    /// Panic in the request callback; with `panic = "abort"` the VM traps.
-    pub trap_on_request: bool,
+    /// Panic in the request callback for this path; with `panic = "abort"` the VM traps.
+    pub trap_on_path: Option<String>,
     /// Leave this header out of the auth call (a missing pseudo-header makes Envoy refuse it).
     pub drop_auth_header: Option<String>,
 }
 
 impl TestSwitches {
-    pub fn on_request(&self) {
-        if self.trap_on_request {
-            trap();
+    pub fn on_request(&self, path: Option<&[u8]>) {
+        if let (Some(trap_path), Some(path)) = (&self.trap_on_path, path) {
+            if trap_path.as_bytes() == path {
+                trap();
+            }
         }
     }
 
@@ -29,5 +31,5 @@ impl TestSwitches {
 
 #[allow(clippy::panic)]
 fn trap() -> ! {
-    panic!("test_switches.trap_on_request is set: trapping on purpose")
+    panic!("test_switches.trap_on_path matched: trapping on purpose")
 }

@@ -355,10 +355,10 @@ impl Config {
             )?,
             max_response_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             #[cfg(feature = "test-switches")]
-            test: match root.object("test_switches", &["trap_on_request", "drop_auth_header"])? {
+            test: match root.object("test_switches", &["trap_on_path", "drop_auth_header"])? {
                 None => crate::test_switches::TestSwitches::default(),
                 Some(switches) => crate::test_switches::TestSwitches {
-                    trap_on_request: switches.bool("trap_on_request")?.unwrap_or(false),
+                    trap_on_path: switches.string("trap_on_path")?.map(str::to_owned),
                     drop_auth_header: switches.string("drop_auth_header")?.map(str::to_owned),
                 },
             },
