@@ -29,6 +29,11 @@ impl EnvoyConfig {
         Ok(EnvoyConfig { root })
     }
 
+    /// A bootstrap given as data (for configs built entirely in code, like the benchmark's).
+    pub fn from_value(root: Value) -> Self {
+        EnvoyConfig { root }
+    }
+
     pub fn as_value(&self) -> &Value {
         &self.root
     }

@@ -1,6 +1,7 @@
 //! The workbench: everything needed to build the plugin and run it in a real Envoy, shared by
 //! `cargo xtask` (run, test, bench, soak) and the end-to-end tests.
 
+pub mod bench;
 pub mod envoy;
 pub mod envoy_config;
 pub mod httpbin;
@@ -12,3 +13,4 @@ pub mod soak;
 pub mod stack;
 pub mod test_server;
 pub mod venv;
+pub mod wrk;

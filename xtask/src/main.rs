@@ -1,5 +1,6 @@
 //! `cargo xtask`: the workbench's commands, each a small function over the `workbench` library.
 
+mod bench;
 mod fuzz;
 mod run;
 mod soak;
@@ -35,6 +36,8 @@ enum Command {
     Soak(soak::SoakArgs),
     /// Fuzz the configuration parser and the decision logic (cargo-fuzz, libFuzzer).
     Fuzz(fuzz::FuzzArgs),
+    /// Benchmark the plugin against no filter, a no-op wasm filter and native ext_authz.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -51,5 +54,6 @@ fn main() -> Result<()> {
         Command::Test(args) => test::test(args),
         Command::Soak(args) => runtime.block_on(soak::soak(args)),
         Command::Fuzz(args) => fuzz::fuzz(args),
+        Command::Bench(args) => runtime.block_on(bench::bench(args)),
     }
 }

@@ -1,0 +1,143 @@
+//! The benchmark: each configuration in a fresh Envoy pinned to one core, loaded by wrk pinned to
+//! another, in interleaved rounds; per run, Envoy's CPU time per request and the client's figures.
+
+pub mod chart;
+pub mod setups;
+pub mod summary;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+
+use crate::envoy::{Envoy, EnvoyOptions};
+use crate::wrk;
+pub use setups::{AuthPath, Setup, Wasm};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub setups: Vec<Setup>,
+    pub path: AuthPath,
+    pub rounds: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub connections: u32,
+    pub envoy_cpu: String,
+    pub load_cpu: String,
+}
+
+/// One configuration measured once.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub setup: Setup,
+    pub round: usize,
+    pub requests: u64,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub non_2xx: u64,
+    pub socket_errors: u64,
+    pub envoy_cpu_us_per_request: f64,
+    pub envoy_rss_mib: f64,
+    pub startup_ms: f64,
+}
+
+impl Run {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "setup": self.setup.name(),
+            "round": self.round,
+            "requests": self.requests,
+            "requests_per_second": self.requests_per_second,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "non_2xx": self.non_2xx,
+            "socket_errors": self.socket_errors,
+            "envoy_cpu_us_per_request": self.envoy_cpu_us_per_request,
+            "envoy_rss_mib": self.envoy_rss_mib,
+            "startup_ms": self.startup_ms,
+        })
+    }
+}
+
+/// Runs every configuration once per round, in the same order each round (A B C … A B C …).
+pub async fn run(plan: &Plan, wasm: &Wasm<'_>, mut on_run: impl FnMut(&Run)) -> Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    for round in 0..plan.rounds {
+        for setup in &plan.setups {
+            let run = measure(plan, *setup, round, wasm).await?;
+            on_run(&run);
+            runs.push(run);
+        }
+    }
+    Ok(runs)
+}
+
+async fn measure(plan: &Plan, setup: Setup, round: usize, wasm: &Wasm<'_>) -> Result<Run> {
+    let config = setups::bootstrap(setup, plan.path, wasm, free_port()?, free_port()?)?;
+    let options = EnvoyOptions {
+        concurrency: 1,
+        log_level: "warn".to_owned(),
+        print_prefix: None,
+        cpu_list: Some(plan.envoy_cpu.clone()),
+    };
+    let envoy = Envoy::start(&config, &options).await?;
+    let url = format!(
+        "http://127.0.0.1:{}/bench",
+        envoy.listener_port("main").await?
+    );
+    let load_cpu = Some(plan.load_cpu.as_str());
+    wrk::run(&url, plan.connections, plan.warmup, load_cpu).await?;
+    let cpu_before = envoy.cpu_time();
+    let report = wrk::run(&url, plan.connections, plan.duration, load_cpu).await?;
+    let cpu_after = envoy.cpu_time();
+    let rss = envoy.rss_kib().unwrap_or_default();
+    let startup = envoy.started_in;
+    envoy.stop().await;
+    let (Some(before), Some(after)) = (cpu_before, cpu_after) else {
+        bail!("cannot read Envoy's CPU time from /proc");
+    };
+    Ok(Run {
+        setup,
+        round,
+        requests: report.requests,
+        requests_per_second: report.requests_per_second,
+        p50_ms: report.p50_ms,
+        p99_ms: report.p99_ms,
+        non_2xx: report.non_2xx,
+        socket_errors: report.socket_errors,
+        envoy_cpu_us_per_request: (after - before).as_secs_f64() * 1e6
+            / report.requests.max(1) as f64,
+        envoy_rss_mib: rss as f64 / 1024.0,
+        startup_ms: startup.as_secs_f64() * 1000.0,
+    })
+}
+
+/// A loopback port free right now. The benchmark runs one Envoy at a time, so nothing else
+/// should take it before Envoy binds it.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Machine facts for the report.
+pub fn machine() -> Value {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({ "cpus": cpus, "cpu_model": model, "kernel": kernel.trim() })
+}
+
+pub fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}

@@ -1,0 +1,148 @@
+//! The configurations the benchmark compares, each an Envoy bootstrap with the same target and
+//! the same auth service (both direct-response listeners in that Envoy).
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::envoy_config::{
+    cluster, http_listener, plugin_filter, route, socket_address, EnvoyConfig,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// No auth filter: the ceiling.
+    None,
+    /// A wasm filter that does nothing: the runtime's own cost.
+    NoopWasm,
+    /// Envoy's native ext_authz with an HTTP service.
+    ExtAuthz,
+    /// The plugin with the seed rule.
+    PluginFnv,
+    /// The plugin with ext_authz's status rule.
+    PluginStatus,
+}
+
+impl Setup {
+    pub const ALL: [Setup; 5] = [
+        Setup::None,
+        Setup::NoopWasm,
+        Setup::ExtAuthz,
+        Setup::PluginFnv,
+        Setup::PluginStatus,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Setup::None => "none",
+            Setup::NoopWasm => "noop-wasm",
+            Setup::ExtAuthz => "ext_authz",
+            Setup::PluginFnv => "plugin-fnv",
+            Setup::PluginStatus => "plugin-status",
+        }
+    }
+
+    pub fn checks_auth(self) -> bool {
+        matches!(
+            self,
+            Setup::ExtAuthz | Setup::PluginFnv | Setup::PluginStatus
+        )
+    }
+}
+
+/// Which answer the auth service gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthPath {
+    /// 200 with a body whose FNV-1a hash is even: every configuration allows.
+    Allow,
+    /// 403 with a body whose FNV-1a hash is odd: every configuration denies.
+    Deny,
+}
+
+impl AuthPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthPath::Allow => "allow",
+            AuthPath::Deny => "deny",
+        }
+    }
+}
+
+pub struct Wasm<'a> {
+    pub plugin: &'a Path,
+    pub noop: &'a Path,
+}
+
+const AUTH_TIMEOUT_MS: u64 = 5000;
+
+/// The bootstrap for one configuration. `target_port` and `auth_port` must be free.
+pub fn bootstrap(
+    setup: Setup,
+    path: AuthPath,
+    wasm: &Wasm,
+    target_port: u16,
+    auth_port: u16,
+) -> Result<EnvoyConfig> {
+    let (status, body) = match path {
+        AuthPath::Allow => (200, "a"),
+        AuthPath::Deny => (403, "b"),
+    };
+    let filters = match setup {
+        Setup::None => vec![],
+        Setup::NoopWasm => vec![plugin_filter("noop", wasm.noop, "")],
+        Setup::ExtAuthz => vec![ext_authz()],
+        Setup::PluginFnv => vec![plugin_filter(
+            "http_auth_random",
+            wasm.plugin,
+            &json!({"cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS}).to_string(),
+        )],
+        Setup::PluginStatus => vec![plugin_filter(
+            "http_auth_random",
+            wasm.plugin,
+            &json!({"decision": "status", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS, "allowed_headers": []})
+                .to_string(),
+        )],
+    };
+    let mut main = http_listener("main", filters, vec![route("/", "target")]);
+    main["address"] = socket_address("127.0.0.1", 0);
+    Ok(EnvoyConfig::from_value(json!({
+        "admin": { "address": socket_address("127.0.0.1", 0) },
+        "static_resources": {
+            "listeners": [
+                main,
+                direct_response("target", target_port, 200, "target ok"),
+                direct_response("auth", auth_port, status, body),
+            ],
+            "clusters": [
+                cluster("target", "127.0.0.1", target_port),
+                cluster("auth", "127.0.0.1", auth_port),
+            ]
+        }
+    })))
+}
+
+fn ext_authz() -> Value {
+    json!({
+        "name": "envoy.filters.http.ext_authz",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "http_service": {
+                "server_uri": { "uri": "http://auth", "cluster": "auth", "timeout": format!("{}s", AUTH_TIMEOUT_MS / 1000) }
+            },
+            "failure_mode_allow": false
+        }
+    })
+}
+
+fn direct_response(name: &str, port: u16, status: u16, body: &str) -> Value {
+    let mut listener = http_listener(
+        name,
+        vec![],
+        vec![
+            json!({ "match": { "prefix": "/" }, "direct_response": { "status": status, "body": { "inline_string": body } } }),
+        ],
+    );
+    listener["address"] = socket_address("127.0.0.1", port);
+    listener
+}

