@@ -80,7 +80,7 @@ impl Stack {
     }
 
     pub async fn stat(&self, name: &str) -> u64 {
-        must(self.0.envoy.stat(name).await)
+        must(self.0.settled_stat(name).await)
     }
 }
 

@@ -205,6 +205,7 @@ async fn exempt_requests_skip_the_auth_call_and_are_counted() {
 async fn stats_count_every_outcome_under_the_configured_prefix() {
     let plugin = status_mode(json!({
         "stat_prefix": "edge.authz",
+        "latency_histogram": true,
         "timeout_ms": 300,
         "exempt": {"paths": ["/healthz"]}
     }));

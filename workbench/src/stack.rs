@@ -13,6 +13,9 @@ use crate::envoy_config::EnvoyConfig;
 use crate::test_server::{Reply, SeenRequest, TestServer};
 use crate::{paths, plugin};
 
+/// Longer than the plugin's metrics flush period (200 ms), so a flush has happened.
+pub const PLUGIN_FLUSH_WAIT: Duration = Duration::from_millis(450);
+
 /// What the upstream answers, so an allowed request can be told from a local reply.
 pub const UPSTREAM_BODY: &str = "upstream ok";
 
@@ -198,8 +201,16 @@ impl Stack {
 
     /// A stat of the plugin under its default prefix (`wasmcustom.http_auth_random.<name>`).
     pub async fn plugin_stat(&self, name: &str) -> Result<u64> {
-        self.envoy
-            .stat(&format!("wasmcustom.http_auth_random.{name}"))
+        self.settled_stat(&format!("wasmcustom.http_auth_random.{name}"))
             .await
+    }
+
+    /// A stat, read after the plugin has flushed what it counted so far (it reports to Envoy
+    /// every 200 ms rather than on every request).
+    pub async fn settled_stat(&self, name: &str) -> Result<u64> {
+        if name.starts_with("wasmcustom.") {
+            tokio::time::sleep(PLUGIN_FLUSH_WAIT).await;
+        }
+        self.envoy.stat(name).await
     }
 }

@@ -104,9 +104,14 @@ impl Flow {
         match host.dispatch(&spec.cluster, pairs, spec.timeout) {
             Ok(token) => {
                 host.add_calls_in_flight(1);
+                let started_nanos = if config.latency_histogram {
+                    host.now_nanos()
+                } else {
+                    0
+                };
                 self.state = State::AwaitingAuth {
                     token,
-                    started_nanos: host.now_nanos(),
+                    started_nanos,
                 };
                 Action::Pause
             }
@@ -148,7 +153,9 @@ impl Flow {
             }
         };
         host.add_calls_in_flight(-1);
-        host.record_auth_latency(host.now_nanos().saturating_sub(started_nanos) / 1_000_000);
+        if self.config.latency_histogram {
+            host.record_auth_latency(host.now_nanos().saturating_sub(started_nanos) / 1_000_000);
+        }
         let (verdict, status, body) = match self.read_answer(host, num_headers, body_size) {
             Ok(answer) => answer,
             Err(err) => {

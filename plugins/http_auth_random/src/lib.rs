@@ -11,6 +11,7 @@ pub mod flow;
 pub mod fnv;
 pub mod host;
 pub mod matcher;
+pub mod metrics;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

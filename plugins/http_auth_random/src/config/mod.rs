@@ -44,6 +44,7 @@ const FIELDS: &[&str] = &[
     "exempt",
     "stat_prefix",
     "max_response_body_bytes",
+    "latency_histogram",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -216,6 +217,9 @@ pub struct Config {
     pub response: ResponseHeaders,
     pub exempt: Exemptions,
     pub stat_prefix: String,
+    /// Record each auth call's latency in a histogram (two clock reads and a record per request;
+    /// Envoy's `cluster.<auth>.upstream_rq_time` already measures the call).
+    pub latency_histogram: bool,
     pub max_response_body_bytes: usize,
     #[cfg(feature = "test-switches")]
     pub test: crate::test_switches::TestSwitches,
@@ -353,6 +357,7 @@ impl Config {
                 "stat_prefix",
                 root.string("stat_prefix")?.unwrap_or(DEFAULT_STAT_PREFIX),
             )?,
+            latency_histogram: root.bool("latency_histogram")?.unwrap_or(false),
             max_response_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             #[cfg(feature = "test-switches")]
             test: match root.object("test_switches", &["trap_on_path", "drop_auth_header"])? {

@@ -86,7 +86,21 @@ fn even_answer_resumes_the_request() {
     assert_eq!(*flow.state(), State::Allowed);
     assert_eq!(host.count_of(Counter::Ok), 1);
     assert_eq!(host.in_flight.get(), 0);
-    assert_eq!(host.latencies.borrow().len(), 1);
+    assert!(
+        host.latencies.borrow().is_empty(),
+        "no histogram unless asked for"
+    );
+}
+
+#[test]
+fn the_latency_histogram_is_recorded_when_asked_for() {
+    let host = MockHost::with_request(REQUEST).answering("200", &[], EVEN);
+    run(r#"{"latency_histogram": true}"#, &host);
+    assert_eq!(
+        *host.latencies.borrow(),
+        vec![3],
+        "the mock clock moves 3 ms per read"
+    );
 }
 
 #[test]

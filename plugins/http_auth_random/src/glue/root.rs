@@ -1,6 +1,7 @@
 //! The root context: parses the configuration once and hands each stream what it needs.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use log::{error, info};
 use proxy_wasm::hostcalls;
@@ -10,6 +11,9 @@ use proxy_wasm::types::{BufferType, ContextType};
 use super::http::{AuthFilter, Unconfigured};
 use super::wasm_host::{Metrics, WasmHost};
 use crate::config::Config;
+
+/// How often counters and the gauge reach Envoy's stats.
+const METRICS_FLUSH: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
 pub struct AuthRoot {
@@ -58,8 +62,21 @@ impl RootContext for AuthRoot {
             config.auth_request.timeout.as_millis(),
             config.failure.allow
         );
+        if let Some((_, old)) = &self.active {
+            old.flush();
+        }
         self.active = Some((Rc::new(config), Rc::new(metrics)));
+        if let Err(status) = hostcalls::set_tick_period(METRICS_FLUSH) {
+            error!("cannot set the metrics flush period: {status:?}");
+            return false;
+        }
         true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some((_, metrics)) = &self.active {
+            metrics.flush();
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

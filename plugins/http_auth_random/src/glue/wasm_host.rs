@@ -7,12 +7,15 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
 use crate::host::{Counter, Headers, Host, HostError, HostResult};
+use crate::metrics::PendingMetrics;
 
-/// Metric ids, defined once per configuration under its `stat_prefix`.
+/// Metric ids, defined once per configuration under its `stat_prefix`, and the changes not yet
+/// handed to Envoy (see `metrics.rs`).
 pub struct Metrics {
     counters: [u32; Counter::ALL.len()],
     auth_latency_ms: u32,
     calls_in_flight: u32,
+    pending: PendingMetrics,
 }
 
 impl Metrics {
@@ -25,6 +28,7 @@ impl Metrics {
             )?;
         }
         Ok(Metrics {
+            pending: PendingMetrics::default(),
             counters,
             auth_latency_ms: hostcalls::define_metric(
                 MetricType::Histogram,
@@ -40,6 +44,19 @@ impl Metrics {
     fn counter(&self, counter: Counter) -> Option<u32> {
         let index = Counter::ALL.iter().position(|c| *c == counter)?;
         self.counters.get(index).copied()
+    }
+
+    /// Hands the changes since the last flush to Envoy.
+    pub fn flush(&self) {
+        let flush = self.pending.take();
+        for (counter, n) in flush.counters {
+            if let Some(id) = self.counter(counter) {
+                let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        if flush.in_flight_delta != 0 {
+            let _ = hostcalls::increment_metric(self.calls_in_flight, flush.in_flight_delta);
+        }
     }
 }
 
@@ -138,9 +155,7 @@ impl Host for WasmHost {
     }
 
     fn count(&self, counter: Counter) {
-        if let Some(id) = self.metrics.counter(counter) {
-            let _ = hostcalls::increment_metric(id, 1);
-        }
+        self.metrics.pending.count(counter);
     }
 
     fn record_auth_latency(&self, millis: u64) {
@@ -148,6 +163,6 @@ impl Host for WasmHost {
     }
 
     fn add_calls_in_flight(&self, delta: i64) {
-        let _ = hostcalls::increment_metric(self.metrics.calls_in_flight, delta);
+        self.metrics.pending.add_in_flight(delta);
     }
 }
