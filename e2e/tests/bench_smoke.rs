@@ -12,23 +12,58 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .current_dir(paths::repo_root())
-        .args(["run", "--quiet", "--package", "xtask", "--", "bench", "--quick", "--rounds", "1", "--seconds", "1", "--out"])
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+            "--quick",
+            "--rounds",
+            "1",
+            "--seconds",
+            "1",
+            "--out",
+        ])
         .arg(out.path())
         .status()
         .unwrap();
     assert!(status.success(), "cargo xtask bench --quick failed");
 
-    let report: Value = serde_json::from_slice(&std::fs::read(out.path().join("bench-allow.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("bench-allow.json")).unwrap())
+            .unwrap();
     assert_eq!(report["path"], "allow");
     assert!(report["main_wasm_bytes"].as_u64().unwrap() > 0);
     let summary = report["summary"].as_array().unwrap();
-    let names: Vec<&str> = summary.iter().map(|s| s["setup"].as_str().unwrap()).collect();
-    assert_eq!(names, ["none", "noop-wasm", "ext_authz", "plugin-fnv", "plugin-status"]);
+    let names: Vec<&str> = summary
+        .iter()
+        .map(|s| s["setup"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "none",
+            "noop-wasm",
+            "ext_authz",
+            "plugin-fnv",
+            "plugin-status"
+        ]
+    );
     for setup in summary {
         assert!(setup["requests"].as_u64().unwrap() > 0, "{setup}");
         assert_eq!(setup["non_2xx"], 0, "the allow path allows: {setup}");
-        for figure in ["envoy_cpu_us_per_request", "requests_per_second", "p99_ms", "envoy_rss_mib"] {
-            assert!(setup[figure]["median"].as_f64().unwrap() > 0.0, "{figure} in {setup}");
+        for figure in [
+            "envoy_cpu_us_per_request",
+            "requests_per_second",
+            "p99_ms",
+            "envoy_rss_mib",
+        ] {
+            assert!(
+                setup[figure]["median"].as_f64().unwrap() > 0.0,
+                "{figure} in {setup}"
+            );
         }
     }
     let plugin = summary.iter().find(|s| s["setup"] == "plugin-fnv").unwrap();

@@ -6,6 +6,7 @@ pub mod envoy;
 pub mod envoy_config;
 pub mod httpbin;
 pub mod load;
+pub mod oci;
 pub mod paths;
 pub mod plugin;
 pub mod process;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod fuzz;
+mod package;
 mod run;
 mod soak;
 mod test;
@@ -38,6 +39,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Benchmark the plugin against no filter, a no-op wasm filter and native ext_authz.
     Bench(bench::BenchArgs),
+    /// Package the plugin as an OCI image (Istio compat variant): a layout folder and a tarball.
+    Package(package::PackageArgs),
 }
 
 fn main() -> Result<()> {
@@ -55,5 +58,6 @@ fn main() -> Result<()> {
         Command::Soak(args) => runtime.block_on(soak::soak(args)),
         Command::Fuzz(args) => fuzz::fuzz(args),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
+        Command::Package(args) => package::package(args),
     }
 }

@@ -1,6 +1,7 @@
 //! Which requests skip the auth call: exact paths, path prefixes and methods.
 
 use crate::config::Exemptions;
+use crate::matcher::contains;
 
 /// Whether the request may skip authorization. A path that could be read two ways (dot segments,
 /// percent-encoding, backslashes, doubled slashes) is never exempt: `/public/../admin` must not
@@ -28,7 +29,7 @@ pub fn is_exempt(rules: &Exemptions, path: Option<&[u8]>, method: Option<&[u8]>)
 fn is_plain(path: &str) -> bool {
     path.starts_with('/')
         && !path.contains(['%', '\\'])
-        && !path.contains("//")
+        && !contains(path.as_bytes(), b"//")
         && !path
             .split('/')
             .any(|segment| segment == "." || segment == "..")

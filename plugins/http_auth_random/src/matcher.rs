@@ -59,9 +59,18 @@ impl NameSet {
                 NameMatcher::Exact(exact) => exact == name,
                 NameMatcher::Prefix(prefix) => name.starts_with(prefix.as_str()),
                 NameMatcher::Suffix(suffix) => name.ends_with(suffix.as_str()),
-                NameMatcher::Contains(part) => name.contains(part.as_str()),
+                NameMatcher::Contains(part) => contains(name.as_bytes(), part.as_bytes()),
             })
     }
+}
+
+/// Substring search by windows: header names are short, and `str::contains` brings a two-way
+/// searcher into the wasm that costs more than it saves here.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 #[cfg(test)]

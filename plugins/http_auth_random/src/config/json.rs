@@ -87,11 +87,15 @@ impl<'a> Object<'a> {
             .transpose()
     }
 
+    /// A non-negative integer. A whole float such as `500.0` counts: configuration that passed
+    /// through a protobuf `Struct` (Istio's `pluginConfig`, Envoy Gateway's `config`) holds
+    /// every number as a double.
     pub fn integer(&self, key: &str) -> Checked<Option<u64>> {
         self.get(key)
             .map(|item| {
                 item.value
                     .as_u64()
+                    .or_else(|| item.value.as_f64().and_then(whole))
                     .ok_or_else(|| type_error(&item.path, "a non-negative integer", item.value))
             })
             .transpose()
@@ -121,6 +125,12 @@ impl<'a> Object<'a> {
                 .collect(),
         ))
     }
+}
+
+/// A double that is exactly a non-negative integer below 2^53.
+fn whole(number: f64) -> Option<u64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    (number.fract() == 0.0 && (0.0..EXACT).contains(&number)).then_some(number as u64)
 }
 
 fn type_error(path: &str, expected: &str, got: &Value) -> ConfigError {

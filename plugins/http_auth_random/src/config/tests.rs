@@ -247,6 +247,20 @@ fn malformed_json_is_refused() {
 }
 
 #[test]
+fn whole_doubles_from_a_protobuf_struct_are_integers() {
+    let config = parse(r#"{"timeout_ms": 500.0, "status_on_error": 503.0}"#).unwrap();
+    assert_eq!(config.auth_request.timeout, Duration::from_millis(500));
+    assert_eq!(config.failure.status_on_error, 503);
+    for bad in [
+        r#"{"timeout_ms": 0.5}"#,
+        r#"{"timeout_ms": -1.0}"#,
+        r#"{"timeout_ms": 1e300}"#,
+    ] {
+        assert_eq!(error_of(bad).field, "timeout_ms", "{bad}");
+    }
+}
+
+#[test]
 fn longest_timeout_is_accepted_and_fits_envoys_u32_milliseconds() {
     let config = parse(&format!(r#"{{"timeout_ms": {MAX_TIMEOUT_MS}}}"#)).unwrap();
     assert!(u32::try_from(config.auth_request.timeout.as_millis()).is_ok());

