@@ -8,7 +8,10 @@
 # the workspace), and so does any standalone proxy-wasm crate.
 FROM rust:1.95-slim-bookworm
 
-RUN rustup target add wasm32-wasip1
+RUN rustup target add wasm32-wasip1 \
+    && apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends binaryen \
+    && rm -rf /var/lib/apt/lists/*
 
 COPY scripts/build-plugin.sh /usr/local/bin/build-plugin.sh
 

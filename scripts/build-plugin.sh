@@ -29,6 +29,21 @@ export CARGO_PROFILE_RELEASE_STRIP=true
 
 cargo build --release --target "$target" --manifest-path "$manifest" "$@" >&2
 
+# binaryen's wasm-opt shrinks the module by about a quarter with no measurable cost per request.
+if ! command -v wasm-opt >/dev/null 2>&1; then
+  echo "build-plugin: installing binaryen (wasm-opt)" >&2
+  if ! { apt-get install -y -qq binaryen || { apt-get update -qq && apt-get install -y -qq binaryen; }; } >&2; then
+    echo "build-plugin: wasm-opt is needed: install binaryen (e.g. apt-get install binaryen)" >&2
+    exit 1
+  fi
+fi
+# The wasm features rustc emits for wasm32-wasip1; newer binaryen splits bulk memory in two.
+wasm_opt_flags=(-Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+  --enable-mutable-globals --enable-multivalue --enable-reference-types)
+if wasm-opt --help | grep -q -- --enable-bulk-memory-opt; then
+  wasm_opt_flags+=(--enable-bulk-memory-opt)
+fi
+
 # The artifact is named after the crate's library: [lib] name if set, else the package name.
 lib_name=$(awk '
   /^\[/ { section = $0 }
@@ -47,5 +62,5 @@ artifact="$target_dir/$target/release/$lib_name.wasm"
 
 out=${PLUGIN_OUT:-$plugin_dir/main.wasm}
 mkdir -p "$(dirname "$out")"
-cp "$artifact" "$out"
+wasm-opt "${wasm_opt_flags[@]}" "$artifact" -o "$out"
 echo "$out"
