@@ -116,7 +116,10 @@ fn the_builder_image_runs_the_same_build_script_as_cargo_xtask() {
         "an official Rust image: {from}"
     );
     assert!(dockerfile.contains("rustup target add wasm32-wasip1"));
-    assert!(dockerfile.contains("apt-get install -y -qq --no-install-recommends binaryen"), "wasm-opt, as the script needs");
+    assert!(
+        dockerfile.contains("apt-get install -y -qq --no-install-recommends binaryen"),
+        "wasm-opt, as the script needs"
+    );
     assert!(lines.contains(&"COPY scripts/build-plugin.sh /usr/local/bin/build-plugin.sh"));
     assert!(
         lines.contains(&r#"ENTRYPOINT ["bash", "/usr/local/bin/build-plugin.sh", "/workspace"]"#),

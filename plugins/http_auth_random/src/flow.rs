@@ -402,11 +402,16 @@ impl Flow {
 }
 
 fn dump(headers: &Headers) -> String {
-    headers
-        .iter()
-        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut line = String::new();
+    for (name, value) in headers {
+        if !line.is_empty() {
+            line.push_str(", ");
+        }
+        line.push_str(name);
+        line.push_str(": ");
+        line.push_str(&String::from_utf8_lossy(value));
+    }
+    line
 }
 
 #[cfg(test)]

@@ -1,20 +1,18 @@
 //! Reads configuration values out of parsed JSON, tracking each value's path for error messages.
-//! (A walk over `serde_json::Value` costs the wasm far less than serde derive for every type.)
 
-use serde_json::{Map, Value};
-
+use super::json_text::{Json, Number};
 use super::validate::{Checked, ConfigError};
 
 /// A JSON object whose fields are all known to the caller.
 pub struct Object<'a> {
     path: String,
-    map: &'a Map<String, Value>,
+    fields: &'a [(String, Json)],
 }
 
 /// A value and where it came from.
 pub struct Item<'a> {
     pub path: String,
-    pub value: &'a Value,
+    pub value: &'a Json,
 }
 
 impl<'a> Item<'a> {
@@ -24,20 +22,25 @@ impl<'a> Item<'a> {
     }
 
     pub fn string(&self) -> Checked<&'a str> {
-        self.value
-            .as_str()
-            .ok_or_else(|| type_error(&self.path, "a string", self.value))
+        match self.value {
+            Json::String(text) => Ok(text),
+            other => Err(type_error(&self.path, "a string", other)),
+        }
     }
 }
 
 impl<'a> Object<'a> {
     /// `value` as an object; any field not in `fields` is refused by name.
-    pub fn new(path: String, value: &'a Value, fields: &[&str]) -> Checked<Object<'a>> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| type_error(&path, "an object", value))?;
-        let object = Object { path, map };
-        if let Some(unknown) = map.keys().find(|key| !fields.contains(&key.as_str())) {
+    pub fn new(path: String, value: &'a Json, fields: &[&str]) -> Checked<Object<'a>> {
+        let Json::Object(map) = value else {
+            return Err(type_error(&path, "an object", value));
+        };
+        let object = Object { path, fields: map };
+        if let Some(unknown) = map
+            .iter()
+            .map(|(key, _)| key)
+            .find(|key| !fields.contains(&key.as_str()))
+        {
             let field = match (unknown.is_empty(), object.path.is_empty()) {
                 (false, _) => object.field(unknown),
                 (true, true) => "configuration".to_owned(),
@@ -47,7 +50,7 @@ impl<'a> Object<'a> {
                 field,
                 format!(
                     "unknown field `{unknown}`, expected one of {}",
-                    fields.join(", ")
+                    one_of(fields)
                 ),
             ));
         }
@@ -64,10 +67,10 @@ impl<'a> Object<'a> {
     }
 
     fn get(&self, key: &str) -> Option<Item<'a>> {
-        self.map
-            .get(key)
-            .filter(|v| !v.is_null())
-            .map(|value| Item {
+        self.fields
+            .iter()
+            .find(|(name, value)| name == key && *value != Json::Null)
+            .map(|(_, value)| Item {
                 path: self.field(key),
                 value,
             })
@@ -79,24 +82,22 @@ impl<'a> Object<'a> {
 
     pub fn bool(&self, key: &str) -> Checked<Option<bool>> {
         self.get(key)
-            .map(|item| {
-                item.value
-                    .as_bool()
-                    .ok_or_else(|| type_error(&item.path, "true or false", item.value))
+            .map(|item| match item.value {
+                Json::Bool(b) => Ok(*b),
+                other => Err(type_error(&item.path, "true or false", other)),
             })
             .transpose()
     }
 
-    /// A non-negative integer. A whole float such as `500.0` counts: configuration that passed
-    /// through a protobuf `Struct` (Istio's `pluginConfig`, Envoy Gateway's `config`) holds
-    /// every number as a double.
+    /// A non-negative integer. A whole number written as a decimal (`500.0`) counts:
+    /// configuration that passed through a protobuf `Struct` (Istio's `pluginConfig`, Envoy
+    /// Gateway's `config`) holds every number as a double.
     pub fn integer(&self, key: &str) -> Checked<Option<u64>> {
         self.get(key)
-            .map(|item| {
-                item.value
-                    .as_u64()
-                    .or_else(|| item.value.as_f64().and_then(whole))
-                    .ok_or_else(|| type_error(&item.path, "a non-negative integer", item.value))
+            .map(|item| match item.value {
+                Json::Number(Number::Whole(n)) => Ok(*n),
+                Json::Number(Number::Huge) => Ok(u64::MAX),
+                other => Err(type_error(&item.path, "a non-negative integer", other)),
             })
             .transpose()
     }
@@ -110,10 +111,9 @@ impl<'a> Object<'a> {
         let Some(item) = self.get(key) else {
             return Ok(None);
         };
-        let array = item
-            .value
-            .as_array()
-            .ok_or_else(|| type_error(&item.path, "a list", item.value))?;
+        let Json::Array(array) = item.value else {
+            return Err(type_error(&item.path, "a list", item.value));
+        };
         Ok(Some(
             array
                 .iter()
@@ -127,22 +127,27 @@ impl<'a> Object<'a> {
     }
 }
 
-/// A double that is exactly a non-negative integer below 2^53.
-fn whole(number: f64) -> Option<u64> {
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    (number.fract() == 0.0 && (0.0..EXACT).contains(&number)).then_some(number as u64)
+fn one_of(fields: &[&str]) -> String {
+    let mut list = String::new();
+    for field in fields {
+        if !list.is_empty() {
+            list.push_str(", ");
+        }
+        list.push_str(field);
+    }
+    list
 }
 
-fn type_error(path: &str, expected: &str, got: &Value) -> ConfigError {
+fn type_error(path: &str, expected: &str, got: &Json) -> ConfigError {
     let got = match got {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_u64() => "an integer",
-        Value::Number(n) if n.is_i64() => "a negative integer",
-        Value::Number(_) => "a fractional number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(Number::Whole(_) | Number::Huge) => "an integer",
+        Json::Number(Number::Negative) => "a negative number",
+        Json::Number(Number::Fractional) => "a fractional number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
     };
     let field = if path.is_empty() {
         "configuration"

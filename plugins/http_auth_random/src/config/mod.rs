@@ -1,11 +1,12 @@
 //! The plugin's configuration: JSON in, validated typed structs with precomputed lookups out.
 
 mod json;
+mod json_text;
 mod validate;
 
 use std::time::Duration;
 
-use serde_json::Value;
+use json_text::Json;
 
 use crate::matcher::{NameMatcher, NameSet};
 use json::{Item, Object};
@@ -228,17 +229,17 @@ pub struct Config {
 impl Config {
     /// Parses the plugin configuration. No bytes, or only whitespace, means the seed's defaults.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Value::Object(serde_json::Map::new())
+        let value = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Json::Object(Vec::new())
         } else {
-            serde_json::from_slice(bytes).map_err(|err| {
+            json_text::parse(bytes).map_err(|err| {
                 ConfigError::new("configuration", format!("not valid JSON: {err}"))
             })?
         };
         Config::from_json(&value)
     }
 
-    fn from_json(value: &Value) -> Checked<Config> {
+    fn from_json(value: &Json) -> Checked<Config> {
         let root = Object::new(String::new(), value, FIELDS)?;
         let timeout_ms = validate::in_range(
             "timeout_ms",
