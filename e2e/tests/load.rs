@@ -81,6 +81,16 @@ async fn two_thousand_paused_requests_all_get_their_own_answer_once() {
     assert_eq!(stack.plugin_stat("calls_in_flight").await, 0);
 }
 
+/// The seed's configuration, the mixed-traffic auth service, and room for many requests at once.
+async fn mixed_traffic_stack() -> Stack {
+    Stack::builder(&config(json!({})))
+        .auth(load::mixed_auth)
+        .await
+        .large_capacity()
+        .start()
+        .await
+}
+
 /// `RESETS` overrides the count (the figure is 10,000).
 fn resets() -> u64 {
     std::env::var("RESETS")
@@ -91,12 +101,7 @@ fn resets() -> u64 {
 
 #[tokio::test]
 async fn client_resets_while_calls_are_pending_leave_nothing_behind() {
-    let stack = Stack::builder(&config(json!({})))
-        .auth(load::mixed_auth)
-        .await
-        .large_capacity()
-        .start()
-        .await;
+    let stack = mixed_traffic_stack().await;
     // Warm up with the same traffic, so that "before" already holds Envoy's high-water buffers
     // and pools: what stays above it afterwards is what the resets leaked.
     let warm = load::drive(stack.port(), 0, 1_000, 50, |_| load::Kind::Reset)
@@ -142,12 +147,7 @@ async fn client_resets_while_calls_are_pending_leave_nothing_behind() {
 
 #[tokio::test]
 async fn short_soak_of_mixed_traffic() {
-    let stack = Stack::builder(&config(json!({})))
-        .auth(load::mixed_auth)
-        .await
-        .large_capacity()
-        .start()
-        .await;
+    let stack = mixed_traffic_stack().await;
     let report = soak::soak(&stack, 8_000, 16, 4, |_| {}).await.unwrap();
     assert_eq!(report.tally.total(), 8_000);
     assert_eq!(report.tally.wrong, 0, "{:?}", report.tally.first_wrong);

@@ -1,4 +1,5 @@
 //! A recording `Host` for native tests of the request flow.
+//! Test code only: its module is declared under #[cfg(test)].
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};

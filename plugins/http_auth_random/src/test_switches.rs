@@ -31,5 +31,6 @@ impl TestSwitches {
 
 #[allow(clippy::panic)]
 fn trap() -> ! {
+    // allow-panic: the trap is the point; only the test build (feature test-switches) has it.
     panic!("test_switches.trap_on_path matched: trapping on purpose")
 }

@@ -92,7 +92,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expect(&mut self, byte: u8, message: &'static str) -> Result<(), SyntaxError> {
+    fn consume(&mut self, byte: u8, message: &'static str) -> Result<(), SyntaxError> {
         self.skip_space();
         if self.peek() == Some(byte) {
             self.at += 1;
@@ -147,7 +147,7 @@ impl<'a> Parser<'a> {
             if fields.iter().any(|(existing, _)| *existing == key) {
                 return Err(self.error("duplicate field"));
             }
-            self.expect(b':', "expected ':'")?;
+            self.consume(b':', "expected ':'")?;
             let value = self.value(depth + 1)?;
             fields.push((key, value));
             self.skip_space();

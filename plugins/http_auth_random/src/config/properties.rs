@@ -1,4 +1,5 @@
 //! Property tests: no input makes the configuration parser panic, and whatever it accepts is sane.
+//! Test code only: its module is declared under #[cfg(test)].
 
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -1,4 +1,5 @@
 //! Unit tests for parsing and validating the configuration.
+//! Test code only: its module is declared under #[cfg(test)].
 
 use super::*;
 

@@ -1,4 +1,5 @@
 //! Property tests of the request flow: any sequence of callbacks, any answer, any host failure.
+//! Test code only: its module is declared under #[cfg(test)].
 
 use std::rc::Rc;
 

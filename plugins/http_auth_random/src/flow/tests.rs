@@ -1,4 +1,5 @@
 //! The request flow against a mock host: event in, effects out.
+//! Test code only: its module is declared under #[cfg(test)].
 
 use std::rc::Rc;
 use std::time::Duration;

@@ -1,4 +1,5 @@
 //! The JSON reader against fixed cases and, by property, against serde_json.
+//! Test code only: its module is declared under #[cfg(test)].
 
 use proptest::prelude::*;
 use serde_json::Value;
