@@ -31,6 +31,6 @@ impl TestSwitches {
 
 #[allow(clippy::panic)]
 fn trap() -> ! {
-    // allow-panic: the trap is the point; only the test build (feature test-switches) has it.
-    panic!("test_switches.trap_on_path matched: trapping on purpose")
+    // The trap is the point; only the test build (feature test-switches) has this code.
+    panic!("test_switches.trap_on_path matched: trapping on purpose") // allow-panic
 }
