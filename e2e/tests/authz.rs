@@ -202,6 +202,22 @@ async fn exempt_requests_skip_the_auth_call_and_are_counted() {
 }
 
 #[tokio::test]
+async fn an_exempt_request_cannot_carry_a_forged_identity_either() {
+    let plugin = status_mode(json!({
+        "exempt": {"paths": ["/healthz"]},
+        "allowed_upstream_headers": [{"exact": "x-user-id"}]
+    }));
+    let stack = Stack::start(&plugin, |_| Reply::status(403, "")).await;
+    let forged = stack
+        .client
+        .get(format!("{}/healthz", stack.base))
+        .header("x-user-id", "admin");
+    assert!(stack.send(forged).await.reached_upstream());
+    assert_eq!(stack.upstream.seen()[0].header("x-user-id"), None);
+    assert!(stack.auth_seen().is_empty());
+}
+
+#[tokio::test]
 async fn stats_count_every_outcome_under_the_configured_prefix() {
     let plugin = status_mode(json!({
         "stat_prefix": "edge.authz",

@@ -76,11 +76,10 @@ impl Flow {
             .test
             .on_request(host.request_header(":path").ok().flatten().as_deref());
         let config = Rc::clone(&self.config);
-        if !config.exempt.is_empty() && self.exempt(host) {
-            debug!("#{} exempt from authorization", self.id);
-            host.count(Counter::Disabled);
-            self.state = State::Exempt;
-            return Action::Continue;
+        let exempt = !config.exempt.is_empty() && self.exempt(host);
+        // Exempt requests skip the call, not the anti-spoofing: they need the headers only then.
+        if exempt && !config.response.strips_client_copies() {
+            return self.exempt_continue(host);
         }
         let request = match host.request_headers() {
             Ok(headers) => headers,
@@ -91,6 +90,9 @@ impl Flow {
         }
         if let Err(err) = self.strip_spoofable(host, &request) {
             return self.fail(host, err, Phase::Headers);
+        }
+        if exempt {
+            return self.exempt_continue(host);
         }
         #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
         let mut headers = match auth_headers(&config.auth_request, &request) {
@@ -121,6 +123,13 @@ impl Flow {
                 Phase::Headers,
             ),
         }
+    }
+
+    fn exempt_continue(&mut self, host: &impl Host) -> Action {
+        debug!("#{} exempt from authorization", self.id);
+        host.count(Counter::Disabled);
+        self.state = State::Exempt;
+        Action::Continue
     }
 
     /// The body must wait for the verdict: a `Continue` here would let Envoy resume the request.
@@ -223,7 +232,7 @@ impl Flow {
     /// Removes the client's own copies of the headers the auth service is trusted to set.
     fn strip_spoofable(&self, host: &impl Host, request: &Headers) -> Result<(), AuthError> {
         let response = &self.config.response;
-        if !response.strip_client_copies || response.upstream.is_empty() {
+        if !response.strips_client_copies() {
             return Ok(());
         }
         let mut removed: Vec<&str> = Vec::new();

@@ -169,6 +169,11 @@ impl ResponseHeaders {
         }
     }
 
+    /// Whether the client's own copies of trusted headers must be removed from each request.
+    pub fn strips_client_copies(&self) -> bool {
+        self.strip_client_copies && !self.upstream.is_empty()
+    }
+
     /// Whether an allowed request needs the auth answer's headers at all.
     pub fn used_on_allow(&self) -> bool {
         !(self.upstream.is_empty()

@@ -418,6 +418,23 @@ fn client_copies_of_trusted_headers_are_removed_before_the_call() {
     assert!(matches!(host.effects()[0], Effect::Dispatch { .. }));
 }
 
+#[test]
+fn exempt_requests_lose_forged_identities_too() {
+    let json = r#"{"exempt": {"paths": ["/healthz"]}, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
+    let host = MockHost::with_request(&[
+        (":path", "/healthz"),
+        (":method", "GET"),
+        ("x-user-id", "admin"),
+    ]);
+    let mut flow = flow(json);
+    assert_eq!(flow.on_request_headers(&host), Action::Continue);
+    assert_eq!(
+        host.effects(),
+        vec![Effect::RemoveRequestHeader("x-user-id".into())]
+    );
+    assert_eq!(host.count_of(Counter::Disabled), 1);
+}
+
 fn flow_of(json: &str) -> Flow {
     flow(json)
 }
