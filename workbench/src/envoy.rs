@@ -195,11 +195,8 @@ impl Envoy {
     /// The port a listener actually bound (configs use port 0 to let the kernel choose).
     pub async fn listener_port(&self, name: &str) -> Result<u16> {
         let listeners: Value = self
-            .http
-            .get(format!("{}/listeners?format=json", self.admin))
-            .send()
+            .admin_get("/listeners?format=json")
             .await?
-            .error_for_status()?
             .json()
             .await?;
         listeners["listener_statuses"]
@@ -210,16 +207,19 @@ impl Envoy {
             .ok_or_else(|| anyhow!("Envoy has no listener named {name}: {listeners}"))
     }
 
-    /// Every stat from the admin API as name → value text.
-    pub async fn stats(&self) -> Result<BTreeMap<String, String>> {
-        let text = self
+    /// A successful answer from the admin API, or an error.
+    async fn admin_get(&self, path: &str) -> Result<reqwest::Response> {
+        Ok(self
             .http
-            .get(format!("{}/stats", self.admin))
+            .get(format!("{}{path}", self.admin))
             .send()
             .await?
-            .error_for_status()?
-            .text()
-            .await?;
+            .error_for_status()?)
+    }
+
+    /// Every stat from the admin API as name → value text.
+    pub async fn stats(&self) -> Result<BTreeMap<String, String>> {
+        let text = self.admin_get("/stats").await?.text().await?;
         Ok(text
             .lines()
             .filter_map(|line| line.split_once(": "))

@@ -24,6 +24,7 @@ pub struct Stack {
     pub auth: Option<TestServer>,
     pub upstream: TestServer,
     pub base: String,
+    port: u16,
     pub client: reqwest::Client,
 }
 
@@ -162,18 +163,16 @@ impl StackBuilder {
             auth: self.auth,
             upstream,
             base: format!("http://127.0.0.1:{port}"),
+            port,
             client: client()?,
         })
     }
 }
 
 impl Stack {
+    /// The main listener's port.
     pub fn port(&self) -> u16 {
-        self.base
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_default()
+        self.port
     }
 
     pub fn auth_seen(&self) -> Vec<SeenRequest> {
