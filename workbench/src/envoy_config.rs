@@ -168,17 +168,6 @@ impl EnvoyConfig {
             .ok_or_else(|| anyhow!("listener {listener} has no wasm filter"))
     }
 
-    /// Replaces the HTTP filters before the router (the router stays last).
-    pub fn set_auth_filters(&mut self, listener: &str, filters: Vec<Value>) -> Result<&mut Self> {
-        let chain = self.http_filters_mut(listener)?;
-        let router = chain
-            .pop()
-            .ok_or_else(|| anyhow!("listener {listener} has no router filter"))?;
-        *chain = filters;
-        chain.push(router);
-        Ok(self)
-    }
-
     pub fn http_filters_mut(&mut self, listener: &str) -> Result<&mut Vec<Value>> {
         self.hcm_mut(listener)?
             .get_mut("http_filters")

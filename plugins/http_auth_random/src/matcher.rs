@@ -45,11 +45,6 @@ impl NameSet {
         self.exact.is_empty() && self.patterns.is_empty()
     }
 
-    /// The exact names, for callers that must act on each one (e.g. strip them from a request).
-    pub fn exact_names(&self) -> impl Iterator<Item = &str> {
-        self.exact.iter().map(String::as_str)
-    }
-
     /// `name` must already be lowercase (Envoy hands header names over lowercased).
     pub fn matches(&self, name: &str) -> bool {
         self.exact
