@@ -15,8 +15,9 @@ const CONCURRENT: usize = 2_000;
 async fn two_thousand_paused_requests_all_get_their_own_answer_once() {
     let gate = Gate::default();
     let held = gate.clone();
-    // Every auth call waits at the gate, so all requests are paused in the plugin at once.
-    let stack = Stack::builder(&config(json!({})))
+    // Every auth call waits at the gate, so all requests are paused in the plugin at once (the
+    // per-worker cap, 500 by default, raised to let them all wait).
+    let stack = Stack::builder(&config(json!({"max_calls_in_flight": 10_000})))
         .auth(move |request| {
             let body = if fnv1a(request.path.as_bytes()) % 2 == 0 {
                 EVEN

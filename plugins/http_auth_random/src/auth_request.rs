@@ -5,20 +5,45 @@ use std::borrow::Cow;
 use crate::config::{AuthRequest, Forward, PathRule};
 use crate::host::Headers;
 
-/// A request header that must go to the auth service but cannot: its value is not UTF-8, and the
-/// host's call API only carries text. The request is refused rather than checked on altered input.
+/// A request the auth service cannot be asked about as it stands. This is the client's doing, so
+/// the request is refused (400), never handed to the failure policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnsendableHeader(pub String);
+pub enum BadRequest {
+    /// A header that must go to the auth service has a value that is not UTF-8: the host's call
+    /// API only carries text, and checking altered input would check something else.
+    NotUtf8(String),
+    /// The request has no `:authority` (nor a configured one), which every call needs.
+    NoAuthority,
+    /// The request has no `:method` (nor a configured one).
+    NoMethod,
+}
+
+impl std::fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadRequest::NotUtf8(name) => {
+                write!(
+                    f,
+                    "request header {name} is not UTF-8 and cannot be sent for checking"
+                )
+            }
+            BadRequest::NoAuthority => write!(f, "request has no :authority to send for checking"),
+            BadRequest::NoMethod => write!(f, "request has no :method to send for checking"),
+        }
+    }
+}
 
 /// The auth call carries no body, so the client's framing headers must not go with it: a
 /// `content-length: N` with no body would leave the auth service waiting. ext_authz does the same.
 const FRAMING: [&str; 2] = ["content-length", "transfer-encoding"];
 
-/// The headers of the auth call, borrowing from the request wherever nothing changes.
+/// The headers of the auth call, borrowing from the request wherever nothing changes. The call
+/// always has `:method`, `:path` and `:authority`, which the host requires: a CONNECT request has
+/// no `:path`, so its check asks for the configured path, or `/`.
 pub fn auth_headers<'a>(
     spec: &'a AuthRequest,
     request: &'a Headers,
-) -> Result<Vec<(&'a str, Cow<'a, str>)>, UnsendableHeader> {
+) -> Result<Vec<(&'a str, Cow<'a, str>)>, BadRequest> {
     let mut out: Vec<(&str, Cow<str>)> =
         Vec::with_capacity(request.len() + spec.headers_to_add.len() + 1);
     out.push(("content-length", Cow::Borrowed("0")));
@@ -43,6 +68,24 @@ pub fn auth_headers<'a>(
         };
         out.push((name, value));
     }
+    if !out.iter().any(|(name, _)| *name == ":path") {
+        out.push((
+            ":path",
+            match &spec.path {
+                PathRule::Fixed(path) => Cow::Borrowed(path.as_str()),
+                PathRule::Prefixed(prefix) => Cow::Owned(format!("{prefix}/")),
+                PathRule::Client => Cow::Borrowed("/"),
+            },
+        ));
+    }
+    if !out.iter().any(|(name, _)| *name == ":authority") {
+        let authority = spec.authority.as_deref().ok_or(BadRequest::NoAuthority)?;
+        out.push((":authority", Cow::Borrowed(authority)));
+    }
+    if !out.iter().any(|(name, _)| *name == ":method") {
+        let method = spec.method.as_deref().ok_or(BadRequest::NoMethod)?;
+        out.push((":method", Cow::Borrowed(method)));
+    }
     for (name, value) in &spec.headers_to_add {
         // ext_authz's headers_to_add overwrites a header of the same name.
         out.retain(|(existing, _)| *existing != name.as_str());
@@ -51,8 +94,8 @@ pub fn auth_headers<'a>(
     Ok(out)
 }
 
-fn text<'a>(name: &str, value: &'a [u8]) -> Result<&'a str, UnsendableHeader> {
-    std::str::from_utf8(value).map_err(|_| UnsendableHeader(name.to_owned()))
+fn text<'a>(name: &str, value: &'a [u8]) -> Result<&'a str, BadRequest> {
+    std::str::from_utf8(value).map_err(|_| BadRequest::NotUtf8(name.to_owned()))
 }
 
 #[cfg(test)]
@@ -76,7 +119,7 @@ mod tests {
         .collect()
     }
 
-    fn build(json: &str, request: &Headers) -> Result<Vec<(String, String)>, UnsendableHeader> {
+    fn build(json: &str, request: &Headers) -> Result<Vec<(String, String)>, BadRequest> {
         let config = Config::parse(json.as_bytes()).unwrap();
         auth_headers(&config.auth_request, request).map(|h| {
             h.into_iter()
@@ -163,8 +206,41 @@ mod tests {
     fn a_forwarded_non_utf8_value_is_refused_by_name() {
         let mut req = request();
         req.push(("x-odd".to_owned(), vec![0x66, 0xff, 0x6f]));
-        assert_eq!(build("", &req), Err(UnsendableHeader("x-odd".to_owned())));
+        assert_eq!(
+            build("", &req),
+            Err(BadRequest::NotUtf8("x-odd".to_owned()))
+        );
         // Not forwarded, not a problem.
         assert!(build(r#"{"allowed_headers": [{"exact": "cookie"}]}"#, &req).is_ok());
+    }
+
+    fn connect() -> Headers {
+        [(":authority", "db.internal:5432"), (":method", "CONNECT")]
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn a_connect_request_is_checked_on_slash_or_the_configured_path() {
+        let headers = build("", &connect()).unwrap();
+        assert_eq!(get(&headers, ":path"), vec!["/"]);
+        assert_eq!(get(&headers, ":method"), vec!["CONNECT"]);
+        assert_eq!(get(&headers, ":authority"), vec!["db.internal:5432"]);
+        let headers = build(r#"{"path": "/tunnel"}"#, &connect()).unwrap();
+        assert_eq!(get(&headers, ":path"), vec!["/tunnel"]);
+        let headers = build(r#"{"path_prefix": "/authz"}"#, &connect()).unwrap();
+        assert_eq!(get(&headers, ":path"), vec!["/authz/"]);
+    }
+
+    #[test]
+    fn a_request_without_authority_is_refused_unless_one_is_configured() {
+        let request: Headers = vec![
+            (":method".into(), b"GET".to_vec()),
+            (":path".into(), b"/".to_vec()),
+        ];
+        assert_eq!(build("", &request), Err(BadRequest::NoAuthority));
+        let headers = build(r#"{"authority": "auth"}"#, &request).unwrap();
+        assert_eq!(get(&headers, ":authority"), vec!["auth"]);
     }
 }

@@ -28,9 +28,14 @@ impl Verdict {
 pub enum AuthError {
     DispatchRefused(String),
     CallFailed,
+    /// No answer by the call's deadline, not even Envoy's own 504.
+    NoAnswer,
     MissingStatus,
     ServerError(u16),
-    BodyTooLarge { size: usize, limit: usize },
+    BodyTooLarge {
+        size: usize,
+        limit: usize,
+    },
     Host(String),
 }
 
@@ -39,6 +44,7 @@ impl std::fmt::Display for AuthError {
         match self {
             AuthError::DispatchRefused(why) => write!(f, "auth call refused by the host: {why}"),
             AuthError::CallFailed => write!(f, "auth call failed (reset or no response)"),
+            AuthError::NoAnswer => write!(f, "auth call got no answer by its deadline"),
             AuthError::MissingStatus => write!(f, "auth answer has no valid :status"),
             AuthError::ServerError(status) => write!(f, "auth service answered {status}"),
             AuthError::BodyTooLarge { size, limit } => {

@@ -4,8 +4,9 @@ use crate::config::Exemptions;
 use crate::matcher::contains;
 
 /// Whether the request may skip authorization. A path that could be read two ways (dot segments,
-/// percent-encoding, backslashes, doubled slashes) is never exempt: `/public/../admin` must not
-/// ride on a `/public/` exemption to an upstream that resolves it differently.
+/// percent-encoding, backslashes, doubled slashes, path parameters) is never exempt:
+/// `/public/../admin` must not ride on a `/public/` exemption to an upstream that resolves it
+/// differently, and Tomcat, Jetty and Spring read `/public/..;/admin` as `/admin`.
 pub fn is_exempt(rules: &Exemptions, path: Option<&[u8]>, method: Option<&[u8]>) -> bool {
     if let Some(method) = method.and_then(|m| std::str::from_utf8(m).ok()) {
         if rules.has_method(method) {
@@ -28,7 +29,7 @@ pub fn is_exempt(rules: &Exemptions, path: Option<&[u8]>, method: Option<&[u8]>)
 
 fn is_plain(path: &str) -> bool {
     path.starts_with('/')
-        && !path.contains(['%', '\\'])
+        && !path.contains(['%', '\\', ';'])
         && !contains(path.as_bytes(), b"//")
         && !path
             .split('/')
@@ -78,6 +79,12 @@ mod tests {
             "/public//x",
             "/public\\..\\admin",
             "/public/..",
+            "/public/..;/admin",
+            "/public/.;/admin",
+            "/public/x/..;/..;/admin",
+            "/public/..;a/admin",
+            "/public/x;jsessionid=1",
+            "/healthz;",
         ] {
             assert!(!exempt(path, "GET"), "{path}");
         }

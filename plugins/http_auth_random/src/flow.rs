@@ -1,25 +1,36 @@
-//! One request's authorization as a state machine: events in from the glue, effects out through
-//! the `Host` trait. Every path ends in exactly one of resume, deny, or the failure policy.
+//! One request's authorization as a state machine: events in from the worker, effects out through
+//! the `Host` trait. Every path ends in exactly one of resume, deny, overload, or the failure
+//! policy, and only failures of the auth service ever reach the failure policy.
 
 use std::rc::Rc;
 
 use log::{debug, log_enabled, warn, Level};
 
-use crate::auth_request::{auth_headers, UnsendableHeader};
+use crate::abi::{Action, Status};
+use crate::auth_request::{auth_headers, BadRequest};
 use crate::config::Config;
 use crate::decision::{answer_status, decide, needs_body, AuthError, Verdict};
 use crate::exempt::is_exempt;
-use crate::host::{Counter, Headers, Host};
+use crate::host::{Headers, Host, HostError};
+use crate::metrics::Counter;
+use crate::worker::Root;
 
 /// Header ext_authz adds to a request let through by `failure_mode_allow`.
 pub const FAILURE_MODE_ALLOWED_HEADER: &str = "x-envoy-auth-failure-mode-allowed";
 
-/// What the glue returns to Envoy from a stream callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Continue,
-    Pause,
-}
+/// Envoy's router marks the 503 it answers when a cluster's circuit breaker overflows.
+pub const ENVOY_OVERLOADED_HEADER: &str = "x-envoy-overloaded";
+
+/// The body of the 503 a request gets when the auth path is saturated.
+pub const OVERLOADED_BODY: &[u8] = b"authorization overloaded";
+
+/// What a waiting stream costs the worker's memory budget before it holds any headers: the
+/// stream's state and its entries in the worker's maps, rounded up.
+pub const STREAM_COST_BYTES: usize = 512;
+
+/// Per header kept for the client's response, on top of its name and value: two allocations
+/// and their bookkeeping.
+const HEADER_OVERHEAD_BYTES: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -33,6 +44,8 @@ pub enum State {
     Denied,
     FailedClosed,
     FailedOpen,
+    /// Refused with 503: the auth path or the worker's memory was saturated.
+    Overloaded,
     /// The stream ended before a decision; nothing more happens for it.
     Ended,
 }
@@ -45,12 +58,34 @@ enum Phase {
     Callback,
 }
 
+/// Why a request was not decided by a verdict, and so who answers for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// The auth service failed: the failure policy decides.
+    Auth(AuthError),
+    /// The auth path or the worker is saturated, which a client can cause: 503, never open.
+    Overloaded(String),
+}
+
+impl From<HostError> for Failure {
+    /// A host call on the auth answer that failed. Running out of VM memory is an overload.
+    fn from(err: HostError) -> Failure {
+        if err.is_out_of_memory() {
+            Failure::Overloaded(format!("out of VM memory ({err})"))
+        } else {
+            Failure::Auth(AuthError::Host(err.to_string()))
+        }
+    }
+}
+
 pub struct Flow {
     id: u32,
     config: Rc<Config>,
     state: State,
     /// Auth-answer headers for the client's response, kept from the allow until it arrives.
     success_headers: Headers,
+    /// Bytes this stream has taken from the worker's memory budget.
+    held: usize,
 }
 
 impl Flow {
@@ -60,6 +95,7 @@ impl Flow {
             config,
             state: State::Start,
             success_headers: Vec::new(),
+            held: 0,
         }
     }
 
@@ -67,7 +103,12 @@ impl Flow {
         &self.state
     }
 
-    pub fn on_request_headers(&mut self, host: &impl Host) -> Action {
+    /// Bytes this stream holds against the worker's budget.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    pub fn on_request_headers(&mut self, host: &impl Host, root: &mut Root) -> Action {
         if self.state != State::Start {
             return self.hold_while_undecided();
         }
@@ -79,33 +120,48 @@ impl Flow {
         let exempt = !config.exempt.is_empty() && self.exempt(host);
         // Exempt requests skip the call, not the anti-spoofing: they need the headers only then.
         if exempt && !config.response.strips_client_copies() {
-            return self.exempt_continue(host);
+            return self.exempt_continue(root);
         }
         let request = match host.request_headers() {
             Ok(headers) => headers,
-            Err(err) => return self.fail(host, AuthError::Host(err.to_string()), Phase::Headers),
+            Err(err) => return self.fail_request(host, root, err),
         };
         if log_enabled!(Level::Debug) {
             debug!("#{} request headers: {}", self.id, dump(&request));
         }
-        if let Err(err) = self.strip_spoofable(host, &request) {
-            return self.fail(host, err, Phase::Headers);
+        if let Err(err) = self.strip_spoofed(host, &request, Map::Headers) {
+            return self.fail_request(host, root, err);
         }
         if exempt {
-            return self.exempt_continue(host);
+            return self.exempt_continue(root);
         }
         #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
         let mut headers = match auth_headers(&config.auth_request, &request) {
             Ok(headers) => headers,
-            Err(UnsendableHeader(name)) => return self.refuse_unsendable(host, &name),
+            Err(bad) => return self.refuse_bad_request(host, root, &bad),
         };
         #[cfg(feature = "test-switches")]
         config.test.edit_auth_headers(&mut headers);
+        let limits = &config.limits;
+        if root.calls.len() >= limits.max_calls_in_flight {
+            let why = format!(
+                "{} auth calls outstanding (max_calls_in_flight)",
+                root.calls.len()
+            );
+            return self.overloaded(host, root, &why);
+        }
+        if !root.try_hold(STREAM_COST_BYTES) {
+            let why = format!("{} bytes held (max_held_bytes)", root.held_bytes);
+            return self.overloaded(host, root, &why);
+        }
+        self.held = STREAM_COST_BYTES;
         let spec = &config.auth_request;
-        let pairs = headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
-        match host.dispatch(&spec.cluster, pairs, spec.timeout) {
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
+        match host.dispatch(&spec.cluster, &pairs, spec.timeout) {
             Ok(token) => {
-                host.add_calls_in_flight(1);
+                let timeout = u64::try_from(spec.timeout.as_nanos()).unwrap_or(u64::MAX);
+                root.calls
+                    .add(token, self.id, root.clock_nanos.saturating_add(timeout));
                 let started_nanos = if config.latency_histogram {
                     host.now_nanos()
                 } else {
@@ -117,17 +173,26 @@ impl Flow {
                 };
                 Action::Pause
             }
+            Err(err) if err.is_out_of_memory() => {
+                self.overloaded(host, root, &format!("out of VM memory ({err})"))
+            }
+            // Envoy refuses a call inline when the request cannot be sent at all, which its
+            // circuit breakers also cause: saturation, not an answer from the auth service.
+            Err(err) if err.status == Status::InternalFailure => {
+                self.overloaded(host, root, &format!("auth call refused ({err})"))
+            }
             Err(err) => self.fail(
                 host,
+                root,
                 AuthError::DispatchRefused(err.to_string()),
                 Phase::Headers,
             ),
         }
     }
 
-    fn exempt_continue(&mut self, host: &impl Host) -> Action {
+    fn exempt_continue(&mut self, root: &mut Root) -> Action {
         debug!("#{} exempt from authorization", self.id);
-        host.count(Counter::Disabled);
+        root.stats.count(Counter::Disabled);
         self.state = State::Exempt;
         Action::Continue
     }
@@ -137,13 +202,27 @@ impl Flow {
         self.hold_while_undecided()
     }
 
-    pub fn on_request_trailers(&self) -> Action {
+    /// Trailers are request headers too: forged copies of trusted headers are removed from them.
+    pub fn on_request_trailers(&mut self, host: &impl Host, root: &mut Root) -> Action {
+        if self.config.response.strips_client_copies() && self.state != State::Ended {
+            let stripped = host
+                .request_trailers()
+                .and_then(|trailers| self.strip_spoofed(host, &trailers, Map::Trailers));
+            if let Err(err) = stripped {
+                if let State::AwaitingAuth { token, .. } = self.state {
+                    root.calls.orphan(token);
+                }
+                return self.fail_request(host, root, err);
+            }
+        }
         self.hold_while_undecided()
     }
 
+    /// The call's answer. The worker has already taken the call off the outstanding list.
     pub fn on_call_response(
         &mut self,
         host: &impl Host,
+        root: &mut Root,
         token: u32,
         num_headers: usize,
         body_size: usize,
@@ -161,37 +240,55 @@ impl Flow {
                 return;
             }
         };
-        host.add_calls_in_flight(-1);
         if self.config.latency_histogram {
-            host.record_auth_latency(host.now_nanos().saturating_sub(started_nanos) / 1_000_000);
+            let millis = host.now_nanos().saturating_sub(started_nanos) / 1_000_000;
+            root.stats.record_latency(host, millis);
         }
         let (verdict, status, body) = match self.read_answer(host, num_headers, body_size) {
             Ok(answer) => answer,
-            Err(err) => {
-                self.fail(host, err, Phase::Callback);
+            Err(Failure::Auth(err)) => {
+                self.fail(host, root, err, Phase::Callback);
+                return;
+            }
+            Err(Failure::Overloaded(why)) => {
+                self.overloaded(host, root, &why);
                 return;
             }
         };
         debug!("#{} {} (auth answered {status})", self.id, verdict.label());
         match verdict {
-            Verdict::Allow => self.allow(host),
+            Verdict::Allow => self.allow(host, root),
             Verdict::DenyConfigured => {
                 let config = Rc::clone(&self.config);
                 let deny = &config.deny;
-                let headers = deny
+                let headers: Vec<(&str, &str)> = deny
                     .headers
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
                     .collect();
-                self.deny(host, deny.status, headers, deny.body.as_bytes());
+                self.deny(host, root, deny.status, &headers, deny.body.as_bytes());
             }
-            Verdict::DenyWithAnswer(status) => self.deny_with_answer(host, status, &body),
+            Verdict::DenyWithAnswer(status) => self.deny_with_answer(host, root, status, &body),
         }
     }
 
-    pub fn on_response_headers(&mut self, host: &impl Host) -> Action {
+    /// No answer came by the call's deadline (Envoy should have answered 504 by then).
+    pub fn on_call_expired(&mut self, host: &impl Host, root: &mut Root) {
+        if matches!(self.state, State::AwaitingAuth { .. }) {
+            self.fail(host, root, AuthError::NoAnswer, Phase::Callback);
+        }
+    }
+
+    pub fn on_response_headers(&mut self, host: &impl Host, root: &mut Root) -> Action {
+        if self.success_headers.is_empty() {
+            return Action::Continue;
+        }
+        let kept = std::mem::take(&mut self.success_headers);
+        let bytes: usize = kept.iter().map(header_cost).sum();
+        root.release(bytes);
+        self.held = self.held.saturating_sub(bytes);
         if self.state == State::Allowed {
-            for (name, value) in std::mem::take(&mut self.success_headers) {
+            for (name, value) in kept {
                 if let Err(err) = host.add_response_header(&name, &value) {
                     warn!("#{} could not add response header {name}: {err}", self.id);
                 }
@@ -200,12 +297,13 @@ impl Flow {
         Action::Continue
     }
 
-    /// The stream is gone. A pending call's answer will never arrive, so it is no longer in flight.
-    pub fn on_done(&mut self, host: &impl Host) {
+    /// The stream is done. A pending call goes on without it (the host cannot cancel it), and
+    /// still counts until it ends.
+    pub fn on_done(&mut self, root: &mut Root) {
         match self.state {
-            State::AwaitingAuth { .. } => {
+            State::AwaitingAuth { token, .. } => {
                 debug!("#{} stream ended while its auth call was pending", self.id);
-                host.add_calls_in_flight(-1);
+                root.calls.orphan(token);
                 self.state = State::Ended;
             }
             State::Start => self.state = State::Ended,
@@ -213,13 +311,23 @@ impl Flow {
         }
     }
 
+    /// The stream is deleted: whatever it held goes back to the budget.
+    pub fn on_delete(&mut self, root: &mut Root) {
+        self.on_done(root);
+        root.release(self.held);
+        self.held = 0;
+        self.success_headers = Vec::new();
+    }
+
     /// Anything not let through stays held: undecided, denied, failed closed, or gone.
     fn hold_while_undecided(&self) -> Action {
         match self.state {
             State::Start | State::Exempt | State::Allowed | State::FailedOpen => Action::Continue,
-            State::AwaitingAuth { .. } | State::Denied | State::FailedClosed | State::Ended => {
-                Action::Pause
-            }
+            State::AwaitingAuth { .. }
+            | State::Denied
+            | State::FailedClosed
+            | State::Overloaded
+            | State::Ended => Action::Pause,
         }
     }
 
@@ -229,17 +337,21 @@ impl Flow {
         is_exempt(&self.config.exempt, path.as_deref(), method.as_deref())
     }
 
-    /// Removes the client's own copies of the headers the auth service is trusted to set.
-    fn strip_spoofable(&self, host: &impl Host, request: &Headers) -> Result<(), AuthError> {
+    /// Removes the client's own copies of the headers the auth service is trusted to set, in any
+    /// case, number or `_` spelling.
+    fn strip_spoofed(&self, host: &impl Host, map: &Headers, kind: Map) -> Result<(), HostError> {
         let response = &self.config.response;
         if !response.strips_client_copies() {
             return Ok(());
         }
         let mut removed: Vec<&str> = Vec::new();
-        for (name, _) in request {
-            if response.upstream.matches(name) && !removed.contains(&name.as_str()) {
-                host.remove_request_header(name)
-                    .map_err(|err| AuthError::Host(err.to_string()))?;
+        for (name, _) in map {
+            if response.is_spoofed(name) && !removed.contains(&name.as_str()) {
+                match kind {
+                    Map::Headers => host.remove_request_header(name)?,
+                    Map::Trailers => host.remove_request_trailer(name)?,
+                }
+                debug!("#{} removed the client's {name}", self.id);
                 removed.push(name);
             }
         }
@@ -252,47 +364,76 @@ impl Flow {
         host: &impl Host,
         num_headers: usize,
         body_size: usize,
-    ) -> Result<(Verdict, u16, Vec<u8>), AuthError> {
+    ) -> Result<(Verdict, u16, Vec<u8>), Failure> {
         if num_headers == 0 {
-            return Err(AuthError::CallFailed);
+            return Err(Failure::Auth(AuthError::CallFailed));
         }
-        let status_header = host
-            .call_response_header(":status")
-            .map_err(|err| AuthError::Host(err.to_string()))?;
-        let status = answer_status(status_header.as_deref())?;
+        let status_header = host.call_response_header(":status")?;
+        let status = match answer_status(status_header.as_deref()) {
+            Ok(status) => status,
+            Err(AuthError::ServerError(503))
+                if host
+                    .call_response_header(ENVOY_OVERLOADED_HEADER)?
+                    .is_some() =>
+            {
+                return Err(Failure::Overloaded(
+                    "the auth cluster's circuit breaker overflowed".to_owned(),
+                ))
+            }
+            Err(err) => return Err(Failure::Auth(err)),
+        };
         let rule = self.config.rule;
         let body = if needs_body(rule, status) {
-            self.answer_body(host, body_size)?
+            self.answer_body(host, rule, body_size)?
         } else {
             Vec::new()
         };
         Ok((decide(rule, status, &body), status, body))
     }
 
-    fn answer_body(&self, host: &impl Host, body_size: usize) -> Result<Vec<u8>, AuthError> {
+    /// The answer's body, within `max_response_body_bytes`. Under the status rule the status is
+    /// the verdict, so a deny with a larger body is still a deny, relayed without its body; under
+    /// the seed rule the body is the verdict, so a larger one is an error.
+    fn answer_body(
+        &self,
+        host: &impl Host,
+        rule: crate::config::Rule,
+        body_size: usize,
+    ) -> Result<Vec<u8>, Failure> {
         let limit = self.config.max_response_body_bytes;
         if body_size > limit {
-            return Err(AuthError::BodyTooLarge {
+            if rule == crate::config::Rule::Status {
+                warn!(
+                    "#{} the auth answer's {body_size}-byte body is over the {limit}-byte limit: denying without it",
+                    self.id
+                );
+                return Ok(Vec::new());
+            }
+            return Err(Failure::Auth(AuthError::BodyTooLarge {
                 size: body_size,
                 limit,
-            });
+            }));
         }
         if body_size == 0 {
             return Ok(Vec::new());
         }
-        host.call_response_body(body_size)
-            .map_err(|err| AuthError::Host(err.to_string()))
+        Ok(host.call_response_body(body_size)?)
     }
 
-    fn allow(&mut self, host: &impl Host) {
-        host.count(Counter::Ok);
+    fn allow(&mut self, host: &impl Host, root: &mut Root) {
+        root.stats.count(Counter::Ok);
         self.state = State::Allowed;
-        let response = &self.config.response;
+        let config = Rc::clone(&self.config);
+        let response = &config.response;
         if response.used_on_allow() {
             match host.call_response_headers() {
                 Ok(answer) => {
+                    let mut dropped = false;
                     for (name, value) in answer {
-                        self.apply_on_allow(host, name, value);
+                        dropped |= !self.apply_on_allow(host, root, name, value);
+                    }
+                    if dropped {
+                        root.stats.count(Counter::SuccessHeadersDropped);
                     }
                 }
                 Err(err) => warn!(
@@ -304,11 +445,19 @@ impl Flow {
         self.proceed(host, Phase::Callback);
     }
 
-    fn apply_on_allow(&mut self, host: &impl Host, name: String, value: Vec<u8>) {
+    /// Applies one auth-answer header on allow; false if it was meant for the client and had
+    /// to be dropped (over `max_success_header_bytes`, or over the worker's memory budget).
+    fn apply_on_allow(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        name: String,
+        value: Vec<u8>,
+    ) -> bool {
         let response = &self.config.response;
-        let result = if response.upstream.matches(&name) {
+        let result = if response.sets_upstream(&name) {
             host.set_request_header(&name, &value)
-        } else if response.upstream_append.matches(&name) {
+        } else if response.appends_upstream(&name) {
             host.add_request_header(&name, &value)
         } else {
             Ok(())
@@ -316,54 +465,106 @@ impl Flow {
         if let Err(err) = result {
             warn!("#{} could not pass header {name} upstream: {err}", self.id);
         }
-        if response.client_on_success.matches(&name) {
-            self.success_headers.push((name, value));
+        if !response.to_client_on_success(&name) {
+            return true;
         }
+        let header = (name, value);
+        let cost = header_cost(&header);
+        let kept: usize = self.success_headers.iter().map(header_cost).sum();
+        let fits = kept + cost <= self.config.limits.max_success_header_bytes;
+        if !fits || !root.try_hold(cost) {
+            warn!(
+                "#{} dropped auth header {} for the client: over {} (max_success_header_bytes or max_held_bytes)",
+                self.id,
+                header.0,
+                if fits { "the worker's budget" } else { "the per-request cap" }
+            );
+            return false;
+        }
+        self.held += cost;
+        self.success_headers.push(header);
+        true
     }
 
-    fn deny_with_answer(&mut self, host: &impl Host, status: u16, body: &[u8]) {
+    fn deny_with_answer(&mut self, host: &impl Host, root: &mut Root, status: u16, body: &[u8]) {
         let answer = match host.call_response_headers() {
             Ok(answer) => answer,
             Err(err) => {
-                self.fail(host, AuthError::Host(err.to_string()), Phase::Callback);
+                match Failure::from(err) {
+                    Failure::Overloaded(why) => self.overloaded(host, root, &why),
+                    Failure::Auth(err) => self.fail(host, root, err, Phase::Callback),
+                };
                 return;
             }
         };
         let response = &self.config.response;
-        let headers = answer
+        let headers: Vec<(&str, &str)> = answer
             .iter()
             .filter(|(name, _)| response.to_client_on_deny(name))
             .filter_map(|(name, value)| Some((name.as_str(), std::str::from_utf8(value).ok()?)))
             .collect();
-        self.deny(host, status, headers, body);
+        self.deny(host, root, status, &headers, body);
     }
 
-    fn deny(&mut self, host: &impl Host, status: u16, headers: Vec<(&str, &str)>, body: &[u8]) {
-        host.count(Counter::Denied);
+    fn deny(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) {
+        root.stats.count(Counter::Denied);
         self.state = State::Denied;
         self.reply(host, status, headers, body);
     }
 
-    fn refuse_unsendable(&mut self, host: &impl Host, name: &str) -> Action {
-        warn!(
-            "#{} request header {name} is not UTF-8 and cannot be sent for checking",
-            self.id
-        );
-        host.count(Counter::Denied);
+    fn refuse_bad_request(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        bad: &BadRequest,
+    ) -> Action {
+        warn!("#{} {bad}: refusing it", self.id);
+        root.stats.count(Counter::Denied);
         self.state = State::Denied;
-        self.reply(host, 400, Vec::new(), b"")
+        self.reply(host, 400, &[], b"")
     }
 
-    /// The failure policy: every error that is not a verdict ends here.
-    fn fail(&mut self, host: &impl Host, err: AuthError, phase: Phase) -> Action {
-        host.count(Counter::Error);
+    /// The auth path or the worker is saturated: 503, whatever the failure policy says, because a
+    /// client can cause this on purpose.
+    fn overloaded(&mut self, host: &impl Host, root: &mut Root, why: &str) -> Action {
+        warn!("#{} overloaded: {why}; refusing with 503", self.id);
+        root.stats.count(Counter::Overloaded);
+        self.state = State::Overloaded;
+        self.reply(host, 503, &[], OVERLOADED_BODY)
+    }
+
+    /// A host call on the client's own request failed: fail closed, never open.
+    fn fail_request(&mut self, host: &impl Host, root: &mut Root, err: HostError) -> Action {
+        if err.is_out_of_memory() {
+            return self.overloaded(host, root, &format!("out of VM memory ({err})"));
+        }
+        root.stats.count(Counter::Error);
+        let status = self.config.failure.status_on_error;
+        warn!(
+            "#{} cannot handle the request ({err}); failing closed with {status}",
+            self.id
+        );
+        self.state = State::FailedClosed;
+        self.reply(host, status, &[], b"")
+    }
+
+    /// The failure policy: every failure of the auth service ends here, and nothing else does.
+    fn fail(&mut self, host: &impl Host, root: &mut Root, err: AuthError, phase: Phase) -> Action {
+        root.stats.count(Counter::Error);
         let failure = &self.config.failure;
         if failure.allow {
             warn!(
                 "#{} {err}; failure_mode_allow lets the request through",
                 self.id
             );
-            host.count(Counter::FailureModeAllowed);
+            root.stats.count(Counter::FailureModeAllowed);
             self.state = State::FailedOpen;
             if failure.add_header {
                 if let Err(err) = host.set_request_header(FAILURE_MODE_ALLOWED_HEADER, b"true") {
@@ -380,7 +581,7 @@ impl Flow {
                 self.id, failure.status_on_error
             );
             self.state = State::FailedClosed;
-            self.reply(host, failure.status_on_error, Vec::new(), b"")
+            self.reply(host, failure.status_on_error, &[], b"")
         }
     }
 
@@ -400,7 +601,7 @@ impl Flow {
         &self,
         host: &impl Host,
         status: u16,
-        headers: Vec<(&str, &str)>,
+        headers: &[(&str, &str)],
         body: &[u8],
     ) -> Action {
         if let Err(err) = host.send_response(status, headers, body) {
@@ -408,6 +609,18 @@ impl Flow {
         }
         Action::Pause
     }
+}
+
+/// Which of the request's maps a header came from.
+#[derive(Debug, Clone, Copy)]
+enum Map {
+    Headers,
+    Trailers,
+}
+
+/// What keeping a header costs the memory budget.
+fn header_cost((name, value): &(String, Vec<u8>)) -> usize {
+    name.len() + value.len() + HEADER_OVERHEAD_BYTES
 }
 
 fn dump(headers: &Headers) -> String {

@@ -1,91 +1,76 @@
-//! What the request flow needs from the proxy, as a trait: proxy-wasm implements it, tests mock it.
+//! What the plugin needs from the proxy, as a trait: the wasm glue implements it over the ABI,
+//! tests mock it.
 
 use std::time::Duration;
+
+pub use crate::abi::{MetricKind, Status};
 
 /// Header names as Envoy gives them (lowercase), values as raw bytes (they need not be UTF-8).
 pub type Headers = Vec<(String, Vec<u8>)>;
 
-/// A host call that failed, named for the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A host call that failed: which call, and the status the host gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostError {
     pub call: &'static str,
-    pub detail: String,
+    pub status: Status,
 }
 
 impl HostError {
-    pub fn new(call: &'static str, detail: impl Into<String>) -> Self {
-        HostError {
-            call,
-            detail: detail.into(),
-        }
+    pub fn new(call: &'static str, status: Status) -> Self {
+        HostError { call, status }
+    }
+
+    /// The VM could not allocate the memory the host needed to copy data in: the worker is short
+    /// of memory, which is an overload, not a fault of the auth service.
+    pub fn is_out_of_memory(&self) -> bool {
+        self.status == Status::InvalidMemoryAccess
     }
 }
 
 impl std::fmt::Display for HostError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.call, self.detail)
+        write!(f, "{}: {}", self.call, self.status)
     }
 }
 
 pub type HostResult<T> = Result<T, HostError>;
 
-/// The counters the plugin keeps, named as ext_authz names its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Counter {
-    Ok,
-    Denied,
-    Error,
-    FailureModeAllowed,
-    Disabled,
-}
-
-impl Counter {
-    pub const ALL: [Counter; 5] = [
-        Counter::Ok,
-        Counter::Denied,
-        Counter::Error,
-        Counter::FailureModeAllowed,
-        Counter::Disabled,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Counter::Ok => "ok",
-            Counter::Denied => "denied",
-            Counter::Error => "error",
-            Counter::FailureModeAllowed => "failure_mode_allowed",
-            Counter::Disabled => "disabled",
-        }
-    }
-}
-
-/// One HTTP stream's view of the proxy.
+/// The proxy as one worker's VM sees it. Stream calls act on the current (effective) context.
 pub trait Host {
     fn request_headers(&self) -> HostResult<Headers>;
     fn request_header(&self, name: &str) -> HostResult<Option<Vec<u8>>>;
     fn set_request_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
     fn add_request_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
     fn remove_request_header(&self, name: &str) -> HostResult<()>;
+    fn request_trailers(&self) -> HostResult<Headers>;
+    fn remove_request_trailer(&self, name: &str) -> HostResult<()>;
     fn add_response_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
 
-    /// Starts the auth call; the answer arrives later with the returned token.
+    /// Starts the auth call; the answer arrives later, on the root context, with this token.
     fn dispatch(
         &self,
         cluster: &str,
-        headers: Vec<(&str, &str)>,
+        headers: &[(&str, &str)],
         timeout: Duration,
     ) -> HostResult<u32>;
     fn call_response_header(&self, name: &str) -> HostResult<Option<Vec<u8>>>;
     fn call_response_headers(&self) -> HostResult<Headers>;
-    fn call_response_body(&self, size: usize) -> HostResult<Vec<u8>>;
+    /// At most `max` bytes of the answer's body.
+    fn call_response_body(&self, max: usize) -> HostResult<Vec<u8>>;
 
     fn resume_request(&self) -> HostResult<()>;
-    fn send_response(&self, status: u16, headers: Vec<(&str, &str)>, body: &[u8])
-        -> HostResult<()>;
+    fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()>;
 
-    /// Monotonic-enough time for latency figures, in nanoseconds.
+    /// Makes later stream calls act on this stream (needed in callbacks the host delivers to the
+    /// root context, such as a call's answer).
+    fn set_effective_context(&self, context_id: u32) -> HostResult<()>;
+    /// Wall-clock time in nanoseconds.
     fn now_nanos(&self) -> u64;
-    fn count(&self, counter: Counter);
-    fn record_auth_latency(&self, millis: u64);
-    fn add_calls_in_flight(&self, delta: i64);
+    fn set_tick_period(&self, period: Duration) -> HostResult<()>;
+    fn define_metric(&self, kind: MetricKind, name: &str) -> HostResult<u32>;
+    fn increment_metric(&self, id: u32, delta: i64) -> HostResult<()>;
+    /// Sets a gauge, or records a histogram sample.
+    fn record_metric(&self, id: u32, value: u64) -> HostResult<()>;
+    /// The VM's linear memory size, for the memory gauge.
+    fn vm_memory_bytes(&self) -> u64;
 }

@@ -1,8 +1,10 @@
 //! External authorization for Envoy as a proxy-wasm plugin.
 //!
-//! The pure modules (`config`, `decision`, `fnv`, `auth_request`, `exempt`, `flow`) hold all the
-//! logic and test natively; `glue` binds them to proxy-wasm and is built for wasm only.
+//! The pure modules (`config`, `decision`, `fnv`, `auth_request`, `exempt`, `flow`, `worker`,
+//! `abi`) hold all the logic and test natively; `glue` binds them to the proxy-wasm ABI and is
+//! built for wasm only.
 
+pub mod abi;
 pub mod auth_request;
 pub mod config;
 pub mod decision;
@@ -12,6 +14,7 @@ pub mod fnv;
 pub mod host;
 pub mod matcher;
 pub mod metrics;
+pub mod worker;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

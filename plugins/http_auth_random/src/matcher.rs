@@ -41,6 +41,23 @@ impl NameSet {
         }
     }
 
+    /// The same set with every `_` read as `-`, for matching names the way CGI-style upstreams
+    /// read them (`x_user_id` and `x-user-id` become the same variable).
+    pub fn with_dashes(&self) -> NameSet {
+        let dash = |s: &String| s.replace('_', "-");
+        NameSet::new(
+            self.exact
+                .iter()
+                .map(|name| NameMatcher::Exact(dash(name)))
+                .chain(self.patterns.iter().map(|pattern| match pattern {
+                    NameMatcher::Exact(s) => NameMatcher::Exact(dash(s)),
+                    NameMatcher::Prefix(s) => NameMatcher::Prefix(dash(s)),
+                    NameMatcher::Suffix(s) => NameMatcher::Suffix(dash(s)),
+                    NameMatcher::Contains(s) => NameMatcher::Contains(dash(s)),
+                })),
+        )
+    }
+
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.patterns.is_empty()
     }
@@ -97,6 +114,18 @@ mod tests {
         assert!(!set.matches("x-auth"));
         assert!(!set.matches("token-refresh"));
         assert!(!set.matches("cookie"));
+    }
+
+    #[test]
+    fn with_dashes_reads_underscores_as_dashes() {
+        let set = NameSet::new([
+            NameMatcher::Exact("x_user".into()),
+            NameMatcher::Prefix("x_auth_".into()),
+        ])
+        .with_dashes();
+        assert!(set.matches("x-user"));
+        assert!(set.matches("x-auth-scope"));
+        assert!(!set.matches("x_user"), "names are dashed before matching");
     }
 
     #[test]

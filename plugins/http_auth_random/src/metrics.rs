@@ -1,89 +1,211 @@
-//! The plugin's counters and calls-in-flight gauge, kept in the VM and handed to Envoy in batches:
-//! a host call per metric per request measurably slowed the auth path, a flush every tick does not.
+//! The plugin's stats: counters kept in the VM and handed to Envoy in batches (a host call per
+//! metric per request measurably slowed the auth path), gauges read off the worker at each flush.
+//! Every VM (each worker's, and the main thread's) reports into the same Envoy stats, so gauges
+//! are reported as changes and Envoy shows their sum over the workers.
 
-use std::cell::Cell;
+use crate::host::{Host, HostResult, MetricKind};
 
-use crate::host::Counter;
+/// The counters, named as ext_authz names its own where it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counter {
+    Ok,
+    Denied,
+    Error,
+    FailureModeAllowed,
+    Disabled,
+    /// Refused with 503 because the auth path or the worker's memory was saturated.
+    Overloaded,
+    /// Auth-answer headers for the client not kept, over `max_success_header_bytes` or the
+    /// worker's memory budget.
+    SuccessHeadersDropped,
+}
 
-/// Metric changes not yet reported to the host.
+impl Counter {
+    pub const ALL: [Counter; 7] = [
+        Counter::Ok,
+        Counter::Denied,
+        Counter::Error,
+        Counter::FailureModeAllowed,
+        Counter::Disabled,
+        Counter::Overloaded,
+        Counter::SuccessHeadersDropped,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Ok => "ok",
+            Counter::Denied => "denied",
+            Counter::Error => "error",
+            Counter::FailureModeAllowed => "failure_mode_allowed",
+            Counter::Disabled => "disabled",
+            Counter::Overloaded => "overloaded",
+            Counter::SuccessHeadersDropped => "success_headers_dropped",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Gauges: this worker's current values, summed over workers in Envoy's stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Auth calls dispatched and not yet answered or past their deadline, orphans included.
+    pub calls_in_flight: u64,
+    /// Of those, the calls whose stream has gone (the host cannot cancel an HTTP call).
+    pub calls_orphaned: u64,
+    /// Bytes the worker's streams hold while they wait (what the memory budget counts).
+    pub held_bytes: u64,
+    /// The VM's linear memory, which never shrinks.
+    pub vm_memory_bytes: u64,
+}
+
+const GAUGE_NAMES: [&str; 4] = [
+    "calls_in_flight",
+    "calls_orphaned",
+    "held_bytes",
+    "vm_memory_bytes",
+];
+
+impl Gauges {
+    fn values(self) -> [u64; 4] {
+        [
+            self.calls_in_flight,
+            self.calls_orphaned,
+            self.held_bytes,
+            self.vm_memory_bytes,
+        ]
+    }
+}
+
+/// Metric ids the host gave for one configuration's `stat_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MetricIds {
+    counters: [u32; Counter::ALL.len()],
+    gauges: [u32; GAUGE_NAMES.len()],
+    auth_latency_ms: u32,
+}
+
+/// One configuration's stats on one worker.
 #[derive(Debug, Default)]
-pub struct PendingMetrics {
-    counters: [Cell<u64>; Counter::ALL.len()],
-    in_flight: Cell<i64>,
-    reported_in_flight: Cell<i64>,
+pub struct Stats {
+    pending: [u64; Counter::ALL.len()],
+    ids: Option<MetricIds>,
+    /// Every count since start, for tests and logs (Envoy keeps the reported totals).
+    totals: [u64; Counter::ALL.len()],
+    /// The gauge values this VM has reported so far, so that the next flush adds the change.
+    reported: [u64; GAUGE_NAMES.len()],
 }
 
-/// What one flush reports: counter increments, and the gauge's change.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Flush {
-    pub counters: Vec<(Counter, u64)>,
-    pub in_flight_delta: i64,
-}
-
-impl PendingMetrics {
-    pub fn count(&self, counter: Counter) {
-        if let Some(cell) = self.cell(counter) {
-            cell.set(cell.get() + 1);
+impl Stats {
+    /// Defines the metrics under `prefix`; until then counts are kept but never reported.
+    pub fn define(&mut self, host: &impl Host, prefix: &str) -> HostResult<()> {
+        let mut counters = [0; Counter::ALL.len()];
+        for (slot, counter) in counters.iter_mut().zip(Counter::ALL) {
+            *slot =
+                host.define_metric(MetricKind::Counter, &format!("{prefix}.{}", counter.name()))?;
         }
-    }
-
-    pub fn add_in_flight(&self, delta: i64) {
-        self.in_flight.set(self.in_flight.get() + delta);
-    }
-
-    /// Takes everything not yet reported.
-    pub fn take(&self) -> Flush {
-        let counters = Counter::ALL
-            .iter()
-            .zip(&self.counters)
-            .filter_map(|(counter, cell)| {
-                let n = cell.replace(0);
-                (n > 0).then_some((*counter, n))
-            })
-            .collect();
-        let now = self.in_flight.get();
-        let delta = now - self.reported_in_flight.replace(now);
-        Flush {
+        let mut gauges = [0; GAUGE_NAMES.len()];
+        for (slot, name) in gauges.iter_mut().zip(GAUGE_NAMES) {
+            *slot = host.define_metric(MetricKind::Gauge, &format!("{prefix}.{name}"))?;
+        }
+        let auth_latency_ms =
+            host.define_metric(MetricKind::Histogram, &format!("{prefix}.auth_latency_ms"))?;
+        self.ids = Some(MetricIds {
             counters,
-            in_flight_delta: delta,
+            gauges,
+            auth_latency_ms,
+        });
+        Ok(())
+    }
+
+    pub fn count(&mut self, counter: Counter) {
+        let i = counter.index();
+        if let (Some(pending), Some(total)) = (self.pending.get_mut(i), self.totals.get_mut(i)) {
+            *pending += 1;
+            *total += 1;
         }
     }
 
-    fn cell(&self, counter: Counter) -> Option<&Cell<u64>> {
-        let index = Counter::ALL.iter().position(|c| *c == counter)?;
-        self.counters.get(index)
+    pub fn total(&self, counter: Counter) -> u64 {
+        self.totals.get(counter.index()).copied().unwrap_or(0)
+    }
+
+    /// Histograms go straight to the host: they are opt-in and cannot be batched.
+    pub fn record_latency(&self, host: &impl Host, millis: u64) {
+        if let Some(ids) = &self.ids {
+            let _ = host.record_metric(ids.auth_latency_ms, millis);
+        }
+    }
+
+    /// Hands the counts since the last flush, and the gauges' values, to the host.
+    pub fn flush(&mut self, host: &impl Host, gauges: Gauges) {
+        let Some(ids) = &self.ids else {
+            return;
+        };
+        for (pending, id) in self.pending.iter_mut().zip(ids.counters) {
+            if *pending > 0 {
+                let delta = i64::try_from(std::mem::take(pending)).unwrap_or(i64::MAX);
+                let _ = host.increment_metric(id, delta);
+            }
+        }
+        for ((value, reported), id) in gauges
+            .values()
+            .into_iter()
+            .zip(self.reported.iter_mut())
+            .zip(ids.gauges)
+        {
+            let delta = i128::from(value) - i128::from(*reported);
+            if delta != 0
+                && host
+                    .increment_metric(id, i64::try_from(delta).unwrap_or(0))
+                    .is_ok()
+            {
+                *reported = value;
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mock_host::MockHost;
 
     #[test]
-    fn a_flush_reports_what_happened_since_the_last_one() {
-        let pending = PendingMetrics::default();
-        pending.count(Counter::Ok);
-        pending.count(Counter::Ok);
-        pending.count(Counter::Denied);
-        pending.add_in_flight(1);
-        pending.add_in_flight(1);
-        pending.add_in_flight(-1);
+    fn counters_are_named_in_order() {
+        for (i, counter) in Counter::ALL.iter().enumerate() {
+            assert_eq!(counter.index(), i, "{}", counter.name());
+        }
+    }
+
+    #[test]
+    fn a_flush_reports_what_happened_since_the_last_one_and_sets_gauges() {
+        let host = MockHost::default();
+        let mut stats = Stats::default();
+        stats.count(Counter::Ok);
+        stats.define(&host, "p").unwrap();
+        stats.count(Counter::Ok);
+        stats.count(Counter::Denied);
+        let gauges = Gauges {
+            calls_in_flight: 3,
+            calls_orphaned: 1,
+            held_bytes: 10,
+            vm_memory_bytes: 65536,
+        };
+        stats.flush(&host, gauges);
+        assert_eq!(host.metric("p.ok"), 2);
+        assert_eq!(host.metric("p.denied"), 1);
+        assert_eq!(host.metric("p.calls_in_flight"), 3);
+        assert_eq!(host.metric("p.calls_orphaned"), 1);
+        stats.flush(&host, Gauges::default());
+        assert_eq!(host.metric("p.ok"), 2, "nothing new");
         assert_eq!(
-            pending.take(),
-            Flush {
-                counters: vec![(Counter::Ok, 2), (Counter::Denied, 1)],
-                in_flight_delta: 1
-            }
+            host.metric("p.calls_in_flight"),
+            0,
+            "a gauge is set, not added to"
         );
-        assert_eq!(pending.take(), Flush::default(), "nothing new");
-        pending.add_in_flight(-1);
-        pending.count(Counter::Error);
-        assert_eq!(
-            pending.take(),
-            Flush {
-                counters: vec![(Counter::Error, 1)],
-                in_flight_delta: -1
-            }
-        );
+        assert_eq!(stats.total(Counter::Ok), 2);
     }
 }

@@ -1,13 +1,13 @@
-//! A recording `Host` for native tests of the request flow.
+//! A recording `Host` for native tests of the request flow and the worker.
 //! Test code only: its module is declared under #[cfg(test)].
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::host::{Counter, Headers, Host, HostError, HostResult};
+use crate::host::{Headers, Host, HostError, HostResult, MetricKind, Status};
 
-/// Something the flow asked the host to do.
+/// Something the plugin asked the host to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     Dispatch {
@@ -24,22 +24,26 @@ pub enum Effect {
     SetRequestHeader(String, Vec<u8>),
     AddRequestHeader(String, Vec<u8>),
     RemoveRequestHeader(String),
+    RemoveRequestTrailer(String),
     AddResponseHeader(String, Vec<u8>),
+    /// Which stream later calls act on.
+    Context(u32),
 }
 
 #[derive(Default)]
 pub struct MockHost {
     pub request: Headers,
+    pub trailers: Headers,
     pub answer_headers: Headers,
     pub answer_body: Vec<u8>,
-    /// Host calls (by their `HostError::call` name) that fail.
-    pub failing: HashSet<&'static str>,
+    /// Host calls (by their `HostError::call` name) that fail, and with which status.
+    pub failing: HashMap<&'static str, Status>,
     pub effects: RefCell<Vec<Effect>>,
-    pub counters: RefCell<HashMap<Counter, u64>>,
-    pub latencies: RefCell<Vec<u64>>,
-    pub in_flight: Cell<i64>,
     pub body_reads: Cell<u32>,
     pub clock: Cell<u64>,
+    /// Metrics by name, and their ids.
+    pub metrics: RefCell<Vec<(String, MetricKind, i128)>>,
+    pub histogram_samples: RefCell<Vec<u64>>,
     next_token: Cell<u32>,
 }
 
@@ -75,8 +79,12 @@ impl MockHost {
         self
     }
 
-    pub fn failing(mut self, call: &'static str) -> Self {
-        self.failing.insert(call);
+    pub fn failing(self, call: &'static str) -> Self {
+        self.failing_with(call, Status::BadArgument)
+    }
+
+    pub fn failing_with(mut self, call: &'static str, status: Status) -> Self {
+        self.failing.insert(call, status);
         self
     }
 
@@ -84,25 +92,46 @@ impl MockHost {
         self.effects.borrow().clone()
     }
 
-    pub fn count_of(&self, counter: Counter) -> u64 {
-        self.counters.borrow().get(&counter).copied().unwrap_or(0)
+    pub fn clear_effects(&self) {
+        self.effects.borrow_mut().clear();
     }
 
     pub fn last_token(&self) -> u32 {
         self.next_token.get() - 1
     }
 
+    /// A metric's value as Envoy would show it (counters summed, gauges as last set).
+    pub fn metric(&self, name: &str) -> i128 {
+        self.metrics
+            .borrow()
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map_or(0, |(_, _, v)| *v)
+    }
+
     fn check(&self, call: &'static str) -> HostResult<()> {
-        if self.failing.contains(call) {
-            Err(HostError::new(call, "refused by the mock"))
-        } else {
-            Ok(())
+        match self.failing.get(call) {
+            Some(status) => Err(HostError::new(call, *status)),
+            None => Ok(()),
         }
     }
 
     fn record(&self, effect: Effect) {
         self.effects.borrow_mut().push(effect);
     }
+
+    fn metric_slot(&self, id: u32) -> HostResult<usize> {
+        let index = usize::try_from(id).unwrap_or(usize::MAX);
+        if index < self.metrics.borrow().len() {
+            Ok(index)
+        } else {
+            Err(HostError::new("metric", Status::NotFound))
+        }
+    }
+}
+
+fn find(map: &Headers, name: &str) -> Option<Vec<u8>> {
+    map.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
 impl Host for MockHost {
@@ -113,11 +142,7 @@ impl Host for MockHost {
 
     fn request_header(&self, name: &str) -> HostResult<Option<Vec<u8>>> {
         self.check("request_header")?;
-        Ok(self
-            .request
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone()))
+        Ok(find(&self.request, name))
     }
 
     fn set_request_header(&self, name: &str, value: &[u8]) -> HostResult<()> {
@@ -138,6 +163,17 @@ impl Host for MockHost {
         Ok(())
     }
 
+    fn request_trailers(&self) -> HostResult<Headers> {
+        self.check("request_trailers")?;
+        Ok(self.trailers.clone())
+    }
+
+    fn remove_request_trailer(&self, name: &str) -> HostResult<()> {
+        self.check("remove_request_trailer")?;
+        self.record(Effect::RemoveRequestTrailer(name.to_owned()));
+        Ok(())
+    }
+
     fn add_response_header(&self, name: &str, value: &[u8]) -> HostResult<()> {
         self.check("add_response_header")?;
         self.record(Effect::AddResponseHeader(name.to_owned(), value.to_vec()));
@@ -147,13 +183,13 @@ impl Host for MockHost {
     fn dispatch(
         &self,
         cluster: &str,
-        headers: Vec<(&str, &str)>,
+        headers: &[(&str, &str)],
         timeout: Duration,
     ) -> HostResult<u32> {
         self.check("dispatch")?;
         self.record(Effect::Dispatch {
             cluster: cluster.to_owned(),
-            headers: owned(&headers),
+            headers: owned(headers),
             timeout,
         });
         let token = self.next_token.get();
@@ -163,11 +199,7 @@ impl Host for MockHost {
 
     fn call_response_header(&self, name: &str) -> HostResult<Option<Vec<u8>>> {
         self.check("call_response_header")?;
-        Ok(self
-            .answer_headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone()))
+        Ok(find(&self.answer_headers, name))
     }
 
     fn call_response_headers(&self) -> HostResult<Headers> {
@@ -175,10 +207,10 @@ impl Host for MockHost {
         Ok(self.answer_headers.clone())
     }
 
-    fn call_response_body(&self, size: usize) -> HostResult<Vec<u8>> {
+    fn call_response_body(&self, max: usize) -> HostResult<Vec<u8>> {
         self.check("call_response_body")?;
         self.body_reads.set(self.body_reads.get() + 1);
-        Ok(self.answer_body.iter().copied().take(size).collect())
+        Ok(self.answer_body.iter().copied().take(max).collect())
     }
 
     fn resume_request(&self) -> HostResult<()> {
@@ -187,36 +219,62 @@ impl Host for MockHost {
         Ok(())
     }
 
-    fn send_response(
-        &self,
-        status: u16,
-        headers: Vec<(&str, &str)>,
-        body: &[u8],
-    ) -> HostResult<()> {
+    fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()> {
         self.check("send_response")?;
         self.record(Effect::Reply {
             status,
-            headers: owned(&headers),
+            headers: owned(headers),
             body: body.to_vec(),
         });
         Ok(())
     }
 
+    fn set_effective_context(&self, context_id: u32) -> HostResult<()> {
+        self.check("set_effective_context")?;
+        self.record(Effect::Context(context_id));
+        Ok(())
+    }
+
+    /// The mock clock moves 3 ms per read.
     fn now_nanos(&self) -> u64 {
         let now = self.clock.get();
         self.clock.set(now + 3_000_000);
         now
     }
 
-    fn count(&self, counter: Counter) {
-        *self.counters.borrow_mut().entry(counter).or_default() += 1;
+    fn set_tick_period(&self, _: Duration) -> HostResult<()> {
+        self.check("set_tick_period")
     }
 
-    fn record_auth_latency(&self, millis: u64) {
-        self.latencies.borrow_mut().push(millis);
+    fn define_metric(&self, kind: MetricKind, name: &str) -> HostResult<u32> {
+        self.check("define_metric")?;
+        let mut metrics = self.metrics.borrow_mut();
+        metrics.push((name.to_owned(), kind, 0));
+        u32::try_from(metrics.len() - 1)
+            .map_err(|_| HostError::new("define_metric", Status::InternalFailure))
     }
 
-    fn add_calls_in_flight(&self, delta: i64) {
-        self.in_flight.set(self.in_flight.get() + delta);
+    fn increment_metric(&self, id: u32, delta: i64) -> HostResult<()> {
+        let slot = self.metric_slot(id)?;
+        if let Some(metric) = self.metrics.borrow_mut().get_mut(slot) {
+            metric.2 += i128::from(delta);
+        }
+        Ok(())
+    }
+
+    fn record_metric(&self, id: u32, value: u64) -> HostResult<()> {
+        let slot = self.metric_slot(id)?;
+        if let Some(metric) = self.metrics.borrow_mut().get_mut(slot) {
+            if metric.1 == MetricKind::Histogram {
+                self.histogram_samples.borrow_mut().push(value);
+            } else {
+                metric.2 = i128::from(value);
+            }
+        }
+        Ok(())
+    }
+
+    fn vm_memory_bytes(&self) -> u64 {
+        0
     }
 }

@@ -46,6 +46,9 @@ const FIELDS: &[&str] = &[
     "stat_prefix",
     "max_response_body_bytes",
     "latency_histogram",
+    "max_calls_in_flight",
+    "max_success_header_bytes",
+    "max_held_bytes",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -55,6 +58,22 @@ const FIELDS: &[&str] = &[
 pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// The largest auth answer body the plugin will read.
 pub const MAX_RESPONSE_BODY_LIMIT: u64 = 16 * 1024 * 1024;
+/// Outstanding auth calls per worker. Below Envoy's default circuit breaker (1,024 requests per
+/// cluster), so that with one or two workers the plugin refuses first, with a 503 it counts.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: u64 = 500;
+pub const DEFAULT_MAX_SUCCESS_HEADER_BYTES: u64 = 8 * 1024;
+/// Bytes a worker's waiting requests may hold in the VM. The VM's memory is capped at about
+/// 1 GiB and never shrinks; a quarter leaves room for the transient copies of headers and answers.
+pub const DEFAULT_MAX_HELD_BYTES: u64 = 256 * 1024 * 1024;
+pub const MAX_HELD_BYTES_LIMIT: u64 = 768 * 1024 * 1024;
+
+/// Bounds on what one worker takes on: a flood of requests gets 503s, never a trapped VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_calls_in_flight: usize,
+    pub max_success_header_bytes: usize,
+    pub max_held_bytes: usize,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -133,6 +152,9 @@ pub struct LocalReply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHeaders {
     pub upstream: NameSet,
+    /// `upstream` with `_` read as `-`: a client header is a forged copy when its dashed name
+    /// matches this.
+    pub upstream_dashed: NameSet,
     pub upstream_append: NameSet,
     pub strip_client_copies: bool,
     /// `None`: every header except hop-by-hop ones.
@@ -157,7 +179,55 @@ pub const HOP_BY_HOP: [&str; 9] = [
 /// Headers ext_authz always relays on a deny when `allowed_client_headers` is set.
 pub const ALWAYS_TO_CLIENT: [&str; 2] = ["www-authenticate", "location"];
 
+/// Names never taken from an auth answer onto the request or the response, whatever a prefix or
+/// suffix matcher says: they would reroute or reframe the message.
+pub fn is_reserved(name: &str) -> bool {
+    name.starts_with(':') || name == "host"
+}
+
 impl ResponseHeaders {
+    pub fn new(
+        upstream: NameSet,
+        upstream_append: NameSet,
+        strip_client_copies: bool,
+        client: Option<NameSet>,
+        client_on_success: NameSet,
+    ) -> Self {
+        ResponseHeaders {
+            upstream_dashed: upstream.with_dashes(),
+            upstream,
+            upstream_append,
+            strip_client_copies,
+            client,
+            client_on_success,
+        }
+    }
+
+    /// Whether an auth-answer header replaces the request's on allow.
+    pub fn sets_upstream(&self, name: &str) -> bool {
+        !is_reserved(name) && self.upstream.matches(name)
+    }
+
+    /// Whether an auth-answer header is appended to the request on allow.
+    pub fn appends_upstream(&self, name: &str) -> bool {
+        !is_reserved(name) && self.upstream_append.matches(name)
+    }
+
+    /// Whether an auth-answer header goes on the client's response on allow.
+    pub fn to_client_on_success(&self, name: &str) -> bool {
+        !is_reserved(name) && !HOP_BY_HOP.contains(&name) && self.client_on_success.matches(name)
+    }
+
+    /// Whether a client's request header or trailer is a copy of one the auth service is trusted
+    /// to set: the same name, or the same once each `_` reads as `-`.
+    pub fn is_spoofed(&self, name: &str) -> bool {
+        if name.contains('_') {
+            self.upstream_dashed.matches(&name.replace('_', "-"))
+        } else {
+            self.upstream_dashed.matches(name)
+        }
+    }
+
     /// Whether an auth-answer header goes to the client when the request is denied.
     pub fn to_client_on_deny(&self, name: &str) -> bool {
         if name.starts_with(':') || HOP_BY_HOP.contains(&name) {
@@ -227,6 +297,7 @@ pub struct Config {
     /// Envoy's `cluster.<auth>.upstream_rq_time` already measures the call).
     pub latency_histogram: bool,
     pub max_response_body_bytes: usize,
+    pub limits: Limits,
     #[cfg(feature = "test-switches")]
     pub test: crate::test_switches::TestSwitches,
 }
@@ -310,28 +381,27 @@ impl Config {
                 body: deny.string("body")?.unwrap_or(DEFAULT_DENY_BODY).to_owned(),
             },
         };
-        let response = ResponseHeaders {
-            upstream: optional_set(&root, "allowed_upstream_headers")?,
-            upstream_append: optional_set(&root, "allowed_upstream_headers_to_append")?,
-            strip_client_copies: root.bool("strip_client_upstream_headers")?.unwrap_or(true),
-            client: root
-                .list("allowed_client_headers")?
+        let response = ResponseHeaders::new(
+            response_set(&root, "allowed_upstream_headers")?,
+            response_set(&root, "allowed_upstream_headers_to_append")?,
+            root.bool("strip_client_upstream_headers")?.unwrap_or(true),
+            root.list("allowed_client_headers")?
                 .map(|list| {
-                    let mut set = name_set(list)?;
+                    let mut set = response_names(list)?;
                     for name in ALWAYS_TO_CLIENT {
                         set.insert(NameMatcher::Exact(name.to_owned()));
                     }
                     Ok(set)
                 })
                 .transpose()?,
-            client_on_success: optional_set(&root, "allowed_client_headers_on_success")?,
-        };
+            response_set(&root, "allowed_client_headers_on_success")?,
+        );
         let exempt = match root.object("exempt", &["paths", "path_prefixes", "methods"])? {
             None => Exemptions::default(),
             Some(exempt) => Exemptions {
                 paths: sorted(strings(&exempt, "paths", validate::path)?),
                 path_prefixes: strings(&exempt, "path_prefixes", validate::path)?,
-                methods: sorted(strings(&exempt, "methods", validate::method)?),
+                methods: sorted(strings(&exempt, "methods", validate::exempt_method)?),
             },
         };
         let max_body = validate::in_range(
@@ -365,6 +435,29 @@ impl Config {
             )?,
             latency_histogram: root.bool("latency_histogram")?.unwrap_or(false),
             max_response_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
+            limits: Limits {
+                max_calls_in_flight: limit(
+                    &root,
+                    "max_calls_in_flight",
+                    DEFAULT_MAX_CALLS_IN_FLIGHT,
+                    1,
+                    1_000_000,
+                )?,
+                max_success_header_bytes: limit(
+                    &root,
+                    "max_success_header_bytes",
+                    DEFAULT_MAX_SUCCESS_HEADER_BYTES,
+                    0,
+                    1024 * 1024,
+                )?,
+                max_held_bytes: limit(
+                    &root,
+                    "max_held_bytes",
+                    DEFAULT_MAX_HELD_BYTES,
+                    64 * 1024,
+                    MAX_HELD_BYTES_LIMIT,
+                )?,
+            },
             #[cfg(feature = "test-switches")]
             test: match root.object("test_switches", &["trap_on_path", "drop_auth_header"])? {
                 None => crate::test_switches::TestSwitches::default(),
@@ -412,8 +505,32 @@ fn headers(list: Vec<Item>) -> Checked<Vec<(String, String)>> {
         .collect()
 }
 
-fn optional_set(root: &Object, key: &str) -> Checked<NameSet> {
-    root.list(key)?.map_or(Ok(NameSet::default()), name_set)
+/// A list of auth-answer headers to pass on. Pseudo-headers and `host` are refused: set on the
+/// request they would reroute or break it (a `:path` from the auth service sends every request
+/// to the wrong place).
+fn response_set(root: &Object, key: &str) -> Checked<NameSet> {
+    root.list(key)?
+        .map_or(Ok(NameSet::default()), response_names)
+}
+
+fn response_names(list: Vec<Item>) -> Checked<NameSet> {
+    for item in &list {
+        let object = item.object(&["exact", "prefix", "suffix", "contains", "ignore_case"])?;
+        if let Some(name) = object.string("exact")? {
+            if name.starts_with(':') || name.eq_ignore_ascii_case("host") {
+                return Err(ConfigError::new(
+                    object.field("exact"),
+                    format!("\"{name}\" cannot be taken from the auth answer: pseudo-headers and host are never passed on"),
+                ));
+            }
+        }
+    }
+    name_set(list)
+}
+
+fn limit(root: &Object, key: &str, default: u64, min: u64, max: u64) -> Checked<usize> {
+    let value = validate::in_range(key, root.integer(key)?.unwrap_or(default), min, max, "")?;
+    Ok(usize::try_from(value).unwrap_or(usize::MAX))
 }
 
 fn name_set(list: Vec<Item>) -> Checked<NameSet> {

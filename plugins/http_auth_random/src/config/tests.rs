@@ -35,6 +35,14 @@ fn no_configuration_is_the_seed_failing_closed() {
         );
         assert_eq!(config.max_response_body_bytes, 65_536);
         assert!(config.exempt.is_empty());
+        assert_eq!(
+            config.limits,
+            Limits {
+                max_calls_in_flight: 500,
+                max_success_header_bytes: 8192,
+                max_held_bytes: 256 * 1024 * 1024,
+            }
+        );
     }
 }
 
@@ -279,5 +287,74 @@ fn an_allowlist_of_any_size_is_a_lookup() {
             assert!(!set.matches("x-h20000"));
         }
         Forward::All => panic!("allowlist expected"),
+    }
+}
+
+#[test]
+fn limits_are_read_and_range_checked() {
+    let config = parse(
+        r#"{"max_calls_in_flight": 100, "max_success_header_bytes": 0, "max_held_bytes": 1048576}"#,
+    )
+    .unwrap();
+    assert_eq!(config.limits.max_calls_in_flight, 100);
+    assert_eq!(config.limits.max_success_header_bytes, 0);
+    assert_eq!(config.limits.max_held_bytes, 1_048_576);
+    for (json, field) in [
+        (r#"{"max_calls_in_flight": 0}"#, "max_calls_in_flight"),
+        (r#"{"max_held_bytes": 1024}"#, "max_held_bytes"),
+        (r#"{"max_held_bytes": 4294967296}"#, "max_held_bytes"),
+        (
+            r#"{"max_success_header_bytes": 2000000}"#,
+            "max_success_header_bytes",
+        ),
+    ] {
+        assert_eq!(error_of(json).field, field, "{json}");
+    }
+}
+
+#[test]
+fn pseudo_headers_and_host_are_refused_where_they_would_be_taken_from_the_answer() {
+    for key in [
+        "allowed_upstream_headers",
+        "allowed_upstream_headers_to_append",
+        "allowed_client_headers",
+        "allowed_client_headers_on_success",
+    ] {
+        for name in [":path", ":method", ":authority", "host", "Host"] {
+            let json = format!(r#"{{"{key}": [{{"exact": "x-ok"}}, {{"exact": "{name}"}}]}}"#);
+            let err = error_of(&json);
+            assert_eq!(err.field, format!("{key}[1].exact"), "{json}");
+            assert!(err.reason.contains("never passed on"), "{err}");
+        }
+    }
+    // The auth service may still be sent pseudo-headers.
+    assert!(parse(r#"{"allowed_headers": [{"exact": ":path"}]}"#).is_ok());
+}
+
+#[test]
+fn lower_case_exempt_methods_are_refused_with_the_spelling_that_works() {
+    let err = error_of(r#"{"exempt": {"methods": ["OPTIONS", "get"]}}"#);
+    assert_eq!(err.field, "exempt.methods[1]");
+    assert!(err.reason.contains("write \"GET\""), "{err}");
+    assert!(parse(r#"{"exempt": {"methods": ["GET", "PROPFIND"]}}"#).is_ok());
+}
+
+#[test]
+fn underscore_spellings_of_trusted_headers_count_as_copies() {
+    let config =
+        parse(r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}, {"prefix": "x-auth-"}]}"#)
+            .unwrap();
+    let response = &config.response;
+    for forged in [
+        "x-user-id",
+        "x_user_id",
+        "x_user-id",
+        "x_auth_role",
+        "x-auth-role",
+    ] {
+        assert!(response.is_spoofed(forged), "{forged}");
+    }
+    for other in ["x-user", "x-userid", "user-id", "x_other"] {
+        assert!(!response.is_spoofed(other), "{other}");
     }
 }

@@ -104,6 +104,22 @@ pub fn method(field: &str, value: &str) -> Checked<String> {
     Ok(value.to_owned())
 }
 
+/// A method to exempt. Methods are case-sensitive tokens, so `get` would never match a GET: only
+/// upper case is accepted, and the error says so rather than silently matching nothing.
+pub fn exempt_method(field: &str, value: &str) -> Checked<String> {
+    let method = self::method(field, value)?;
+    if method.chars().any(|c| c.is_ascii_lowercase()) {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "\"{value}\" has lower-case letters: methods are case-sensitive, write \"{}\"",
+                value.to_ascii_uppercase()
+            ),
+        ));
+    }
+    Ok(method)
+}
+
 pub fn authority(field: &str, value: &str) -> Checked<String> {
     if value.is_empty() {
         return Err(ConfigError::new(field, "authority is empty"));
@@ -151,7 +167,10 @@ pub fn in_range(field: &str, value: u64, min: u64, max: u64, unit: &str) -> Chec
     } else {
         Err(ConfigError::new(
             field,
-            format!("{value} is out of range: must be {min} to {max} {unit}"),
+            format!(
+                "{value} is out of range: must be {min} to {max}{}{unit}",
+                if unit.is_empty() { "" } else { " " }
+            ),
         ))
     }
 }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use proptest::prelude::*;
 
 use super::*;
+use crate::metrics::Stats;
 use crate::mock_host::{Effect, MockHost};
 
 #[derive(Debug, Clone)]
@@ -92,25 +93,30 @@ struct Run {
     max_in_flight: i64,
     min_in_flight: i64,
     ended: bool,
+    held_after_end: usize,
 }
 
 fn run(config: Rc<Config>, host: MockHost, events: &[Event]) -> Run {
-    let mut flow = Flow::new(1, config);
+    let mut flow = Flow::new(1, Rc::clone(&config));
+    let mut root = Root::new(config, Stats::default());
     let mut run = Run {
         host,
         header_actions: Vec::new(),
         max_in_flight: 0,
         min_in_flight: 0,
         ended: false,
+        held_after_end: 0,
     };
     for event in events {
         match event {
-            Event::RequestHeaders => run.header_actions.push(flow.on_request_headers(&run.host)),
+            Event::RequestHeaders => run
+                .header_actions
+                .push(flow.on_request_headers(&run.host, &mut root)),
             Event::Body => {
                 flow.on_request_body();
             }
             Event::Trailers => {
-                flow.on_request_trailers();
+                flow.on_request_trailers(&run.host, &mut root);
             }
             Event::Answer {
                 wrong_token,
@@ -121,17 +127,21 @@ fn run(config: Rc<Config>, host: MockHost, events: &[Event]) -> Run {
                     .host
                     .last_token()
                     .wrapping_add(u32::from(*wrong_token) * 1000);
-                flow.on_call_response(&run.host, token, *num_headers, *body_size);
+                // As the worker does: an answer is delivered only for an outstanding call.
+                if root.calls.take(token).is_some() {
+                    flow.on_call_response(&run.host, &mut root, token, *num_headers, *body_size);
+                }
             }
             Event::ResponseHeaders => {
-                flow.on_response_headers(&run.host);
+                flow.on_response_headers(&run.host, &mut root);
             }
             Event::Done => {
-                flow.on_done(&run.host);
+                flow.on_delete(&mut root);
                 run.ended = true;
             }
         }
-        let in_flight = run.host.in_flight.get();
+        let in_flight = root.calls.len() as i64;
+        run.held_after_end = if run.ended { root.held_bytes } else { 0 };
         run.max_in_flight = run.max_in_flight.max(in_flight);
         run.min_in_flight = run.min_in_flight.min(in_flight);
     }
@@ -177,7 +187,7 @@ proptest! {
         prop_assert!(run.min_in_flight >= 0);
         prop_assert!(run.max_in_flight <= 1);
         if run.ended {
-            prop_assert_eq!(run.host.in_flight.get(), 0);
+            prop_assert_eq!(run.held_after_end, 0, "a deleted stream holds nothing");
         }
     }
 

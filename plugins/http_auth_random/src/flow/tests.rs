@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::*;
+use crate::metrics::{Counter, Stats};
 use crate::mock_host::{Effect, MockHost};
 
 // fnv1a("a") is even, fnv1a("b") is odd.
@@ -18,16 +19,67 @@ const REQUEST: &[(&str, &str)] = &[
     ("x-request-id", "r1"),
 ];
 
-fn flow(json: &str) -> Flow {
-    Flow::new(1, Rc::new(Config::parse(json.as_bytes()).unwrap()))
+/// One stream and its worker's state for one configuration, driven as the worker drives them.
+struct T {
+    flow: Flow,
+    root: Root,
+}
+
+impl T {
+    fn new(json: &str) -> T {
+        let config = Rc::new(Config::parse(json.as_bytes()).unwrap());
+        T {
+            flow: Flow::new(1, Rc::clone(&config)),
+            root: Root::new(config, Stats::default()),
+        }
+    }
+
+    fn headers(&mut self, host: &MockHost) -> Action {
+        self.flow.on_request_headers(host, &mut self.root)
+    }
+
+    /// An answer, as the worker delivers it: the call is taken off the outstanding list first.
+    fn answer(&mut self, host: &MockHost, token: u32, num_headers: usize, body_size: usize) {
+        self.root.calls.take(token);
+        self.flow
+            .on_call_response(host, &mut self.root, token, num_headers, body_size);
+    }
+
+    fn body(&self) -> Action {
+        self.flow.on_request_body()
+    }
+
+    fn trailers(&mut self, host: &MockHost) -> Action {
+        self.flow.on_request_trailers(host, &mut self.root)
+    }
+
+    fn response(&mut self, host: &MockHost) -> Action {
+        self.flow.on_response_headers(host, &mut self.root)
+    }
+
+    fn done(&mut self) {
+        self.flow.on_done(&mut self.root);
+    }
+
+    fn state(&self) -> &State {
+        self.flow.state()
+    }
+
+    fn count(&self, counter: Counter) -> u64 {
+        self.root.stats.total(counter)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.root.calls.len()
+    }
 }
 
 /// Runs a request through headers and the call's answer; returns the flow for inspection.
-fn run(json: &str, host: &MockHost) -> Flow {
-    let mut flow = flow(json);
-    assert_eq!(flow.on_request_headers(host), Action::Pause);
+fn run(json: &str, host: &MockHost) -> T {
+    let mut flow = T::new(json);
+    assert_eq!(flow.headers(host), Action::Pause);
     let headers = host.answer_headers.len();
-    flow.on_call_response(host, host.last_token(), headers, host.answer_body.len());
+    flow.answer(host, host.last_token(), headers, host.answer_body.len());
     flow
 }
 
@@ -43,9 +95,13 @@ fn reply(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Effect {
 }
 
 fn dispatched(host: &MockHost) -> Vec<(String, String)> {
-    match host.effects().into_iter().next() {
+    match host
+        .effects()
+        .into_iter()
+        .find(|e| matches!(e, Effect::Dispatch { .. }))
+    {
         Some(Effect::Dispatch { headers, .. }) => headers,
-        other => panic!("expected a dispatch first, got {other:?}"),
+        other => panic!("expected a dispatch, got {other:?}"),
     }
 }
 
@@ -56,8 +112,8 @@ fn last(host: &MockHost) -> Effect {
 #[test]
 fn seed_sends_every_header_to_httpbin_with_50s_and_pauses() {
     let host = MockHost::with_request(REQUEST);
-    let mut flow = flow("");
-    assert_eq!(flow.on_request_headers(&host), Action::Pause);
+    let mut flow = T::new("");
+    assert_eq!(flow.headers(&host), Action::Pause);
     match &host.effects()[0] {
         Effect::Dispatch {
             cluster,
@@ -76,7 +132,7 @@ fn seed_sends_every_header_to_httpbin_with_50s_and_pauses() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(flow.state(), State::AwaitingAuth { .. }));
-    assert_eq!(host.in_flight.get(), 1);
+    assert_eq!(flow.in_flight() as i64, 1);
 }
 
 #[test]
@@ -85,20 +141,24 @@ fn even_answer_resumes_the_request() {
     let flow = run("", &host);
     assert_eq!(last(&host), Effect::Resume);
     assert_eq!(*flow.state(), State::Allowed);
-    assert_eq!(host.count_of(Counter::Ok), 1);
-    assert_eq!(host.in_flight.get(), 0);
-    assert!(
-        host.latencies.borrow().is_empty(),
-        "no histogram unless asked for"
+    assert_eq!(flow.count(Counter::Ok), 1);
+    assert_eq!(flow.in_flight() as i64, 0);
+    assert_eq!(
+        host.clock.get(),
+        0,
+        "no clock read unless the histogram is asked for"
     );
 }
 
 #[test]
 fn the_latency_histogram_is_recorded_when_asked_for() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], EVEN);
-    run(r#"{"latency_histogram": true}"#, &host);
+    let mut flow = T::new(r#"{"latency_histogram": true}"#);
+    flow.root.stats.define(&host, "p").unwrap();
+    flow.headers(&host);
+    flow.answer(&host, host.last_token(), 1, 1);
     assert_eq!(
-        *host.latencies.borrow(),
+        *host.histogram_samples.borrow(),
         vec![3],
         "the mock clock moves 3 ms per read"
     );
@@ -117,7 +177,7 @@ fn odd_answer_denies_with_the_seed_reply() {
         )
     );
     assert_eq!(*flow.state(), State::Denied);
-    assert_eq!(host.count_of(Counter::Denied), 1);
+    assert_eq!(flow.count(Counter::Denied), 1);
 }
 
 #[test]
@@ -136,7 +196,7 @@ fn server_errors_fail_closed_and_are_never_hashed() {
         let flow = run("", &host);
         assert_eq!(last(&host), reply(403, &[], b""));
         assert_eq!(*flow.state(), State::FailedClosed);
-        assert_eq!(host.count_of(Counter::Error), 1);
+        assert_eq!(flow.count(Counter::Error), 1);
         assert_eq!(host.body_reads.get(), 0);
     }
 }
@@ -144,11 +204,11 @@ fn server_errors_fail_closed_and_are_never_hashed() {
 #[test]
 fn a_failed_call_fails_closed_with_status_on_error() {
     let host = MockHost::with_request(REQUEST);
-    let mut flow = flow(r#"{"status_on_error": 503}"#);
-    flow.on_request_headers(&host);
-    flow.on_call_response(&host, host.last_token(), 0, 0);
+    let mut flow = T::new(r#"{"status_on_error": 503}"#);
+    flow.headers(&host);
+    flow.answer(&host, host.last_token(), 0, 0);
     assert_eq!(last(&host), reply(503, &[], b""));
-    assert_eq!(host.in_flight.get(), 0);
+    assert_eq!(flow.in_flight() as i64, 0);
 }
 
 #[test]
@@ -164,8 +224,8 @@ fn failure_mode_allow_resumes_with_the_marker_header() {
         ]
     );
     assert_eq!(*flow.state(), State::FailedOpen);
-    assert_eq!(host.count_of(Counter::Error), 1);
-    assert_eq!(host.count_of(Counter::FailureModeAllowed), 1);
+    assert_eq!(flow.count(Counter::Error), 1);
+    assert_eq!(flow.count(Counter::FailureModeAllowed), 1);
 }
 
 #[test]
@@ -181,14 +241,18 @@ fn failure_mode_allow_can_leave_the_header_out() {
 #[test]
 fn refused_dispatch_goes_to_the_failure_policy_in_the_headers_callback() {
     let host = MockHost::with_request(REQUEST).failing("dispatch");
-    let mut closed = flow("");
-    assert_eq!(closed.on_request_headers(&host), Action::Pause);
+    let mut closed = T::new("");
+    assert_eq!(closed.headers(&host), Action::Pause);
     assert_eq!(host.effects(), vec![reply(403, &[], b"")]);
-    assert_eq!(host.in_flight.get(), 0);
+    assert_eq!(closed.in_flight(), 0);
+    assert_eq!(
+        closed.root.held_bytes, STREAM_COST_BYTES,
+        "held until the stream is deleted"
+    );
 
     let host = MockHost::with_request(REQUEST).failing("dispatch");
-    let mut open = flow(r#"{"failure_mode_allow": true}"#);
-    assert_eq!(open.on_request_headers(&host), Action::Continue);
+    let mut open = T::new(r#"{"failure_mode_allow": true}"#);
+    assert_eq!(open.headers(&host), Action::Continue);
     assert_eq!(
         host.effects(),
         vec![Effect::SetRequestHeader(
@@ -208,9 +272,9 @@ fn failing_host_calls_go_to_the_failure_policy() {
         let host = MockHost::with_request(REQUEST)
             .answering("200", &[], EVEN)
             .failing(call);
-        let mut flow = flow("");
-        flow.on_request_headers(&host);
-        flow.on_call_response(&host, host.last_token(), 1, 1);
+        let mut flow = T::new("");
+        flow.headers(&host);
+        flow.answer(&host, host.last_token(), 1, 1);
         assert_eq!(last(&host), reply(403, &[], b""), "{call}");
         assert_eq!(*flow.state(), State::FailedClosed, "{call}");
     }
@@ -236,70 +300,71 @@ fn missing_status_is_an_error() {
 #[test]
 fn body_and_trailers_wait_for_the_verdict() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], EVEN);
-    let mut flow = flow("");
-    assert_eq!(flow.on_request_body(), Action::Continue);
-    flow.on_request_headers(&host);
-    assert_eq!(flow.on_request_body(), Action::Pause);
-    assert_eq!(flow.on_request_trailers(), Action::Pause);
-    flow.on_call_response(&host, host.last_token(), 1, 1);
-    assert_eq!(flow.on_request_body(), Action::Continue);
-    assert_eq!(flow.on_request_trailers(), Action::Continue);
+    let mut flow = T::new("");
+    assert_eq!(flow.body(), Action::Continue);
+    flow.headers(&host);
+    assert_eq!(flow.body(), Action::Pause);
+    assert_eq!(flow.trailers(&host), Action::Pause);
+    flow.answer(&host, host.last_token(), 1, 1);
+    assert_eq!(flow.body(), Action::Continue);
+    assert_eq!(flow.trailers(&host), Action::Continue);
 }
 
 #[test]
 fn a_denied_request_never_releases_its_body() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], ODD);
     let flow = run("", &host);
-    assert_eq!(flow.on_request_body(), Action::Pause);
+    assert_eq!(flow.body(), Action::Pause);
 }
 
 #[test]
 fn only_the_first_answer_to_the_pending_call_counts() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], ODD);
-    let mut flow = flow("");
-    flow.on_request_headers(&host);
+    let mut flow = T::new("");
+    flow.headers(&host);
     let token = host.last_token();
-    flow.on_call_response(&host, token + 100, 1, 1);
+    flow.answer(&host, token + 100, 1, 1);
     assert_eq!(host.effects().len(), 1, "an unknown token is ignored");
-    flow.on_call_response(&host, token, 1, 1);
-    flow.on_call_response(&host, token, 1, 1);
+    flow.answer(&host, token, 1, 1);
+    flow.answer(&host, token, 1, 1);
     let replies = host
         .effects()
         .iter()
         .filter(|e| matches!(e, Effect::Reply { .. }))
         .count();
     assert_eq!(replies, 1);
-    assert_eq!(host.in_flight.get(), 0);
+    assert_eq!(flow.in_flight() as i64, 0);
 }
 
 #[test]
-fn a_stream_that_ends_while_pending_leaves_nothing_in_flight() {
+fn a_stream_that_ends_while_pending_leaves_an_orphan_counted_until_its_answer() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], EVEN);
-    let mut flow = flow("");
-    flow.on_request_headers(&host);
-    flow.on_done(&host);
-    assert_eq!(host.in_flight.get(), 0);
+    let mut flow = T::new("");
+    flow.headers(&host);
+    flow.done();
     assert_eq!(*flow.state(), State::Ended);
-    flow.on_call_response(&host, host.last_token(), 1, 1);
+    assert_eq!(
+        (flow.in_flight(), flow.root.calls.orphaned()),
+        (1, 1),
+        "the host cannot cancel the call: it still counts"
+    );
+    flow.answer(&host, host.last_token(), 1, 1);
     assert_eq!(
         host.effects().len(),
         1,
         "nothing happens after the stream is gone"
     );
-    flow.on_done(&host);
-    assert_eq!(host.in_flight.get(), 0);
+    assert_eq!(flow.in_flight(), 0, "counted off when its answer arrives");
+    flow.flow.on_delete(&mut flow.root);
+    assert_eq!(flow.root.held_bytes, 0);
 }
 
 #[test]
 fn headers_are_read_once_per_request() {
     let host = MockHost::with_request(REQUEST);
-    let mut flow = flow("");
-    flow.on_request_headers(&host);
-    assert_eq!(
-        flow.on_request_headers(&host),
-        Action::Pause,
-        "still undecided"
-    );
+    let mut flow = T::new("");
+    flow.headers(&host);
+    assert_eq!(flow.headers(&host), Action::Pause, "still undecided");
     assert_eq!(host.effects().len(), 1);
 }
 
@@ -307,10 +372,10 @@ fn headers_are_read_once_per_request() {
 fn non_utf8_header_that_must_be_sent_is_a_bad_request() {
     let mut host = MockHost::with_request(REQUEST);
     host.request.push(("x-odd".into(), vec![0xff]));
-    let mut flow = flow(r#"{"failure_mode_allow": true}"#);
-    assert_eq!(flow.on_request_headers(&host), Action::Pause);
+    let mut flow = T::new(r#"{"failure_mode_allow": true}"#);
+    assert_eq!(flow.headers(&host), Action::Pause);
     assert_eq!(host.effects(), vec![reply(400, &[], b"")]);
-    assert_eq!(host.count_of(Counter::Denied), 1);
+    assert_eq!(flow.count(Counter::Denied), 1);
 }
 
 #[test]
@@ -391,7 +456,7 @@ fn allowed_answers_pass_headers_upstream_and_to_the_client() {
             Effect::Resume
         ]
     );
-    assert_eq!(flow.on_response_headers(&host), Action::Continue);
+    assert_eq!(flow.response(&host), Action::Continue);
     assert_eq!(
         last(&host),
         Effect::AddResponseHeader("set-cookie".into(), b"s=1".to_vec())
@@ -404,17 +469,22 @@ fn client_copies_of_trusted_headers_are_removed_before_the_call() {
     host.request.push(("x-user-id".into(), b"forged".to_vec()));
     host.request
         .push(("x-user-id".into(), b"forged-again".to_vec()));
-    let mut flow = flow(r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}]}"#);
-    flow.on_request_headers(&host);
+    let mut flow = T::new(r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}]}"#);
+    flow.headers(&host);
     assert_eq!(
         host.effects()[0],
         Effect::RemoveRequestHeader("x-user-id".into())
     );
     assert_eq!(host.effects().len(), 2, "removed once, then dispatched");
 
-    let host = MockHost::with_request(&[(":path", "/"), ("x-user-id", "forged")]);
+    let host = MockHost::with_request(&[
+        (":authority", "a"),
+        (":method", "GET"),
+        (":path", "/"),
+        ("x-user-id", "forged"),
+    ]);
     let json = r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}], "strip_client_upstream_headers": false}"#;
-    flow_of(json).on_request_headers(&host);
+    T::new(json).headers(&host);
     assert!(matches!(host.effects()[0], Effect::Dispatch { .. }));
 }
 
@@ -426,17 +496,13 @@ fn exempt_requests_lose_forged_identities_too() {
         (":method", "GET"),
         ("x-user-id", "admin"),
     ]);
-    let mut flow = flow(json);
-    assert_eq!(flow.on_request_headers(&host), Action::Continue);
+    let mut flow = T::new(json);
+    assert_eq!(flow.headers(&host), Action::Continue);
     assert_eq!(
         host.effects(),
         vec![Effect::RemoveRequestHeader("x-user-id".into())]
     );
-    assert_eq!(host.count_of(Counter::Disabled), 1);
-}
-
-fn flow_of(json: &str) -> Flow {
-    flow(json)
+    assert_eq!(flow.count(Counter::Disabled), 1);
 }
 
 #[test]
@@ -447,14 +513,14 @@ fn exempt_requests_skip_the_call_and_are_counted() {
         &[(":path", "/orders"), (":method", "OPTIONS")][..],
     ] {
         let host = MockHost::with_request(request);
-        let mut flow = flow(json);
-        assert_eq!(flow.on_request_headers(&host), Action::Continue);
+        let mut flow = T::new(json);
+        assert_eq!(flow.headers(&host), Action::Continue);
         assert!(host.effects().is_empty());
-        assert_eq!(host.count_of(Counter::Disabled), 1);
+        assert_eq!(flow.count(Counter::Disabled), 1);
         assert_eq!(*flow.state(), State::Exempt);
     }
     let host = MockHost::with_request(&[(":path", "/orders"), (":method", "GET")]);
-    assert_eq!(flow(json).on_request_headers(&host), Action::Pause);
+    assert_eq!(T::new(json).headers(&host), Action::Pause);
 }
 
 #[test]
@@ -462,7 +528,7 @@ fn auth_request_shape_follows_the_configuration() {
     let host = MockHost::with_request(REQUEST);
     let json =
         r#"{"cluster": "authz", "path": "/check", "allowed_headers": [], "timeout_ms": 200}"#;
-    flow(json).on_request_headers(&host);
+    T::new(json).headers(&host);
     match &host.effects()[0] {
         Effect::Dispatch {
             cluster, timeout, ..
@@ -475,4 +541,269 @@ fn auth_request_shape_follows_the_configuration() {
     let headers = dispatched(&host);
     assert!(headers.contains(&(":path".into(), "/check".into())));
     assert!(!headers.iter().any(|(n, _)| n == "x-request-id"));
+}
+
+const OVERLOADED: fn() -> Effect = || reply(503, &[], OVERLOADED_BODY);
+
+#[test]
+fn past_max_calls_in_flight_requests_get_503_even_failing_open() {
+    let host = MockHost::with_request(REQUEST);
+    let config = Rc::new(
+        Config::parse(br#"{"failure_mode_allow": true, "max_calls_in_flight": 2}"#).unwrap(),
+    );
+    let mut root = Root::new(Rc::clone(&config), Stats::default());
+    let mut flows: Vec<Flow> = (1..=3)
+        .map(|id| Flow::new(id, Rc::clone(&config)))
+        .collect();
+    for flow in &mut flows {
+        flow.on_request_headers(&host, &mut root);
+    }
+    assert_eq!(root.calls.len(), 2);
+    assert_eq!(*flows[2].state(), State::Overloaded);
+    assert_eq!(last(&host), OVERLOADED());
+    assert_eq!(root.stats.total(Counter::Overloaded), 1);
+    assert_eq!(root.stats.total(Counter::FailureModeAllowed), 0);
+    // Calls whose streams have gone still count: a reset flood cannot make room.
+    flows[0].on_delete(&mut root);
+    let mut next = Flow::new(4, Rc::clone(&config));
+    next.on_request_headers(&host, &mut root);
+    assert_eq!(*next.state(), State::Overloaded);
+    // Once an answer arrives, there is room again.
+    let token = host.last_token() - 1;
+    root.calls.take(token);
+    let mut after = Flow::new(5, config);
+    assert_eq!(after.on_request_headers(&host, &mut root), Action::Pause);
+    assert!(matches!(after.state(), State::AwaitingAuth { .. }));
+}
+
+#[test]
+fn past_the_memory_budget_requests_get_503_even_failing_open() {
+    let host = MockHost::with_request(REQUEST);
+    let mut flow = T::new(r#"{"failure_mode_allow": true, "max_held_bytes": 65536}"#);
+    flow.root.held_bytes = 65536 - STREAM_COST_BYTES + 1;
+    assert_eq!(flow.headers(&host), Action::Pause);
+    assert_eq!(host.effects(), vec![OVERLOADED()]);
+    assert_eq!(flow.count(Counter::Overloaded), 1);
+}
+
+#[test]
+fn a_circuit_breaker_overflow_is_an_overload_not_an_auth_failure() {
+    let host = MockHost::with_request(REQUEST).answering(
+        "503",
+        &[("x-envoy-overloaded", "true")],
+        b"upstream connect error or disconnect/reset before headers. reset reason: overflow",
+    );
+    let flow = run(r#"{"failure_mode_allow": true}"#, &host);
+    assert_eq!(*flow.state(), State::Overloaded);
+    assert_eq!(last(&host), OVERLOADED());
+    assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
+    // A 503 from the auth service itself is still an auth failure.
+    let host = MockHost::with_request(REQUEST).answering("503", &[], b"");
+    let flow = run(r#"{"failure_mode_allow": true}"#, &host);
+    assert_eq!(*flow.state(), State::FailedOpen);
+}
+
+#[test]
+fn a_call_refused_inline_or_short_of_memory_is_an_overload() {
+    for status in [Status::InternalFailure, Status::InvalidMemoryAccess] {
+        let host = MockHost::with_request(REQUEST).failing_with("dispatch", status);
+        let mut flow = T::new(r#"{"failure_mode_allow": true}"#);
+        assert_eq!(flow.headers(&host), Action::Pause, "{status:?}");
+        assert_eq!(host.effects(), vec![OVERLOADED()], "{status:?}");
+    }
+}
+
+#[test]
+fn failures_on_the_clients_own_request_fail_closed_even_failing_open() {
+    for call in ["request_headers", "remove_request_header"] {
+        let mut host = MockHost::with_request(REQUEST).failing(call);
+        host.request.push(("x-user-id".into(), b"forged".to_vec()));
+        let mut flow = T::new(
+            r#"{"failure_mode_allow": true, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#,
+        );
+        assert_eq!(flow.headers(&host), Action::Pause, "{call}");
+        assert_eq!(last(&host), reply(403, &[], b""), "{call}");
+        assert_eq!(*flow.state(), State::FailedClosed, "{call}");
+        assert_eq!(flow.count(Counter::FailureModeAllowed), 0, "{call}");
+    }
+    // Short of memory reading them: an overload.
+    let host = MockHost::with_request(REQUEST)
+        .failing_with("request_headers", Status::InvalidMemoryAccess);
+    let mut flow = T::new(r#"{"failure_mode_allow": true}"#);
+    flow.headers(&host);
+    assert_eq!(host.effects(), vec![OVERLOADED()]);
+}
+
+#[test]
+fn a_request_the_auth_service_cannot_be_asked_about_is_refused_even_failing_open() {
+    let host = MockHost::with_request(&[(":path", "/"), (":method", "GET")]);
+    let mut flow = T::new(r#"{"failure_mode_allow": true}"#);
+    assert_eq!(flow.headers(&host), Action::Pause);
+    assert_eq!(host.effects(), vec![reply(400, &[], b"")]);
+    assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
+}
+
+#[test]
+fn a_connect_request_is_checked_like_any_other() {
+    let host = MockHost::with_request(&[(":authority", "db:5432"), (":method", "CONNECT")])
+        .answering("403", &[], b"no tunnels");
+    let flow = run(
+        r#"{"decision": "status", "failure_mode_allow": true}"#,
+        &host,
+    );
+    let headers = dispatched(&host);
+    assert!(headers.contains(&(":path".into(), "/".into())));
+    assert!(headers.contains(&(":method".into(), "CONNECT".into())));
+    assert_eq!(*flow.state(), State::Denied);
+    assert_eq!(last(&host), reply(403, &[], b"no tunnels"));
+}
+
+#[test]
+fn forged_identities_spelled_with_underscores_are_removed() {
+    let mut host = MockHost::with_request(REQUEST);
+    for name in ["x_user_id", "x-user_id", "x-user-id"] {
+        host.request.push((name.into(), b"mallory".to_vec()));
+    }
+    let mut flow = T::new(r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}]}"#);
+    flow.headers(&host);
+    let removed: Vec<Effect> = host
+        .effects()
+        .into_iter()
+        .filter(|e| matches!(e, Effect::RemoveRequestHeader(_)))
+        .collect();
+    assert_eq!(
+        removed,
+        ["x_user_id", "x-user_id", "x-user-id"].map(|n| Effect::RemoveRequestHeader(n.into()))
+    );
+}
+
+#[test]
+fn forged_identities_in_trailers_are_removed_whenever_trailers_come() {
+    let json = r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
+    let mut host = MockHost::with_request(REQUEST).answering("200", &[], EVEN);
+    host.trailers = crate::mock_host::headers(&[("x-user-id", "mallory"), ("x-checksum", "c")]);
+    let mut flow = T::new(json);
+    flow.headers(&host);
+    assert_eq!(
+        flow.trailers(&host),
+        Action::Pause,
+        "held until the verdict"
+    );
+    assert_eq!(
+        last(&host),
+        Effect::RemoveRequestTrailer("x-user-id".into())
+    );
+    // After the allow, trailers still lose forged copies.
+    let mut flow = run(json, &host);
+    assert_eq!(flow.trailers(&host), Action::Continue);
+    assert_eq!(
+        last(&host),
+        Effect::RemoveRequestTrailer("x-user-id".into())
+    );
+}
+
+#[test]
+fn trailers_that_cannot_be_cleaned_fail_the_request_closed() {
+    let json =
+        r#"{"failure_mode_allow": true, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
+    let host = MockHost::with_request(REQUEST)
+        .answering("200", &[], EVEN)
+        .failing("request_trailers");
+    let mut flow = T::new(json);
+    flow.headers(&host);
+    assert_eq!(flow.trailers(&host), Action::Pause);
+    assert_eq!(*flow.state(), State::FailedClosed);
+    assert_eq!(flow.root.calls.orphaned(), 1, "its call goes on without it");
+    flow.answer(&host, host.last_token(), 1, 1);
+    assert!(!host.effects().contains(&Effect::Resume));
+}
+
+#[test]
+fn status_rule_denies_with_an_oversized_body_dropped_even_failing_open() {
+    let big = vec![b'x'; 70_000];
+    let host = MockHost::with_request(REQUEST).answering("403", &[("x-reason", "no")], &big);
+    let flow = run(
+        r#"{"decision": "status", "failure_mode_allow": true}"#,
+        &host,
+    );
+    assert_eq!(*flow.state(), State::Denied);
+    assert_eq!(last(&host), reply(403, &[("x-reason", "no")], b""));
+    assert_eq!(host.body_reads.get(), 0);
+    let host = MockHost::with_request(REQUEST).answering("401", &[], &[b'x'; 1100]);
+    let flow = run(
+        r#"{"decision": "status", "failure_mode_allow": true, "max_response_body_bytes": 1024}"#,
+        &host,
+    );
+    assert_eq!(*flow.state(), State::Denied);
+    assert_eq!(last(&host), reply(401, &[], b""));
+}
+
+#[test]
+fn success_headers_over_the_per_request_cap_are_dropped_and_counted() {
+    let value = "v".repeat(1000);
+    let extra: Vec<(String, String)> = (0..12)
+        .map(|i| (format!("x-s{i:02}"), value.clone()))
+        .collect();
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let host = MockHost::with_request(REQUEST).answering("200", &extra, b"");
+    let json = r#"{"decision": "status", "max_success_header_bytes": 4096,
+                   "allowed_client_headers_on_success": [{"prefix": "x-s"}]}"#;
+    let mut flow = run(json, &host);
+    assert_eq!(*flow.state(), State::Allowed, "the verdict does not change");
+    assert_eq!(flow.count(Counter::SuccessHeadersDropped), 1);
+    let held = flow.root.held_bytes;
+    assert!(
+        held > STREAM_COST_BYTES && held <= STREAM_COST_BYTES + 4096,
+        "{held}"
+    );
+    host.clear_effects();
+    flow.response(&host);
+    let added = host.effects().len();
+    assert_eq!(added, 3, "three 1,064-byte headers fit in 4,096");
+    assert_eq!(
+        flow.root.held_bytes, STREAM_COST_BYTES,
+        "released once sent"
+    );
+}
+
+#[test]
+fn success_headers_that_do_not_fit_the_worker_budget_are_dropped() {
+    let host = MockHost::with_request(REQUEST).answering("200", &[("x-s1", "v")], b"");
+    let mut flow = T::new(
+        r#"{"decision": "status", "max_held_bytes": 65536,
+            "allowed_client_headers_on_success": [{"prefix": "x-s"}]}"#,
+    );
+    flow.headers(&host);
+    flow.root.held_bytes = 65536;
+    flow.answer(&host, host.last_token(), 2, 0);
+    assert_eq!(*flow.state(), State::Allowed);
+    assert_eq!(flow.count(Counter::SuccessHeadersDropped), 1);
+}
+
+#[test]
+fn a_call_past_its_deadline_goes_to_the_failure_policy() {
+    let host = MockHost::with_request(REQUEST);
+    let mut flow = T::new("");
+    flow.headers(&host);
+    flow.root.calls.expire(u64::MAX);
+    flow.flow.on_call_expired(&host, &mut flow.root);
+    assert_eq!(*flow.state(), State::FailedClosed);
+    assert_eq!(last(&host), reply(403, &[], b""));
+}
+
+#[test]
+fn reserved_names_from_a_prefix_matcher_never_reach_the_request() {
+    let host =
+        MockHost::with_request(REQUEST).answering("200", &[("host", "evil"), ("x-user", "u")], b"");
+    run(
+        r#"{"decision": "status", "allowed_upstream_headers": [{"contains": "o"}, {"prefix": "x-"}]}"#,
+        &host,
+    );
+    assert!(!host
+        .effects()
+        .iter()
+        .any(|e| matches!(e, Effect::SetRequestHeader(name, _) if name == "host")));
 }

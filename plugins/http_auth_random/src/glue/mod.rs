@@ -1,33 +1,26 @@
-//! proxy-wasm glue: registers the root context and keeps the log level in step with Envoy's.
+//! The wasm side (built for wasm32 only): the ABI's exports and imports, and `Host` over them.
+//! No proxy-wasm SDK: owning the exports lets a call's answer be counted after its stream has
+//! gone, and owning the bindings means no host status can make the plugin panic.
 
-mod http;
-mod root;
+mod exports;
+mod hostcalls;
+mod imports;
+mod logger;
+mod memory;
 mod wasm_host;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::LogLevel;
+extern "C" {
+    fn __wasm_call_ctors();
+}
 
-proxy_wasm::main! {{
-    // Installs the SDK's logger; the level is lowered to Envoy's as soon as the VM starts.
-    proxy_wasm::set_log_level(LogLevel::Info);
-    // Replaces the SDK's hook, which unwraps its own log call: a panic must log, then trap.
+/// The reactor entry point the host calls once, before any other export.
+#[no_mangle]
+pub extern "C" fn _initialize() {
+    // SAFETY: runs the module's static constructors once, as the wasi reactor ABI expects.
+    unsafe { __wasm_call_ctors() };
+    // A panic must say where before the VM traps.
     std::panic::set_hook(Box::new(|info| {
-        let _ = hostcalls::log(LogLevel::Critical, &info.to_string());
+        let _ = hostcalls::log(crate::abi::LogLevel::Critical, &info.to_string());
     }));
-    proxy_wasm::set_root_context(|_| Box::new(root::AuthRoot::default()));
-}}
-
-/// Log lines are formatted in the guest whatever Envoy prints, so the `log` macros must be cut off
-/// at Envoy's level before they build a string.
-fn follow_host_log_level() {
-    if let Ok(level) = hostcalls::get_log_level() {
-        log::set_max_level(match level {
-            LogLevel::Trace => log::LevelFilter::Trace,
-            LogLevel::Debug => log::LevelFilter::Debug,
-            LogLevel::Info => log::LevelFilter::Info,
-            LogLevel::Warn => log::LevelFilter::Warn,
-            LogLevel::Error => log::LevelFilter::Error,
-            LogLevel::Critical => log::LevelFilter::Off,
-        });
-    }
+    logger::install();
 }

@@ -1,168 +1,152 @@
-//! `Host` over proxy-wasm's hostcalls, which return `Result` instead of panicking.
+//! `Host` over the plugin's own ABI bindings.
 
-use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
+use super::hostcalls;
+use crate::abi::{buffer_type, map_type, stream_type, MetricKind, Status};
+use crate::host::{Headers, Host, HostError, HostResult};
 
-use crate::host::{Counter, Headers, Host, HostError, HostResult};
-use crate::metrics::PendingMetrics;
+pub struct WasmHost;
 
-/// Metric ids, defined once per configuration under its `stat_prefix`, and the changes not yet
-/// handed to Envoy (see `metrics.rs`).
-pub struct Metrics {
-    counters: [u32; Counter::ALL.len()],
-    auth_latency_ms: u32,
-    calls_in_flight: u32,
-    pending: PendingMetrics,
-}
-
-impl Metrics {
-    pub fn define(prefix: &str) -> Result<Metrics, Status> {
-        let mut counters = [0; Counter::ALL.len()];
-        for (slot, counter) in counters.iter_mut().zip(Counter::ALL) {
-            *slot = hostcalls::define_metric(
-                MetricType::Counter,
-                &format!("{prefix}.{}", counter.name()),
-            )?;
-        }
-        Ok(Metrics {
-            pending: PendingMetrics::default(),
-            counters,
-            auth_latency_ms: hostcalls::define_metric(
-                MetricType::Histogram,
-                &format!("{prefix}.auth_latency_ms"),
-            )?,
-            calls_in_flight: hostcalls::define_metric(
-                MetricType::Gauge,
-                &format!("{prefix}.calls_in_flight"),
-            )?,
-        })
-    }
-
-    fn counter(&self, counter: Counter) -> Option<u32> {
-        let index = Counter::ALL.iter().position(|c| *c == counter)?;
-        self.counters.get(index).copied()
-    }
-
-    /// Hands the changes since the last flush to Envoy.
-    pub fn flush(&self) {
-        let flush = self.pending.take();
-        for (counter, n) in flush.counters {
-            if let Some(id) = self.counter(counter) {
-                let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
-            }
-        }
-        if flush.in_flight_delta != 0 {
-            let _ = hostcalls::increment_metric(self.calls_in_flight, flush.in_flight_delta);
-        }
-    }
-}
-
-pub struct WasmHost {
-    metrics: Rc<Metrics>,
-}
-
-impl WasmHost {
-    pub fn new(metrics: Rc<Metrics>) -> Self {
-        WasmHost { metrics }
-    }
-}
-
-fn host_err(call: &'static str) -> impl Fn(Status) -> HostError {
-    move |status| HostError::new(call, format!("{status:?}"))
+fn named<T>(call: &'static str, result: Result<T, Status>) -> HostResult<T> {
+    result.map_err(|status| HostError::new(call, status))
 }
 
 impl Host for WasmHost {
     fn request_headers(&self) -> HostResult<Headers> {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-            .map_err(host_err("get request headers"))
+        named(
+            "get request headers",
+            hostcalls::map(map_type::REQUEST_HEADERS),
+        )
     }
 
     fn request_header(&self, name: &str) -> HostResult<Option<Vec<u8>>> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .map_err(host_err("get request header"))
+        named(
+            "get request header",
+            hostcalls::map_value(map_type::REQUEST_HEADERS, name),
+        )
     }
 
     fn set_request_header(&self, name: &str, value: &[u8]) -> HostResult<()> {
-        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value))
-            .map_err(host_err("set request header"))
+        named(
+            "set request header",
+            hostcalls::replace_map_value(map_type::REQUEST_HEADERS, name, value),
+        )
     }
 
     fn add_request_header(&self, name: &str, value: &[u8]) -> HostResult<()> {
-        hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value)
-            .map_err(host_err("add request header"))
+        named(
+            "add request header",
+            hostcalls::add_map_value(map_type::REQUEST_HEADERS, name, value),
+        )
     }
 
     fn remove_request_header(&self, name: &str) -> HostResult<()> {
-        hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)
-            .map_err(host_err("remove request header"))
+        named(
+            "remove request header",
+            hostcalls::remove_map_value(map_type::REQUEST_HEADERS, name),
+        )
+    }
+
+    fn request_trailers(&self) -> HostResult<Headers> {
+        named(
+            "get request trailers",
+            hostcalls::map(map_type::REQUEST_TRAILERS),
+        )
+    }
+
+    fn remove_request_trailer(&self, name: &str) -> HostResult<()> {
+        named(
+            "remove request trailer",
+            hostcalls::remove_map_value(map_type::REQUEST_TRAILERS, name),
+        )
     }
 
     fn add_response_header(&self, name: &str, value: &[u8]) -> HostResult<()> {
-        hostcalls::add_map_value_bytes(MapType::HttpResponseHeaders, name, value)
-            .map_err(host_err("add response header"))
+        named(
+            "add response header",
+            hostcalls::add_map_value(map_type::RESPONSE_HEADERS, name, value),
+        )
     }
 
     fn dispatch(
         &self,
         cluster: &str,
-        headers: Vec<(&str, &str)>,
+        headers: &[(&str, &str)],
         timeout: Duration,
     ) -> HostResult<u32> {
-        hostcalls::dispatch_http_call(cluster, headers, None, Vec::new(), timeout)
-            .map_err(host_err("dispatch http call"))
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        named(
+            "dispatch http call",
+            hostcalls::http_call(cluster, headers, timeout_ms),
+        )
     }
 
     fn call_response_header(&self, name: &str) -> HostResult<Option<Vec<u8>>> {
-        hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
-            .map_err(host_err("get call response header"))
+        named(
+            "get call response header",
+            hostcalls::map_value(map_type::HTTP_CALL_RESPONSE_HEADERS, name),
+        )
     }
 
     fn call_response_headers(&self) -> HostResult<Headers> {
-        hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
-            .map_err(host_err("get call response headers"))
+        named(
+            "get call response headers",
+            hostcalls::map(map_type::HTTP_CALL_RESPONSE_HEADERS),
+        )
     }
 
-    fn call_response_body(&self, size: usize) -> HostResult<Vec<u8>> {
-        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
-            .map(Option::unwrap_or_default)
-            .map_err(host_err("get call response body"))
+    fn call_response_body(&self, max: usize) -> HostResult<Vec<u8>> {
+        named(
+            "get call response body",
+            hostcalls::buffer(buffer_type::HTTP_CALL_RESPONSE_BODY, max),
+        )
     }
 
     fn resume_request(&self) -> HostResult<()> {
-        hostcalls::resume_http_request().map_err(host_err("resume request"))
+        named(
+            "resume request",
+            hostcalls::continue_stream(stream_type::HTTP_REQUEST),
+        )
     }
 
-    fn send_response(
-        &self,
-        status: u16,
-        headers: Vec<(&str, &str)>,
-        body: &[u8],
-    ) -> HostResult<()> {
-        hostcalls::send_http_response(u32::from(status), headers, Some(body))
-            .map_err(host_err("send local response"))
+    fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()> {
+        named(
+            "send local response",
+            hostcalls::send_local_response(status, headers, body),
+        )
+    }
+
+    fn set_effective_context(&self, context_id: u32) -> HostResult<()> {
+        named(
+            "set effective context",
+            hostcalls::set_effective_context(context_id),
+        )
     }
 
     fn now_nanos(&self) -> u64 {
-        hostcalls::get_current_time()
-            .ok()
-            .and_then(|now| now.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |since| {
-                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-            })
+        hostcalls::now_nanos().unwrap_or(0)
     }
 
-    fn count(&self, counter: Counter) {
-        self.metrics.pending.count(counter);
+    fn set_tick_period(&self, period: Duration) -> HostResult<()> {
+        let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+        named("set tick period", hostcalls::set_tick_period_ms(ms))
     }
 
-    fn record_auth_latency(&self, millis: u64) {
-        let _ = hostcalls::record_metric(self.metrics.auth_latency_ms, millis);
+    fn define_metric(&self, kind: MetricKind, name: &str) -> HostResult<u32> {
+        named("define metric", hostcalls::define_metric(kind, name))
     }
 
-    fn add_calls_in_flight(&self, delta: i64) {
-        self.metrics.pending.add_in_flight(delta);
+    fn increment_metric(&self, id: u32, delta: i64) -> HostResult<()> {
+        named("increment metric", hostcalls::increment_metric(id, delta))
+    }
+
+    fn record_metric(&self, id: u32, value: u64) -> HostResult<()> {
+        named("record metric", hostcalls::record_metric(id, value))
+    }
+
+    fn vm_memory_bytes(&self) -> u64 {
+        const PAGE: u64 = 65_536;
+        u64::try_from(core::arch::wasm32::memory_size(0)).unwrap_or(0) * PAGE
     }
 }

@@ -1,0 +1,243 @@
+//! One worker's VM: its root contexts (one per plugin configuration) and HTTP streams, and the
+//! routing of every host callback to them. This is the dispatcher the SDK would otherwise own;
+//! owning it lets a call's answer be counted after its stream has gone, and nothing here panics.
+
+mod calls;
+mod root;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{debug, error, info, warn};
+
+pub use calls::{Call, Calls};
+pub use root::Root;
+
+use crate::abi::Action;
+use crate::config::Config;
+use crate::flow::Flow;
+use crate::host::Host;
+use crate::metrics::Stats;
+
+/// How often counters and gauges reach Envoy's stats, and how fine the deadline clock is.
+pub const TICK: Duration = Duration::from_millis(200);
+
+/// How long after its deadline an unanswered call stops counting. Envoy answers a timed-out call
+/// itself at the deadline; this only covers an answer that never comes.
+pub const DEADLINE_GRACE: Duration = Duration::from_secs(1);
+
+struct Stream {
+    root: u32,
+    /// `None` when the stream's root had no valid configuration: every request is refused.
+    flow: Option<Flow>,
+}
+
+#[derive(Default)]
+pub struct Worker {
+    /// Root contexts; `None` until the root accepts a configuration.
+    roots: BTreeMap<u32, Option<Root>>,
+    streams: BTreeMap<u32, Stream>,
+}
+
+impl Worker {
+    pub fn on_context_create(&mut self, context_id: u32, parent_id: u32) {
+        if parent_id == 0 {
+            self.roots.insert(context_id, None);
+            return;
+        }
+        let config = self
+            .roots
+            .get(&parent_id)
+            .and_then(Option::as_ref)
+            .map(|root| Rc::clone(&root.config));
+        self.streams.insert(
+            context_id,
+            Stream {
+                root: parent_id,
+                flow: config.map(|config| Flow::new(context_id, config)),
+            },
+        );
+    }
+
+    /// Parses and installs a configuration. Refusing it here makes Envoy refuse it too, with
+    /// the reason in its log.
+    pub fn on_configure(&mut self, host: &impl Host, root_id: u32, bytes: &[u8]) -> bool {
+        let config = match Config::parse(bytes) {
+            Ok(config) => Rc::new(config),
+            Err(err) => {
+                error!("{err}");
+                return false;
+            }
+        };
+        let mut stats = Stats::default();
+        if let Err(err) = stats.define(host, &config.stat_prefix) {
+            error!("cannot define metrics under {}: {err}", config.stat_prefix);
+            return false;
+        }
+        if let Err(err) = host.set_tick_period(TICK) {
+            error!("cannot set the metrics flush period: {err}");
+            return false;
+        }
+        info!(
+            "configured: rule {}, cluster {}, timeout {} ms, failure_mode_allow {}, max_calls_in_flight {}",
+            config.rule.name(),
+            config.auth_request.cluster,
+            config.auth_request.timeout.as_millis(),
+            config.failure.allow,
+            config.limits.max_calls_in_flight,
+        );
+        let now = host.now_nanos();
+        let slot = self.roots.entry(root_id).or_insert(None);
+        match slot {
+            Some(root) => {
+                // A new configuration on a live root: flush the old stats, keep the calls and
+                // memory its streams still hold.
+                let gauges = root.gauges(host.vm_memory_bytes());
+                root.stats.flush(host, gauges);
+                root.config = config;
+                root.stats = stats;
+                root.clock_nanos = now;
+            }
+            None => {
+                let mut root = Root::new(config, stats);
+                root.clock_nanos = now;
+                *slot = Some(root);
+            }
+        }
+        true
+    }
+
+    /// Moves the deadline clock, ends calls past their deadline, and flushes the stats.
+    pub fn on_tick(&mut self, host: &impl Host, root_id: u32) {
+        let Some(Some(root)) = self.roots.get_mut(&root_id) else {
+            return;
+        };
+        root.clock_nanos = host.now_nanos();
+        let grace = u64::try_from(DEADLINE_GRACE.as_nanos()).unwrap_or(u64::MAX);
+        let expired = root.calls.expire(root.clock_nanos.saturating_sub(grace));
+        for (token, call) in expired {
+            warn!("auth call {token} got no answer by its deadline: no longer counted");
+            let Some(stream_id) = call.stream else {
+                continue;
+            };
+            if let Some(Stream {
+                flow: Some(flow), ..
+            }) = self.streams.get_mut(&stream_id)
+            {
+                if host.set_effective_context(stream_id).is_ok() {
+                    flow.on_call_expired(host, root);
+                }
+            }
+        }
+        let gauges = root.gauges(host.vm_memory_bytes());
+        root.stats.flush(host, gauges);
+    }
+
+    pub fn on_request_headers(&mut self, host: &impl Host, context_id: u32) -> Action {
+        match self.stream(context_id) {
+            Some((Some(flow), Some(root))) => flow.on_request_headers(host, root),
+            Some(_) => {
+                error!("#{context_id} no valid configuration: refusing the request");
+                let _ = host.send_response(500, &[], b"");
+                Action::Pause
+            }
+            None => Action::Pause,
+        }
+    }
+
+    pub fn on_request_body(&mut self, context_id: u32) -> Action {
+        match self.stream(context_id) {
+            Some((Some(flow), _)) => flow.on_request_body(),
+            _ => Action::Pause,
+        }
+    }
+
+    pub fn on_request_trailers(&mut self, host: &impl Host, context_id: u32) -> Action {
+        match self.stream(context_id) {
+            Some((Some(flow), Some(root))) => flow.on_request_trailers(host, root),
+            _ => Action::Pause,
+        }
+    }
+
+    pub fn on_response_headers(&mut self, host: &impl Host, context_id: u32) -> Action {
+        match self.stream(context_id) {
+            Some((Some(flow), Some(root))) => flow.on_response_headers(host, root),
+            _ => Action::Continue,
+        }
+    }
+
+    /// A call's answer, delivered to the root context that made the call. It is counted off
+    /// whether or not its stream is still there.
+    pub fn on_call_response(
+        &mut self,
+        host: &impl Host,
+        root_id: u32,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+    ) {
+        let Some(Some(root)) = self.roots.get_mut(&root_id) else {
+            debug!("answer to call {token} for unknown root {root_id}: ignored");
+            return;
+        };
+        let Some(call) = root.calls.take(token) else {
+            debug!("answer to call {token}, which is not outstanding: ignored");
+            return;
+        };
+        let Some(stream_id) = call.stream else {
+            debug!("answer to call {token}, whose stream has gone: counted off");
+            return;
+        };
+        let Some(Stream {
+            flow: Some(flow), ..
+        }) = self.streams.get_mut(&stream_id)
+        else {
+            return;
+        };
+        if let Err(err) = host.set_effective_context(stream_id) {
+            warn!("#{stream_id} cannot act on the stream for call {token}: {err}");
+            return;
+        }
+        flow.on_call_response(host, root, token, num_headers, body_size);
+    }
+
+    /// The host asks whether the context may be deleted; the plugin never needs to delay it.
+    pub fn on_done(&mut self, context_id: u32) -> bool {
+        if let Some((Some(flow), Some(root))) = self.stream(context_id) {
+            flow.on_done(root);
+        }
+        true
+    }
+
+    pub fn on_delete(&mut self, context_id: u32) {
+        if let Some(mut stream) = self.streams.remove(&context_id) {
+            if let (Some(flow), Some(Some(root))) =
+                (stream.flow.as_mut(), self.roots.get_mut(&stream.root))
+            {
+                flow.on_delete(root);
+            }
+            return;
+        }
+        self.roots.remove(&context_id);
+    }
+
+    /// A stream's flow and its root's state, borrowed together.
+    fn stream(&mut self, context_id: u32) -> Option<(Option<&mut Flow>, Option<&mut Root>)> {
+        let stream = self.streams.get_mut(&context_id)?;
+        let root = self.roots.get_mut(&stream.root).and_then(Option::as_mut);
+        Some((stream.flow.as_mut(), root))
+    }
+
+    /// The state of a configured root, for tests and the glue's logs.
+    pub fn root(&self, root_id: u32) -> Option<&Root> {
+        self.roots.get(&root_id).and_then(Option::as_ref)
+    }
+
+    pub fn flow(&self, context_id: u32) -> Option<&Flow> {
+        self.streams.get(&context_id).and_then(|s| s.flow.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests;

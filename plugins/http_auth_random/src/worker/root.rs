@@ -1,0 +1,82 @@
+//! One plugin configuration on one worker: the configuration, its stats, and what its streams
+//! have taken on (outstanding calls, held memory), which the limits bound.
+
+use std::rc::Rc;
+
+use super::calls::Calls;
+use crate::config::Config;
+use crate::metrics::{Gauges, Stats};
+
+pub struct Root {
+    pub config: Rc<Config>,
+    pub stats: Stats,
+    pub calls: Calls,
+    /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
+    pub held_bytes: usize,
+    /// Wall clock as of the last tick. Deadlines are coarse (a tick is 200 ms), so a request
+    /// needs no clock read of its own.
+    pub clock_nanos: u64,
+}
+
+impl Root {
+    pub fn new(config: Rc<Config>, stats: Stats) -> Root {
+        Root {
+            config,
+            stats,
+            calls: Calls::default(),
+            held_bytes: 0,
+            clock_nanos: 0,
+        }
+    }
+
+    /// Takes `bytes` of the memory budget, or refuses when they do not fit.
+    pub fn try_hold(&mut self, bytes: usize) -> bool {
+        match self.held_bytes.checked_add(bytes) {
+            Some(total) if total <= self.config.limits.max_held_bytes => {
+                self.held_bytes = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn release(&mut self, bytes: usize) {
+        self.held_bytes = self.held_bytes.saturating_sub(bytes);
+    }
+
+    pub fn gauges(&self, vm_memory_bytes: u64) -> Gauges {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Gauges {
+            calls_in_flight: wide(self.calls.len()),
+            calls_orphaned: wide(self.calls.orphaned()),
+            held_bytes: wide(self.held_bytes),
+            vm_memory_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(max_held: u64) -> Root {
+        let json = format!(r#"{{"max_held_bytes": {max_held}}}"#);
+        Root::new(
+            Rc::new(Config::parse(json.as_bytes()).unwrap()),
+            Stats::default(),
+        )
+    }
+
+    #[test]
+    fn the_budget_refuses_what_does_not_fit_and_frees_what_is_released() {
+        let mut root = root(65536);
+        assert!(root.try_hold(65000));
+        assert!(!root.try_hold(1000));
+        assert!(root.try_hold(536));
+        root.release(65536);
+        assert_eq!(root.held_bytes, 0);
+        root.release(1);
+        assert_eq!(root.held_bytes, 0, "never below zero");
+        assert!(!root.try_hold(usize::MAX), "no overflow");
+    }
+}
