@@ -32,6 +32,22 @@ impl StackBuilder {
         StackBuilder(must(self.0.auth(handler).await))
     }
 
+    /// The upstream answers as `handler` says.
+    pub async fn upstream<F>(self, handler: F) -> Self
+    where
+        F: Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    {
+        StackBuilder(must(self.0.upstream(handler).await))
+    }
+
+    /// Changes the Envoy config before it starts.
+    pub fn configure(
+        self,
+        edit: impl FnOnce(&mut EnvoyConfig) -> anyhow::Result<()> + Send + 'static,
+    ) -> Self {
+        StackBuilder(self.0.configure(edit))
+    }
+
     pub fn wasm(self, wasm: PathBuf) -> Self {
         StackBuilder(self.0.wasm(wasm))
     }

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod envoy;
 pub mod envoy_config;
+pub mod h2_client;
 pub mod httpbin;
 pub mod load;
 pub mod oci;

@@ -88,12 +88,17 @@ pub fn client() -> Result<reqwest::Client> {
         .build()?)
 }
 
+/// A change to the Envoy config, made just before Envoy starts.
+type ConfigEdit = Box<dyn FnOnce(&mut EnvoyConfig) -> Result<()> + Send>;
+
 pub struct StackBuilder {
     plugin_config: String,
     auth: Option<TestServer>,
+    upstream: Option<TestServer>,
     wasm: Option<PathBuf>,
     large_capacity: bool,
     options: EnvoyOptions,
+    edits: Vec<ConfigEdit>,
 }
 
 impl StackBuilder {
@@ -101,10 +106,34 @@ impl StackBuilder {
         StackBuilder {
             plugin_config: plugin_config.to_owned(),
             auth: None,
+            upstream: None,
             wasm: None,
             large_capacity: false,
             options: EnvoyOptions::default(),
+            edits: Vec::new(),
         }
+    }
+
+    /// The upstream answers as `handler` says (by default: 200 `upstream ok` to everything).
+    pub async fn upstream<F>(mut self, handler: F) -> Result<Self>
+    where
+        F: Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    {
+        self.upstream = Some(
+            TestServer::start(handler)
+                .await
+                .context("start the test upstream")?,
+        );
+        Ok(self)
+    }
+
+    /// Changes the Envoy config before Envoy starts (after the ports and the plugin are set).
+    pub fn configure(
+        mut self,
+        edit: impl FnOnce(&mut EnvoyConfig) -> Result<()> + Send + 'static,
+    ) -> Self {
+        self.edits.push(Box::new(edit));
+        self
     }
 
     /// The auth service answers each call as `handler` says (without one, nobody listens).
@@ -142,9 +171,12 @@ impl StackBuilder {
             Some(auth) => auth.port(),
             None => closed_port().await?,
         };
-        let upstream = TestServer::upstream()
-            .await
-            .context("start the test upstream")?;
+        let upstream = match self.upstream {
+            Some(upstream) => upstream,
+            None => TestServer::upstream()
+                .await
+                .context("start the test upstream")?,
+        };
         let mut config = seed_config(&self.plugin_config, auth_port, upstream.port())?;
         if let Some(wasm) = &self.wasm {
             config.set_plugin_wasm("main", wasm)?;
@@ -153,6 +185,9 @@ impl StackBuilder {
             for cluster in ["httpbin", "staticreply"] {
                 config.set_cluster_field(cluster, "circuit_breakers", large_circuit_breakers())?;
             }
+        }
+        for edit in self.edits {
+            edit(&mut config)?;
         }
         let envoy = Envoy::start(&config, &self.options)
             .await

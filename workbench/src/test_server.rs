@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming};
 use hyper::server::conn::http1;
@@ -26,6 +27,8 @@ pub struct SeenRequest {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, String)>,
 }
 
 impl SeenRequest {
@@ -217,7 +220,9 @@ async fn accept_loop(
                 let load = Arc::clone(&load);
                 async move {
                     load.enter();
-                    let reply = handler_reply(request, handler.as_ref(), &seen);
+                    let (parts, body) = request.into_parts();
+                    let (body, trailers) = read_body(body).await;
+                    let reply = handler_reply(&parts, body, trailers, handler.as_ref(), &seen);
                     let response = respond(reply).await;
                     load.leave();
                     response
@@ -230,21 +235,46 @@ async fn accept_loop(
     }
 }
 
+/// The whole body and its trailers, as far as the client sent them.
+async fn read_body(mut body: Incoming) -> (Vec<u8>, Vec<(String, String)>) {
+    let (mut data, mut trailers) = (Vec::new(), Vec::new());
+    while let Some(Ok(frame)) = body.frame().await {
+        match frame.into_data() {
+            Ok(chunk) => data.extend_from_slice(&chunk),
+            Err(frame) => {
+                if let Ok(map) = frame.into_trailers() {
+                    trailers.extend(map.iter().map(|(n, v)| {
+                        (
+                            n.to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    }));
+                }
+            }
+        }
+    }
+    (data, trailers)
+}
+
 /// Records the request and asks the handler what to do with it.
 fn handler_reply(
-    request: Request<Incoming>,
+    request: &hyper::http::request::Parts,
+    body: Vec<u8>,
+    trailers: Vec<(String, String)>,
     handler: &Handler,
     seen: &Mutex<Vec<SeenRequest>>,
 ) -> Reply {
     let request = SeenRequest {
-        method: request.method().to_string(),
+        body,
+        trailers,
+        method: request.method.to_string(),
         path: request
-            .uri()
+            .uri
             .path_and_query()
             .map(|p| p.to_string())
             .unwrap_or_default(),
         headers: request
-            .headers()
+            .headers
             .iter()
             .map(|(n, v)| {
                 (

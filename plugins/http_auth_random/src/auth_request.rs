@@ -37,9 +37,16 @@ impl std::fmt::Display for BadRequest {
 /// `content-length: N` with no body would leave the auth service waiting. ext_authz does the same.
 const FRAMING: [&str; 2] = ["content-length", "transfer-encoding"];
 
+/// Carries a CONNECT request's method to the auth service, whose check cannot itself be a CONNECT
+/// (the name nginx's and Traefik's forward-auth checks use for the original method).
+pub const FORWARDED_METHOD: &str = "x-forwarded-method";
+
 /// The headers of the auth call, borrowing from the request wherever nothing changes. The call
-/// always has `:method`, `:path` and `:authority`, which the host requires: a CONNECT request has
-/// no `:path`, so its check asks for the configured path, or `/`.
+/// always has `:method`, `:path` and `:authority`, which the host requires. A CONNECT request
+/// has no `:path`, and a CONNECT check would be refused on its way to the auth service (Envoy
+/// only tunnels CONNECT on routes configured for it): its check is a GET (or the configured
+/// method) for the configured path or `/`, with `x-forwarded-method: CONNECT`, and its
+/// `:authority` is the tunnel's target.
 pub fn auth_headers<'a>(
     spec: &'a AuthRequest,
     request: &'a Headers,
@@ -47,6 +54,7 @@ pub fn auth_headers<'a>(
     let mut out: Vec<(&str, Cow<str>)> =
         Vec::with_capacity(request.len() + spec.headers_to_add.len() + 1);
     out.push(("content-length", Cow::Borrowed("0")));
+    let mut connect = false;
     for (name, value) in request {
         let name = name.as_str();
         if FRAMING.contains(&name) {
@@ -63,10 +71,19 @@ pub fn auth_headers<'a>(
                 Cow::Owned(format!("{prefix}{}", text(name, value)?))
             }
             (":authority", _, Some(authority), _) => Cow::Borrowed(authority.as_str()),
+            (":method", _, _, method) if value.as_slice() == b"CONNECT" => {
+                connect = true;
+                Cow::Borrowed(method.as_deref().unwrap_or("GET"))
+            }
             (":method", _, _, Some(method)) => Cow::Borrowed(method.as_str()),
             _ => Cow::Borrowed(text(name, value)?),
         };
         out.push((name, value));
+    }
+    if connect {
+        // The client's own copy would contradict ours.
+        out.retain(|(name, _)| *name != FORWARDED_METHOD);
+        out.push((FORWARDED_METHOD, Cow::Borrowed("CONNECT")));
     }
     if !out.iter().any(|(name, _)| *name == ":path") {
         out.push((
@@ -225,10 +242,21 @@ mod tests {
     fn a_connect_request_is_checked_on_slash_or_the_configured_path() {
         let headers = build("", &connect()).unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/"]);
-        assert_eq!(get(&headers, ":method"), vec!["CONNECT"]);
+        assert_eq!(get(&headers, ":method"), vec!["GET"]);
+        assert_eq!(get(&headers, FORWARDED_METHOD), vec!["CONNECT"]);
         assert_eq!(get(&headers, ":authority"), vec!["db.internal:5432"]);
-        let headers = build(r#"{"path": "/tunnel"}"#, &connect()).unwrap();
+        let headers = build(r#"{"path": "/tunnel", "method": "POST"}"#, &connect()).unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/tunnel"]);
+        assert_eq!(get(&headers, ":method"), vec!["POST"]);
+        assert_eq!(get(&headers, FORWARDED_METHOD), vec!["CONNECT"]);
+        let mut lying = connect();
+        lying.push((FORWARDED_METHOD.to_owned(), b"GET".to_vec()));
+        let headers = build("", &lying).unwrap();
+        assert_eq!(
+            get(&headers, FORWARDED_METHOD),
+            vec!["CONNECT"],
+            "the client's copy is replaced"
+        );
         let headers = build(r#"{"path_prefix": "/authz"}"#, &connect()).unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/authz/"]);
     }

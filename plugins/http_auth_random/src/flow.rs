@@ -108,6 +108,18 @@ impl Flow {
         self.held
     }
 
+    /// What a waiting request may come to hold: its own state, and the most success headers it
+    /// may keep. Reserved up front, so that a request admitted can always keep what it is owed,
+    /// and a flood is refused at the door rather than half-served.
+    fn reservation(&self) -> usize {
+        let success = if self.config.response.client_on_success.is_empty() {
+            0
+        } else {
+            self.config.limits.max_success_header_bytes
+        };
+        STREAM_COST_BYTES + success
+    }
+
     pub fn on_request_headers(&mut self, host: &impl Host, root: &mut Root) -> Action {
         if self.state != State::Start {
             return self.hold_while_undecided();
@@ -150,11 +162,12 @@ impl Flow {
             );
             return self.overloaded(host, root, &why);
         }
-        if !root.try_hold(STREAM_COST_BYTES) {
+        let reserve = self.reservation();
+        if !root.try_hold(reserve) {
             let why = format!("{} bytes held (max_held_bytes)", root.held_bytes);
             return self.overloaded(host, root, &why);
         }
-        self.held = STREAM_COST_BYTES;
+        self.held = reserve;
         let spec = &config.auth_request;
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
         match host.dispatch(&spec.cluster, &pairs, spec.timeout) {
@@ -280,13 +293,14 @@ impl Flow {
     }
 
     pub fn on_response_headers(&mut self, host: &impl Host, root: &mut Root) -> Action {
+        // The room reserved for success headers is free once the response starts.
+        let reserved = self.held.saturating_sub(STREAM_COST_BYTES);
+        root.release(reserved);
+        self.held -= reserved;
         if self.success_headers.is_empty() {
             return Action::Continue;
         }
         let kept = std::mem::take(&mut self.success_headers);
-        let bytes: usize = kept.iter().map(header_cost).sum();
-        root.release(bytes);
-        self.held = self.held.saturating_sub(bytes);
         if self.state == State::Allowed {
             for (name, value) in kept {
                 if let Err(err) = host.add_response_header(&name, &value) {
@@ -430,7 +444,7 @@ impl Flow {
                 Ok(answer) => {
                     let mut dropped = false;
                     for (name, value) in answer {
-                        dropped |= !self.apply_on_allow(host, root, name, value);
+                        dropped |= !self.apply_on_allow(host, name, value);
                     }
                     if dropped {
                         root.stats.count(Counter::SuccessHeadersDropped);
@@ -446,14 +460,8 @@ impl Flow {
     }
 
     /// Applies one auth-answer header on allow; false if it was meant for the client and had
-    /// to be dropped (over `max_success_header_bytes`, or over the worker's memory budget).
-    fn apply_on_allow(
-        &mut self,
-        host: &impl Host,
-        root: &mut Root,
-        name: String,
-        value: Vec<u8>,
-    ) -> bool {
+    /// to be dropped (over `max_success_header_bytes`; the room for it was reserved on admission).
+    fn apply_on_allow(&mut self, host: &impl Host, name: String, value: Vec<u8>) -> bool {
         let response = &self.config.response;
         let result = if response.sets_upstream(&name) {
             host.set_request_header(&name, &value)
@@ -469,19 +477,14 @@ impl Flow {
             return true;
         }
         let header = (name, value);
-        let cost = header_cost(&header);
         let kept: usize = self.success_headers.iter().map(header_cost).sum();
-        let fits = kept + cost <= self.config.limits.max_success_header_bytes;
-        if !fits || !root.try_hold(cost) {
+        if kept + header_cost(&header) > self.config.limits.max_success_header_bytes {
             warn!(
-                "#{} dropped auth header {} for the client: over {} (max_success_header_bytes or max_held_bytes)",
-                self.id,
-                header.0,
-                if fits { "the worker's budget" } else { "the per-request cap" }
+                "#{} dropped auth header {} for the client: over max_success_header_bytes",
+                self.id, header.0
             );
             return false;
         }
-        self.held += cost;
         self.success_headers.push(header);
         true
     }

@@ -653,7 +653,8 @@ fn a_connect_request_is_checked_like_any_other() {
     );
     let headers = dispatched(&host);
     assert!(headers.contains(&(":path".into(), "/".into())));
-    assert!(headers.contains(&(":method".into(), "CONNECT".into())));
+    assert!(headers.contains(&(":method".into(), "GET".into())));
+    assert!(headers.contains(&("x-forwarded-method".into(), "CONNECT".into())));
     assert_eq!(*flow.state(), State::Denied);
     assert_eq!(last(&host), reply(403, &[], b"no tunnels"));
 }
@@ -770,17 +771,32 @@ fn success_headers_over_the_per_request_cap_are_dropped_and_counted() {
 }
 
 #[test]
-fn success_headers_that_do_not_fit_the_worker_budget_are_dropped() {
+fn admission_reserves_room_for_the_success_headers_a_request_may_keep() {
+    let json = r#"{"decision": "status", "max_held_bytes": 65536, "max_success_header_bytes": 8192,
+                   "allowed_client_headers_on_success": [{"prefix": "x-s"}]}"#;
     let host = MockHost::with_request(REQUEST).answering("200", &[("x-s1", "v")], b"");
-    let mut flow = T::new(
-        r#"{"decision": "status", "max_held_bytes": 65536,
-            "allowed_client_headers_on_success": [{"prefix": "x-s"}]}"#,
-    );
-    flow.headers(&host);
-    flow.root.held_bytes = 65536;
-    flow.answer(&host, host.last_token(), 2, 0);
-    assert_eq!(*flow.state(), State::Allowed);
-    assert_eq!(flow.count(Counter::SuccessHeadersDropped), 1);
+    let config = Rc::new(Config::parse(json.as_bytes()).unwrap());
+    let mut root = Root::new(Rc::clone(&config), Stats::default());
+    let per_request = STREAM_COST_BYTES + 8192;
+    let fit = 65536 / per_request;
+    let mut flows: Vec<Flow> = (0..=fit)
+        .map(|id| Flow::new(id as u32, Rc::clone(&config)))
+        .collect();
+    for flow in &mut flows {
+        flow.on_request_headers(&host, &mut root);
+    }
+    assert_eq!(root.calls.len(), fit, "{fit} fit, the next is refused");
+    assert_eq!(*flows[fit].state(), State::Overloaded);
+    assert_eq!(root.held_bytes, fit * per_request);
+    // Once a response starts, the success-header room goes back; the stream's own state stays
+    // held until it is deleted.
+    let token = host.last_token();
+    root.calls.take(token);
+    flows[fit - 1].on_call_response(&host, &mut root, token, 2, 0);
+    flows[fit - 1].on_response_headers(&host, &mut root);
+    assert_eq!(root.held_bytes, fit * per_request - 8192);
+    flows[fit - 1].on_delete(&mut root);
+    assert_eq!(root.held_bytes, (fit - 1) * per_request);
 }
 
 #[test]
