@@ -1,6 +1,6 @@
 //! Reads configuration values out of parsed JSON, tracking each value's path for error messages.
 
-use super::json_text::{Json, Number};
+use super::json_value::{Json, Number};
 use super::validate::{Checked, ConfigError};
 
 /// A JSON object whose fields are all known to the caller.

@@ -1,12 +1,12 @@
 //! The plugin's configuration: JSON in, validated typed structs with precomputed lookups out.
 
 mod json;
-mod json_text;
+mod json_value;
 mod validate;
 
 use std::time::Duration;
 
-use json_text::Json;
+use json_value::Json;
 
 use crate::matcher::{NameMatcher, NameSet};
 use json::{Item, Object};
@@ -308,7 +308,7 @@ impl Config {
         let value = if bytes.iter().all(u8::is_ascii_whitespace) {
             Json::Object(Vec::new())
         } else {
-            json_text::parse(bytes).map_err(|err| {
+            json_value::parse(bytes).map_err(|err| {
                 ConfigError::new("configuration", format!("not valid JSON: {err}"))
             })?
         };
