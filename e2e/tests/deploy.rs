@@ -261,12 +261,12 @@ fn plugin_accepts(config: &Value, manifest: &str) {
 }
 
 #[test]
-fn the_istio_wasmplugin_is_authz_phase_fail_closed_with_a_config_the_plugin_accepts() {
+fn the_istio_wasmplugin_is_authz_phase_fail_reload_with_a_config_the_plugin_accepts() {
     let manifest = yaml(&paths::repo_root().join("deploy/istio/wasmplugin.yaml"));
     assert_eq!(manifest["kind"], "WasmPlugin");
     let spec = &manifest["spec"];
     assert_eq!(spec["phase"], "AUTHZ");
-    assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+    assert_eq!(spec["failStrategy"], "FAIL_RELOAD");
     assert!(spec["url"].as_str().unwrap().starts_with("oci://"));
     plugin_accepts(&spec["pluginConfig"], "deploy/istio/wasmplugin.yaml");
     let cluster = spec["pluginConfig"]["cluster"].as_str().unwrap();

@@ -69,7 +69,57 @@ pub async fn reset_flood(
 #[derive(Debug)]
 pub struct H2Response {
     pub status: u16,
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// An h2c connection that many concurrent requests share, as one stream each.
+#[derive(Clone)]
+pub struct H2Connection {
+    send: SendRequest<Bytes>,
+    port: u16,
+}
+
+impl H2Connection {
+    pub async fn open(port: u16) -> Result<H2Connection> {
+        Ok(H2Connection {
+            send: connect(port).await?,
+            port,
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<H2Response> {
+        let mut send = self.send.clone().ready().await?;
+        let (response, _) = send.send_request(request(self.port, "GET", path, &[])?, true)?;
+        read_response(response).await
+    }
+}
+
+async fn read_response(response: h2::client::ResponseFuture) -> Result<H2Response> {
+    let response = response.await?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = response.into_body();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(H2Response {
+        status,
+        headers,
+        body: bytes,
+    })
 }
 
 /// Sends one request with a body and trailers on a new h2c connection.
@@ -92,19 +142,7 @@ pub async fn send_with_trailers(
         );
     }
     stream.send_trailers(map)?;
-    let response = tokio::time::timeout(Duration::from_secs(30), response)
+    tokio::time::timeout(Duration::from_secs(30), read_response(response))
         .await
-        .context("no response in 30 s")??;
-    let status = response.status().as_u16();
-    let mut body = response.into_body();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(H2Response {
-        status,
-        body: bytes,
-    })
+        .context("no response in 30 s")?
 }

@@ -1,5 +1,5 @@
-//! A programmable HTTP/1.1 server on loopback: the auth service or the protected upstream in
-//! tests. Each request is recorded; a handler decides the reply, including misbehaviour.
+//! A programmable HTTP server on loopback (HTTP/1.1, or HTTP/2 with prior knowledge): the auth
+//! service or the protected upstream in tests. Each request is recorded; a handler decides the reply, including misbehaviour.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,10 +14,10 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -228,7 +228,11 @@ async fn accept_loop(
                     response
                 }
             });
-            let _ = http1::Builder::new()
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // hyper's default of 200 streams per connection makes Envoy queue, then reset, the
+            // thousands of streams the load tests hold at once.
+            builder.http2().max_concurrent_streams(100_000);
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

@@ -215,9 +215,15 @@ impl Flow {
         self.hold_while_undecided()
     }
 
-    /// Trailers are request headers too: forged copies of trusted headers are removed from them.
+    /// Trailers are request headers too: forged copies of trusted headers are removed from them
+    /// while the request is going, or may go, upstream. If they cannot be, the request is
+    /// refused, even after it was let through: a local reply then resets the upstream request.
     pub fn on_request_trailers(&mut self, host: &impl Host, root: &mut Root) -> Action {
-        if self.config.response.strips_client_copies() && self.state != State::Ended {
+        let going_upstream = matches!(
+            self.state,
+            State::AwaitingAuth { .. } | State::Allowed | State::Exempt | State::FailedOpen
+        );
+        if self.config.response.strips_client_copies() && going_upstream {
             let stripped = host
                 .request_trailers()
                 .and_then(|trailers| self.strip_spoofed(host, &trailers, Map::Trailers));
@@ -442,11 +448,16 @@ impl Flow {
         if response.used_on_allow() {
             match host.call_response_headers() {
                 Ok(answer) => {
-                    let mut dropped = false;
+                    let mut dropped = 0;
                     for (name, value) in answer {
-                        dropped |= !self.apply_on_allow(host, name, value);
+                        dropped += usize::from(!self.apply_on_allow(host, name, value));
                     }
-                    if dropped {
+                    if dropped > 0 {
+                        // One line per request, not per header: the log is a target too.
+                        warn!(
+                            "#{} dropped {dropped} auth header(s) for the client: over max_success_header_bytes ({})",
+                            self.id, self.config.limits.max_success_header_bytes
+                        );
                         root.stats.count(Counter::SuccessHeadersDropped);
                     }
                 }
@@ -479,10 +490,6 @@ impl Flow {
         let header = (name, value);
         let kept: usize = self.success_headers.iter().map(header_cost).sum();
         if kept + header_cost(&header) > self.config.limits.max_success_header_bytes {
-            warn!(
-                "#{} dropped auth header {} for the client: over max_success_header_bytes",
-                self.id, header.0
-            );
             return false;
         }
         self.success_headers.push(header);

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use proptest::prelude::*;
 
 use super::*;
+use crate::host::Status;
 use crate::metrics::Stats;
 use crate::mock_host::{Effect, MockHost};
 
@@ -62,7 +63,20 @@ fn status() -> impl Strategy<Value = &'static str> {
     ])
 }
 
-const HOST_CALLS: [&str; 9] = [
+/// Every status a host call can fail with, and one the ABI does not define.
+fn failure() -> impl Strategy<Value = Status> {
+    prop::sample::select(vec![
+        Status::NotFound,
+        Status::BadArgument,
+        Status::SerializationFailure,
+        Status::InvalidMemoryAccess,
+        Status::InternalFailure,
+        Status::BrokenConnection,
+        Status::Unknown(99),
+    ])
+}
+
+const HOST_CALLS: [&str; 11] = [
     "request_headers",
     "request_header",
     "dispatch",
@@ -72,6 +86,8 @@ const HOST_CALLS: [&str; 9] = [
     "resume_request",
     "send_response",
     "remove_request_header",
+    "request_trailers",
+    "remove_request_trailer",
 ];
 
 fn config(rule_is_status: bool, fail_open: bool, max_body: u8) -> Rc<Config> {
@@ -94,9 +110,19 @@ struct Run {
     min_in_flight: i64,
     ended: bool,
     held_after_end: usize,
+    /// Replies sent because trailers could not be cleaned after the request was let through.
+    trailer_refusals: usize,
 }
 
-fn run(config: Rc<Config>, host: MockHost, events: &[Event]) -> Run {
+fn replies(host: &MockHost) -> usize {
+    host.effects()
+        .iter()
+        .filter(|e| matches!(e, Effect::Reply { .. }))
+        .count()
+}
+
+fn run(config: Rc<Config>, mut host: MockHost, events: &[Event]) -> Run {
+    host.trailers = crate::mock_host::headers(&[("x-user-id", "forged"), ("x-sum", "1")]);
     let mut flow = Flow::new(1, Rc::clone(&config));
     let mut root = Root::new(config, Stats::default());
     let mut run = Run {
@@ -106,6 +132,7 @@ fn run(config: Rc<Config>, host: MockHost, events: &[Event]) -> Run {
         min_in_flight: 0,
         ended: false,
         held_after_end: 0,
+        trailer_refusals: 0,
     };
     for event in events {
         match event {
@@ -116,7 +143,13 @@ fn run(config: Rc<Config>, host: MockHost, events: &[Event]) -> Run {
                 flow.on_request_body();
             }
             Event::Trailers => {
+                let before = replies(&run.host);
+                let let_through = run.host.effects().contains(&Effect::Resume)
+                    || run.header_actions.first() == Some(&Action::Continue);
                 flow.on_request_trailers(&run.host, &mut root);
+                if let_through && replies(&run.host) > before {
+                    run.trailer_refusals += 1;
+                }
             }
             Event::Answer {
                 wrong_token,
@@ -172,17 +205,20 @@ proptest! {
         request in request(),
         status in status(),
         body in prop::collection::vec(any::<u8>(), 0..64),
-        failing in prop::collection::vec(prop::sample::select(HOST_CALLS.to_vec()), 0..3),
+        failing in prop::collection::vec((prop::sample::select(HOST_CALLS.to_vec()), failure()), 0..3),
         events in prop::collection::vec(event(), 0..12),
     ) {
         let mut host = MockHost::with_request(&[]);
         host.request = request;
         let mut host = host.answering(status, &[("x-user-id", "u1")], &body);
-        for call in failing {
-            host = host.failing(call);
+        for (call, status) in failing {
+            host = host.failing_with(call, status);
         }
         let run = run(config(rule_is_status, fail_open, max_body), host, &events);
         let (replies, resumes, continued) = outcomes(&run);
+        // A request let through may still be refused once, if its trailers cannot be cleaned.
+        prop_assert!(run.trailer_refusals <= 1);
+        let replies = replies - run.trailer_refusals;
         prop_assert!(replies + resumes + continued <= 1, "{replies} replies, {resumes} resumes, {continued} continues");
         prop_assert!(run.min_in_flight >= 0);
         prop_assert!(run.max_in_flight <= 1);
@@ -196,15 +232,15 @@ proptest! {
         rule_is_status in any::<bool>(),
         request in request(),
         status in prop::sample::select(vec!["500", "503", "504", "", "abc", "99", "401", "403", "302"]),
-        failing in prop::collection::vec(prop::sample::select(HOST_CALLS.to_vec()), 0..3),
+        failing in prop::collection::vec((prop::sample::select(HOST_CALLS.to_vec()), failure()), 0..3),
         events in prop::collection::vec(event(), 0..12),
     ) {
         // Answers that never allow: errors, garbage, denials, and (for the seed rule) an odd body.
         let mut host = MockHost::with_request(&[]);
         host.request = request;
         let mut host = host.answering(status, &[], b"b");
-        for call in failing {
-            host = host.failing(call);
+        for (call, status) in failing {
+            host = host.failing_with(call, status);
         }
         let run = run(config(rule_is_status, false, 64), host, &events);
         let (_, resumes, continued) = outcomes(&run);
