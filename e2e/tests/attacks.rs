@@ -422,3 +422,130 @@ async fn configurations_that_would_misroute_every_request_are_refused_by_name() 
         }
     }
 }
+
+/// The auth cluster over HTTP/2, and websocket upgrades accepted on the listener.
+fn h2_auth_cluster_and_websockets(
+    config: &mut workbench::envoy_config::EnvoyConfig,
+) -> anyhow::Result<()> {
+    config.set_cluster_field(
+        "httpbin",
+        "typed_extension_protocol_options",
+        json!({"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}
+        }}),
+    )?;
+    config.hcm_mut("main")?["upgrade_configs"] = json!([{"upgrade_type": "websocket"}]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_grpc_content_type_cannot_turn_a_failed_call_into_an_allow() {
+    // Forwarded, `content-type: application/grpc` made Envoy answer a failed call with a 200 and
+    // a grpc-status, which the status rule read as an allow, even failing closed.
+    let plugin = config(json!({"decision": "status", "timeout_ms": 500}));
+    for stack in [
+        Stack::start_with_auth_down(&plugin).await,
+        Stack::start(&plugin, |_| Reply::Hang).await,
+        Stack::start(&plugin, |_| Reply::Drop).await,
+    ] {
+        let request = b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-type: application/grpc\r\ngrpc-timeout: 1S\r\ncontent-length: 0\r\n\r\n";
+        let (status, answer) = raw(stack.port(), request).await;
+        // Envoy turns a local reply to a gRPC request into a gRPC one: 200 with grpc-status 7
+        // (permission denied) for the 403.
+        assert!(
+            status == 403 || (status == 200 && answer.contains("grpc-status: 7")),
+            "{answer}"
+        );
+        assert!(stack.upstream.seen().is_empty());
+        assert_eq!(stack.plugin_stat("ok").await, 0);
+    }
+}
+
+#[tokio::test]
+async fn client_headers_cannot_make_the_call_fail_or_steer_it() {
+    // Upgrade headers made calls to an HTTP/2 auth cluster fail; x-envoy-* headers from clients
+    // Envoy trusts as internal set the call's timeout and retries.
+    let plugin =
+        config(json!({"decision": "status", "failure_mode_allow": true, "timeout_ms": 5000}));
+    let stack = Stack::builder(&plugin)
+        .auth(|_| Reply::status(403, "no").after(Duration::from_millis(200)))
+        .await
+        .configure(|config| {
+            h2_auth_cluster_and_websockets(config)?;
+            let hcm = config.hcm_mut("main")?;
+            hcm["use_remote_address"] = json!(true);
+            hcm["internal_address_config"] =
+                json!({"cidr_ranges": [{"address_prefix": "127.0.0.0", "prefix_len": 8}]});
+            Ok(())
+        })
+        .start()
+        .await;
+    let requests: [&[u8]; 3] = [
+        b"GET /ws HTTP/1.1\r\nhost: t\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        b"GET /t HTTP/1.1\r\nhost: t\r\nx-envoy-upstream-rq-timeout-ms: 1\r\nte: trailers\r\n\r\n",
+        b"GET /r HTTP/1.1\r\nhost: t\r\nx-envoy-retry-on: retriable-status-codes\r\nx-envoy-retriable-status-codes: 403\r\nx-envoy-max-retries: 7\r\n\r\n",
+    ];
+    for request in requests {
+        let (status, answer) = raw(stack.port(), request).await;
+        assert_eq!(status, 403, "{answer}");
+    }
+    assert_eq!(stack.auth_seen().len(), 3, "one call each, no retries");
+    let steering = [
+        "upgrade",
+        "te",
+        "x-envoy-upstream-rq-timeout-ms",
+        "x-envoy-retry-on",
+        "x-envoy-retriable-status-codes",
+        "x-envoy-max-retries",
+    ];
+    for seen in stack.auth_seen() {
+        assert!(
+            !seen
+                .headers
+                .iter()
+                .any(|(n, _)| steering.contains(&n.as_str())),
+            "{seen:?}"
+        );
+    }
+    assert_eq!(stack.plugin_stat("failure_mode_allowed").await, 0);
+    assert!(stack.upstream.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_forward_auth_service_learns_the_real_request_not_what_the_client_claims() {
+    // With a fixed path the auth service reads the request from x-forwarded-*; a client's own
+    // copies said `GET /public/x` for a `DELETE /admin/users/1`.
+    let plugin = config(json!({"decision": "status", "path": "/verify"}));
+    let stack = Stack::start(&plugin, |request| {
+        let public = request
+            .header("x-forwarded-uri")
+            .unwrap_or("")
+            .starts_with("/public/")
+            && request.header("x-forwarded-method") == Some("GET");
+        if public {
+            Reply::ok("")
+        } else {
+            Reply::status(403, "")
+        }
+    })
+    .await;
+    let seen = stack
+        .send(
+            stack
+                .client
+                .delete(format!("{}/admin/users/1", stack.base))
+                .header("x-forwarded-uri", "/public/x")
+                .header("x-forwarded-method", "GET")
+                .header("x-forwarded-host", "elsewhere"),
+        )
+        .await;
+    assert_eq!(seen.status, 403);
+    let asked = &stack.auth_seen()[0];
+    assert_eq!(asked.path, "/verify");
+    assert_eq!(asked.header_all("x-forwarded-uri"), ["/admin/users/1"]);
+    assert_eq!(asked.header_all("x-forwarded-method"), ["DELETE"]);
+    assert_eq!(asked.header_all("x-forwarded-host").len(), 1);
+    assert_ne!(asked.header("x-forwarded-host"), Some("elsewhere"));
+    assert!(stack.get("/public/logo.png").await.reached_upstream());
+}

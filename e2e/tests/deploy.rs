@@ -310,4 +310,14 @@ fn the_envoy_gateway_policy_fails_closed_with_a_config_the_plugin_accepts() {
         route["metadata"]["name"].as_str().unwrap()
     );
     assert_eq!(wasm["config"]["cluster"], expected.as_str());
+    // Clients cannot reach the auth service through that route.
+    let closed = documents
+        .iter()
+        .find(|d| d["kind"] == "SecurityPolicy")
+        .expect("a SecurityPolicy closing the auth route");
+    assert_eq!(
+        closed["spec"]["targetRefs"][0]["name"],
+        route["metadata"]["name"]
+    );
+    assert_eq!(closed["spec"]["authorization"]["defaultAction"], "Deny");
 }

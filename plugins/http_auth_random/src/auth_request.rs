@@ -33,31 +33,98 @@ impl std::fmt::Display for BadRequest {
     }
 }
 
-/// The auth call carries no body, so the client's framing headers must not go with it: a
-/// `content-length: N` with no body would leave the auth service waiting. ext_authz does the same.
-const FRAMING: [&str; 2] = ["content-length", "transfer-encoding"];
-
-/// Carries a CONNECT request's method to the auth service, whose check cannot itself be a CONNECT
-/// (the name nginx's and Traefik's forward-auth checks use for the original method).
+/// Headers the plugin sets on every call from the real request, in the names forward-auth
+/// services read (nginx, Traefik): with a fixed `path` they are how the auth service learns what
+/// is being asked for, so a client's own copies are never forwarded.
 pub const FORWARDED_METHOD: &str = "x-forwarded-method";
+pub const FORWARDED_URI: &str = "x-forwarded-uri";
+pub const FORWARDED_HOST: &str = "x-forwarded-host";
 
-/// The headers of the auth call, borrowing from the request wherever nothing changes. The call
-/// always has `:method`, `:path` and `:authority`, which the host requires. A CONNECT request
-/// has no `:path`, and a CONNECT check would be refused on its way to the auth service (Envoy
-/// only tunnels CONNECT on routes configured for it): its check is a GET (or the configured
-/// method) for the configured path or `/`, with `x-forwarded-method: CONNECT`, and its
-/// `:authority` is the tunnel's target.
+/// Request headers that never go to the auth service, because they change how Envoy sends the
+/// call, which a client could use to make it fail (and choose the failure policy) or to have
+/// Envoy's own error read as an allow:
+/// - framing: the call has no body, so `content-length: N` would leave the auth service waiting
+///   (ext_authz drops it too);
+/// - hop-by-hop headers, which describe the client's connection, not the call's (an `upgrade`
+///   makes an HTTP/2 call fail);
+/// - gRPC: `content-type: application/grpc` makes Envoy answer a failed call with `200` and a
+///   `grpc-status`, and `grpc-timeout` sets the call's timeout;
+/// - `x-envoy-*`: Envoy obeys them on the call (timeouts, retries) when it trusts the client;
+/// - the forward-auth headers, which the plugin sets itself.
+fn never_forwarded(name: &str, value: &[u8]) -> bool {
+    matches!(
+        name,
+        "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "upgrade"
+            | "te"
+            | "trailer"
+            | "http2-settings"
+            | "expect"
+            | FORWARDED_METHOD
+            | FORWARDED_URI
+            | FORWARDED_HOST
+    ) || name.starts_with("x-envoy-")
+        || name.starts_with("grpc-")
+        || (name == "content-type" && value.starts_with(b"application/grpc"))
+}
+
+/// The headers of the auth call, borrowing from the request wherever nothing changes.
+///
+/// The call always has `:method`, `:path` and `:authority`, which the host requires. A CONNECT
+/// request has no `:path`, and a CONNECT check would be refused on its way to the auth service
+/// (Envoy only tunnels CONNECT on routes configured for it): its check is a GET (or the
+/// configured method) for the configured path or `/`, with `x-forwarded-method: CONNECT` and
+/// `x-forwarded-uri` set to the tunnel's target, which is also the `:authority`.
 pub fn auth_headers<'a>(
     spec: &'a AuthRequest,
     request: &'a Headers,
 ) -> Result<Vec<(&'a str, Cow<'a, str>)>, BadRequest> {
+    let pseudo = |wanted: &'static str| -> Result<Option<&'a str>, BadRequest> {
+        request
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(name, value)| text(name, value))
+            .transpose()
+    };
+    let method = pseudo(":method")?;
+    let path = pseudo(":path")?;
+    let authority = pseudo(":authority")?;
+    let connect = method == Some("CONNECT");
+
     let mut out: Vec<(&str, Cow<str>)> =
-        Vec::with_capacity(request.len() + spec.headers_to_add.len() + 1);
+        Vec::with_capacity(request.len() + spec.headers_to_add.len() + 4);
     out.push(("content-length", Cow::Borrowed("0")));
-    let mut connect = false;
+    let call_method = match (&spec.method, method) {
+        (Some(configured), _) => configured.as_str(),
+        (None, _) if connect => "GET",
+        (None, Some(method)) => method,
+        (None, None) => return Err(BadRequest::NoMethod),
+    };
+    out.push((":method", Cow::Borrowed(call_method)));
+    out.push((
+        ":path",
+        match (&spec.path, path) {
+            (PathRule::Fixed(fixed), _) => Cow::Borrowed(fixed.as_str()),
+            (PathRule::Prefixed(prefix), Some(path)) => Cow::Owned(format!("{prefix}{path}")),
+            (PathRule::Prefixed(prefix), None) => Cow::Owned(format!("{prefix}/")),
+            (PathRule::Client, Some(path)) => Cow::Borrowed(path),
+            (PathRule::Client, None) => Cow::Borrowed("/"),
+        },
+    ));
+    let call_authority = spec
+        .authority
+        .as_deref()
+        .or(authority)
+        .ok_or(BadRequest::NoAuthority)?;
+    out.push((":authority", Cow::Borrowed(call_authority)));
+
     for (name, value) in request {
         let name = name.as_str();
-        if FRAMING.contains(&name) {
+        if matches!(name, ":method" | ":path" | ":authority") || never_forwarded(name, value) {
             continue;
         }
         if let Forward::Allowlist(set) = &spec.forward {
@@ -65,43 +132,17 @@ pub fn auth_headers<'a>(
                 continue;
             }
         }
-        let value = match (name, &spec.path, &spec.authority, &spec.method) {
-            (":path", PathRule::Fixed(path), _, _) => Cow::Borrowed(path.as_str()),
-            (":path", PathRule::Prefixed(prefix), _, _) => {
-                Cow::Owned(format!("{prefix}{}", text(name, value)?))
-            }
-            (":authority", _, Some(authority), _) => Cow::Borrowed(authority.as_str()),
-            (":method", _, _, method) if value.as_slice() == b"CONNECT" => {
-                connect = true;
-                Cow::Borrowed(method.as_deref().unwrap_or("GET"))
-            }
-            (":method", _, _, Some(method)) => Cow::Borrowed(method.as_str()),
-            _ => Cow::Borrowed(text(name, value)?),
-        };
-        out.push((name, value));
+        out.push((name, Cow::Borrowed(text(name, value)?)));
     }
-    if connect {
-        // The client's own copy would contradict ours.
-        out.retain(|(name, _)| *name != FORWARDED_METHOD);
-        out.push((FORWARDED_METHOD, Cow::Borrowed("CONNECT")));
+
+    if let Some(method) = method {
+        out.push((FORWARDED_METHOD, Cow::Borrowed(method)));
     }
-    if !out.iter().any(|(name, _)| *name == ":path") {
-        out.push((
-            ":path",
-            match &spec.path {
-                PathRule::Fixed(path) => Cow::Borrowed(path.as_str()),
-                PathRule::Prefixed(prefix) => Cow::Owned(format!("{prefix}/")),
-                PathRule::Client => Cow::Borrowed("/"),
-            },
-        ));
+    if let Some(uri) = if connect { authority } else { path } {
+        out.push((FORWARDED_URI, Cow::Borrowed(uri)));
     }
-    if !out.iter().any(|(name, _)| *name == ":authority") {
-        let authority = spec.authority.as_deref().ok_or(BadRequest::NoAuthority)?;
-        out.push((":authority", Cow::Borrowed(authority)));
-    }
-    if !out.iter().any(|(name, _)| *name == ":method") {
-        let method = spec.method.as_deref().ok_or(BadRequest::NoMethod)?;
-        out.push((":method", Cow::Borrowed(method)));
+    if let Some(authority) = authority {
+        out.push((FORWARDED_HOST, Cow::Borrowed(authority)));
     }
     for (name, value) in &spec.headers_to_add {
         // ext_authz's headers_to_add overwrites a header of the same name.
@@ -155,6 +196,7 @@ mod tests {
 
     #[test]
     fn seed_forwards_every_header_and_pseudo_header_unchanged() {
+        // Every header but the body's framing, which the call does not have.
         let headers = build("", &request()).unwrap();
         for (name, value) in request() {
             if name == "content-length" {
@@ -202,13 +244,73 @@ mod tests {
             names,
             vec![
                 "content-length",
-                ":authority",
-                ":path",
                 ":method",
+                ":path",
+                ":authority",
                 "authorization",
-                "x-request-id"
+                "x-request-id",
+                FORWARDED_METHOD,
+                FORWARDED_URI,
+                FORWARDED_HOST,
             ]
         );
+    }
+
+    #[test]
+    fn headers_that_would_change_how_envoy_sends_the_call_are_never_forwarded() {
+        let mut req = request();
+        for (name, value) in [
+            ("content-type", "application/grpc+proto"),
+            ("grpc-timeout", "1m"),
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("te", "trailers"),
+            ("keep-alive", "timeout=5"),
+            ("expect", "100-continue"),
+            ("x-envoy-upstream-rq-timeout-ms", "1"),
+            ("x-envoy-retry-on", "5xx"),
+            ("transfer-encoding", "chunked"),
+        ] {
+            req.push((name.to_owned(), value.as_bytes().to_vec()));
+        }
+        let headers = build("", &req).unwrap();
+        for name in [
+            "grpc-timeout",
+            "connection",
+            "upgrade",
+            "te",
+            "keep-alive",
+            "expect",
+            "x-envoy-upstream-rq-timeout-ms",
+            "x-envoy-retry-on",
+            "transfer-encoding",
+        ] {
+            assert!(get(&headers, name).is_empty(), "{name} was forwarded");
+        }
+        assert!(
+            get(&headers, "content-type").is_empty(),
+            "a gRPC content-type is dropped"
+        );
+        // A plain content-type still goes.
+        let mut json = request();
+        json.push(("content-type".into(), b"application/json".to_vec()));
+        assert_eq!(
+            get(&build("", &json).unwrap(), "content-type"),
+            vec!["application/json"]
+        );
+    }
+
+    #[test]
+    fn the_forward_auth_headers_come_from_the_real_request_never_the_client() {
+        let mut req = request();
+        req.push((FORWARDED_URI.into(), b"/public/x".to_vec()));
+        req.push((FORWARDED_METHOD.into(), b"GET".to_vec()));
+        req.push((FORWARDED_HOST.into(), b"elsewhere".to_vec()));
+        let headers = build(r#"{"path": "/verify"}"#, &req).unwrap();
+        assert_eq!(get(&headers, ":path"), vec!["/verify"]);
+        assert_eq!(get(&headers, FORWARDED_URI), vec!["/uuid?x=1"]);
+        assert_eq!(get(&headers, FORWARDED_METHOD), vec!["GET"]);
+        assert_eq!(get(&headers, FORWARDED_HOST), vec!["shop.example"]);
     }
 
     #[test]
@@ -244,6 +346,7 @@ mod tests {
         assert_eq!(get(&headers, ":path"), vec!["/"]);
         assert_eq!(get(&headers, ":method"), vec!["GET"]);
         assert_eq!(get(&headers, FORWARDED_METHOD), vec!["CONNECT"]);
+        assert_eq!(get(&headers, FORWARDED_URI), vec!["db.internal:5432"]);
         assert_eq!(get(&headers, ":authority"), vec!["db.internal:5432"]);
         let headers = build(r#"{"path": "/tunnel", "method": "POST"}"#, &connect()).unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/tunnel"]);

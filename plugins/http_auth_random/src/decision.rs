@@ -28,6 +28,8 @@ impl Verdict {
 pub enum AuthError {
     DispatchRefused(String),
     CallFailed,
+    /// An interim (1xx) status: not an answer, and never relayed as one.
+    NotFinal(u16),
     /// No answer by the call's deadline, not even Envoy's own 504.
     NoAnswer,
     MissingStatus,
@@ -45,6 +47,9 @@ impl std::fmt::Display for AuthError {
             AuthError::DispatchRefused(why) => write!(f, "auth call refused by the host: {why}"),
             AuthError::CallFailed => write!(f, "auth call failed (reset or no response)"),
             AuthError::NoAnswer => write!(f, "auth call got no answer by its deadline"),
+            AuthError::NotFinal(status) => {
+                write!(f, "auth service answered {status}, an interim status")
+            }
             AuthError::MissingStatus => write!(f, "auth answer has no valid :status"),
             AuthError::ServerError(status) => write!(f, "auth service answered {status}"),
             AuthError::BodyTooLarge { size, limit } => {
@@ -58,8 +63,8 @@ impl std::fmt::Display for AuthError {
     }
 }
 
-/// Reads `:status` from the call's answer: three digits, 200 to 599. A 5xx is an error, because
-/// Envoy itself answers 503/504 when the auth service is down or slow.
+/// Reads `:status` from the call's answer: three digits, 200 to 499. A 5xx is an error, because
+/// Envoy itself answers 503/504 when the auth service is down or slow; a 1xx is not an answer.
 pub fn answer_status(status: Option<&[u8]>) -> Result<u16, AuthError> {
     let code = status
         .and_then(|bytes| std::str::from_utf8(bytes).ok())
@@ -69,6 +74,9 @@ pub fn answer_status(status: Option<&[u8]>) -> Result<u16, AuthError> {
         .ok_or(AuthError::MissingStatus)?;
     if code >= 500 {
         return Err(AuthError::ServerError(code));
+    }
+    if code < 200 {
+        return Err(AuthError::NotFinal(code));
     }
     Ok(code)
 }
@@ -149,6 +157,16 @@ mod tests {
     }
 
     #[test]
+    fn interim_statuses_are_errors_never_relayed() {
+        for code in [100, 101, 103, 199] {
+            assert_eq!(
+                answer_status(Some(code.to_string().as_bytes())),
+                Err(AuthError::NotFinal(code))
+            );
+        }
+    }
+
+    #[test]
     fn envoy_generated_failures_are_errors_not_answers() {
         // Envoy answers 503 when the auth service is down and 504 when it is too slow.
         assert_eq!(
@@ -173,8 +191,9 @@ mod tests {
             #[test]
             fn any_status_bytes_are_a_status_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..6)) {
                 match answer_status(Some(&bytes)) {
-                    Ok(code) => prop_assert!((100..=499).contains(&code)),
+                    Ok(code) => prop_assert!((200..=499).contains(&code)),
                     Err(AuthError::ServerError(code)) => prop_assert!((500..=599).contains(&code)),
+                    Err(AuthError::NotFinal(code)) => prop_assert!((100..=199).contains(&code)),
                     Err(err) => prop_assert_eq!(err, AuthError::MissingStatus),
                 }
             }

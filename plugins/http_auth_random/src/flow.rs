@@ -189,11 +189,14 @@ impl Flow {
             Err(err) if err.is_out_of_memory() => {
                 self.overloaded(host, root, &format!("out of VM memory ({err})"))
             }
-            // Envoy refuses a call inline when the request cannot be sent at all, which its
-            // circuit breakers also cause: saturation, not an answer from the auth service.
-            Err(err) if err.status == Status::InternalFailure => {
-                self.overloaded(host, root, &format!("auth call refused ({err})"))
-            }
+            // Envoy refuses a call inline when it cannot be sent at all: the auth cluster's
+            // circuit breaker overflowed (which a client can cause), or the cluster has no
+            // healthy host. Envoy does not say which, so both are an overload, never open.
+            Err(err) if err.status == Status::InternalFailure => self.overloaded(
+                host,
+                root,
+                &format!("auth call refused by Envoy: circuit breaker overflow or no healthy auth host ({err})"),
+            ),
             Err(err) => self.fail(
                 host,
                 root,
@@ -359,14 +362,16 @@ impl Flow {
 
     /// Removes the client's own copies of the headers the auth service is trusted to set, in any
     /// case, number or `_` spelling.
+    /// The marker `failure_mode_allow` sets is only ever the plugin's to set, so a client's copy
+    /// goes whatever the configuration says.
     fn strip_spoofed(&self, host: &impl Host, map: &Headers, kind: Map) -> Result<(), HostError> {
         let response = &self.config.response;
-        if !response.strips_client_copies() {
-            return Ok(());
-        }
+        let strips = response.strips_client_copies();
         let mut removed: Vec<&str> = Vec::new();
         for (name, _) in map {
-            if response.is_spoofed(name) && !removed.contains(&name.as_str()) {
+            let forged = (strips && response.is_spoofed(name))
+                || (matches!(kind, Map::Headers) && name == FAILURE_MODE_ALLOWED_HEADER);
+            if forged && !removed.contains(&name.as_str()) {
                 match kind {
                     Map::Headers => host.remove_request_header(name)?,
                     Map::Trailers => host.remove_request_trailer(name)?,
@@ -544,7 +549,9 @@ impl Flow {
     /// The auth path or the worker is saturated: 503, whatever the failure policy says, because a
     /// client can cause this on purpose.
     fn overloaded(&mut self, host: &impl Host, root: &mut Root, why: &str) -> Action {
-        warn!("#{} overloaded: {why}; refusing with 503", self.id);
+        if root.may_log_overload() {
+            warn!("#{} overloaded: {why}; refusing with 503", self.id);
+        }
         root.stats.count(Counter::Overloaded);
         self.state = State::Overloaded;
         self.reply(host, 503, &[], OVERLOADED_BODY)

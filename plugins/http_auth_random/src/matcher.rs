@@ -41,6 +41,16 @@ impl NameSet {
         }
     }
 
+    /// Adds every matcher of `other`.
+    pub fn extend(&mut self, other: &NameSet) {
+        for name in &other.exact {
+            self.insert(NameMatcher::Exact(name.clone()));
+        }
+        for pattern in &other.patterns {
+            self.insert(pattern.clone());
+        }
+    }
+
     /// The same set with every `_` read as `-`, for matching names the way CGI-style upstreams
     /// read them (`x_user_id` and `x-user-id` become the same variable).
     pub fn with_dashes(&self) -> NameSet {

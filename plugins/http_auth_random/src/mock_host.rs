@@ -274,7 +274,8 @@ impl Host for MockHost {
         Ok(())
     }
 
+    /// One 64 KiB page.
     fn vm_memory_bytes(&self) -> u64 {
-        0
+        65_536
     }
 }

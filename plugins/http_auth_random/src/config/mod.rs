@@ -152,9 +152,9 @@ pub struct LocalReply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHeaders {
     pub upstream: NameSet,
-    /// `upstream` with `_` read as `-`: a client header is a forged copy when its dashed name
-    /// matches this.
-    pub upstream_dashed: NameSet,
+    /// The names in `upstream` and `upstream_append`, with `_` read as `-`: a client header is a
+    /// forged copy when its dashed name matches this.
+    pub trusted_dashed: NameSet,
     pub upstream_append: NameSet,
     pub strip_client_copies: bool,
     /// `None`: every header except hop-by-hop ones.
@@ -193,8 +193,10 @@ impl ResponseHeaders {
         client: Option<NameSet>,
         client_on_success: NameSet,
     ) -> Self {
+        let mut trusted = upstream.clone();
+        trusted.extend(&upstream_append);
         ResponseHeaders {
-            upstream_dashed: upstream.with_dashes(),
+            trusted_dashed: trusted.with_dashes(),
             upstream,
             upstream_append,
             strip_client_copies,
@@ -219,12 +221,13 @@ impl ResponseHeaders {
     }
 
     /// Whether a client's request header or trailer is a copy of one the auth service is trusted
-    /// to set: the same name, or the same once each `_` reads as `-`.
+    /// to set or append to: the same name, or the same once each `_` reads as `-`. (A client copy
+    /// of an appended header would come first, where most frameworks read.)
     pub fn is_spoofed(&self, name: &str) -> bool {
         if name.contains('_') {
-            self.upstream_dashed.matches(&name.replace('_', "-"))
+            self.trusted_dashed.matches(&name.replace('_', "-"))
         } else {
-            self.upstream_dashed.matches(name)
+            self.trusted_dashed.matches(name)
         }
     }
 
@@ -241,7 +244,7 @@ impl ResponseHeaders {
 
     /// Whether the client's own copies of trusted headers must be removed from each request.
     pub fn strips_client_copies(&self) -> bool {
-        self.strip_client_copies && !self.upstream.is_empty()
+        self.strip_client_copies && !self.trusted_dashed.is_empty()
     }
 
     /// Whether an allowed request needs the auth answer's headers at all.
@@ -422,6 +425,44 @@ impl Config {
                 ))
             }
         };
+        let limits = Limits {
+            max_calls_in_flight: limit(
+                &root,
+                "max_calls_in_flight",
+                DEFAULT_MAX_CALLS_IN_FLIGHT,
+                1,
+                1_000_000,
+            )?,
+            max_success_header_bytes: limit(
+                &root,
+                "max_success_header_bytes",
+                DEFAULT_MAX_SUCCESS_HEADER_BYTES,
+                0,
+                1024 * 1024,
+            )?,
+            max_held_bytes: limit(
+                &root,
+                "max_held_bytes",
+                DEFAULT_MAX_HELD_BYTES,
+                64 * 1024,
+                MAX_HELD_BYTES_LIMIT,
+            )?,
+        };
+        let per_request = crate::flow::STREAM_COST_BYTES
+            + if response.client_on_success.is_empty() {
+                0
+            } else {
+                limits.max_success_header_bytes
+            };
+        if limits.max_held_bytes < per_request {
+            return Err(ConfigError::new(
+                "max_held_bytes",
+                format!(
+                    "{} cannot hold even one waiting request ({per_request} bytes with max_success_header_bytes)",
+                    limits.max_held_bytes
+                ),
+            ));
+        }
         Ok(Config {
             rule,
             auth_request,
@@ -435,29 +476,7 @@ impl Config {
             )?,
             latency_histogram: root.bool("latency_histogram")?.unwrap_or(false),
             max_response_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
-            limits: Limits {
-                max_calls_in_flight: limit(
-                    &root,
-                    "max_calls_in_flight",
-                    DEFAULT_MAX_CALLS_IN_FLIGHT,
-                    1,
-                    1_000_000,
-                )?,
-                max_success_header_bytes: limit(
-                    &root,
-                    "max_success_header_bytes",
-                    DEFAULT_MAX_SUCCESS_HEADER_BYTES,
-                    0,
-                    1024 * 1024,
-                )?,
-                max_held_bytes: limit(
-                    &root,
-                    "max_held_bytes",
-                    DEFAULT_MAX_HELD_BYTES,
-                    64 * 1024,
-                    MAX_HELD_BYTES_LIMIT,
-                )?,
-            },
+            limits,
             #[cfg(feature = "test-switches")]
             test: match root.object("test_switches", &["trap_on_path", "drop_auth_header"])? {
                 None => crate::test_switches::TestSwitches::default(),
@@ -497,10 +516,10 @@ fn headers(list: Vec<Item>) -> Checked<Vec<(String, String)>> {
             let value = header
                 .string("value")?
                 .ok_or_else(|| ConfigError::new(header.field("value"), "is missing"))?;
-            Ok((
-                validate::header_name(&header.field("key"), key)?,
-                validate::header_value(&header.field("value"), value)?,
-            ))
+            let name = validate::header_name(&header.field("key"), key)?;
+            let value = validate::header_value(&header.field("value"), value)?;
+            validate::added_header(&header.field("key"), &name, &value)?;
+            Ok((name, value))
         })
         .collect()
 }

@@ -36,8 +36,8 @@ fn config_like() -> impl Strategy<Value = Value> {
 fn check_accepted(config: &Config) {
     let timeout = config.auth_request.timeout.as_millis();
     assert!((1..=u128::from(MAX_TIMEOUT_MS)).contains(&timeout));
-    assert!((200..=599).contains(&config.failure.status_on_error));
-    assert!((200..=599).contains(&config.deny.status));
+    assert!((300..=599).contains(&config.failure.status_on_error));
+    assert!((300..=599).contains(&config.deny.status));
     assert!(!config.auth_request.cluster.is_empty());
 }
 

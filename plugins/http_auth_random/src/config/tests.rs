@@ -169,17 +169,17 @@ fn bad_values_name_the_field_and_reason() {
         (
             r#"{"status_on_error": 99}"#,
             "status_on_error",
-            "not a final HTTP status",
+            "not a refusal's status",
         ),
         (
             r#"{"status_on_error": 4294967295}"#,
             "status_on_error",
-            "not a final HTTP status",
+            "not a refusal's status",
         ),
         (
             r#"{"deny": {"status": 600}}"#,
             "deny.status",
-            "not a final HTTP status",
+            "not a refusal's status",
         ),
         (r#"{"path": "check"}"#, "path", "must start with '/'"),
         (r#"{"path": "/a\r\nx: y"}"#, "path", "contains"),
@@ -357,4 +357,45 @@ fn underscore_spellings_of_trusted_headers_count_as_copies() {
     for other in ["x-user", "x-userid", "user-id", "x_other"] {
         assert!(!response.is_spoofed(other), "{other}");
     }
+}
+
+#[test]
+fn added_headers_that_frame_route_or_steer_the_message_are_refused() {
+    for (name, value) in [
+        ("content-length", "10"),
+        ("Transfer-Encoding", "chunked"),
+        ("host", "evil"),
+        ("connection", "close"),
+        ("upgrade", "websocket"),
+        ("x-envoy-upstream-rq-timeout-ms", "1"),
+        ("grpc-timeout", "1S"),
+        ("content-type", "application/grpc"),
+    ] {
+        for key in ["headers_to_add", "deny"] {
+            let json = if key == "deny" {
+                format!(r#"{{"deny": {{"headers": [{{"key": "{name}", "value": "{value}"}}]}}}}"#)
+            } else {
+                format!(r#"{{"headers_to_add": [{{"key": "{name}", "value": "{value}"}}]}}"#)
+            };
+            let err = error_of(&json);
+            assert!(err.field.ends_with("[0].key"), "{json}: {err}");
+            assert!(err.reason.contains("Envoy's to set"), "{json}: {err}");
+        }
+    }
+    assert!(
+        parse(r#"{"headers_to_add": [{"key": "content-type", "value": "application/json"}]}"#)
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_budget_that_cannot_hold_one_waiting_request_is_refused() {
+    let err = error_of(
+        r#"{"max_held_bytes": 65536, "max_success_header_bytes": 1048576,
+            "allowed_client_headers_on_success": [{"exact": "x-s"}]}"#,
+    );
+    assert_eq!(err.field, "max_held_bytes");
+    assert!(err.reason.contains("cannot hold even one"), "{err}");
+    // Without success headers to keep, the cap reserves nothing.
+    assert!(parse(r#"{"max_held_bytes": 65536, "max_success_header_bytes": 1048576}"#).is_ok());
 }

@@ -62,15 +62,46 @@ pub fn header_value(field: &str, value: &str) -> Checked<String> {
     Ok(value.to_owned())
 }
 
-/// An HTTP status Envoy can send as a final response.
+/// The status of a refusal the plugin sends: a redirect or an error. A 2xx would tell the client
+/// its request succeeded when it never reached the upstream.
 pub fn status(field: &str, code: u32) -> Checked<u16> {
     match u16::try_from(code) {
-        Ok(code @ 200..=599) => Ok(code),
+        Ok(code @ 300..=599) => Ok(code),
         _ => Err(ConfigError::new(
             field,
-            format!("{code} is not a final HTTP status (200 to 599)"),
+            format!("{code} is not a refusal's status (300 to 599)"),
         )),
     }
+}
+
+/// A header the plugin adds to a request or a reply of its own. Names that frame or route the
+/// message, or that Envoy obeys, are Envoy's to set: `content-length: 10` on the body-less auth
+/// call makes every call wait out its timeout, and `content-type: application/grpc` makes Envoy
+/// answer a failed call with a 200.
+pub fn added_header(field: &str, name: &str, value: &str) -> Checked<()> {
+    let reserved = matches!(
+        name,
+        "host"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "upgrade"
+            | "te"
+            | "trailer"
+            | "http2-settings"
+            | "expect"
+    ) || name.starts_with("x-envoy-")
+        || name.starts_with("grpc-")
+        || (name == "content-type" && value.starts_with("application/grpc"));
+    if reserved {
+        return Err(ConfigError::new(
+            field,
+            format!("\"{name}\" is Envoy's to set: it frames, routes or controls the message"),
+        ));
+    }
+    Ok(())
 }
 
 /// An origin-form path: starts with `/`, no spaces or control characters.
@@ -214,9 +245,10 @@ mod tests {
     }
 
     #[test]
-    fn statuses_must_be_final() {
+    fn statuses_must_be_refusals() {
         assert_eq!(status("f", 403), Ok(403));
-        for bad in [0, 100, 199, 600, 70_000] {
+        assert_eq!(status("f", 302), Ok(302));
+        for bad in [0, 100, 101, 199, 200, 204, 299, 600, 70_000] {
             assert!(status("f", bad).is_err(), "{bad}");
         }
     }

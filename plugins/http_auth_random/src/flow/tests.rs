@@ -823,3 +823,35 @@ fn reserved_names_from_a_prefix_matcher_never_reach_the_request() {
         .iter()
         .any(|e| matches!(e, Effect::SetRequestHeader(name, _) if name == "host")));
 }
+
+#[test]
+fn client_copies_of_appended_headers_and_of_the_failure_marker_are_removed() {
+    let mut host = MockHost::with_request(REQUEST);
+    host.request
+        .push(("x-user-groups".into(), b"admin".to_vec()));
+    host.request
+        .push((FAILURE_MODE_ALLOWED_HEADER.into(), b"true".to_vec()));
+    let mut flow =
+        T::new(r#"{"allowed_upstream_headers_to_append": [{"exact": "x-user-groups"}]}"#);
+    flow.headers(&host);
+    let removed: Vec<Effect> = host
+        .effects()
+        .into_iter()
+        .filter(|e| matches!(e, Effect::RemoveRequestHeader(_)))
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            Effect::RemoveRequestHeader("x-user-groups".into()),
+            Effect::RemoveRequestHeader(FAILURE_MODE_ALLOWED_HEADER.into())
+        ]
+    );
+}
+
+#[test]
+fn an_interim_answer_is_an_error_never_relayed() {
+    let host = MockHost::with_request(REQUEST).answering("101", &[("upgrade", "x")], b"");
+    let flow = run(r#"{"decision": "status"}"#, &host);
+    assert_eq!(*flow.state(), State::FailedClosed);
+    assert_eq!(last(&host), reply(403, &[], b""));
+}

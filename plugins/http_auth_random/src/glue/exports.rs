@@ -107,5 +107,5 @@ pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
 
 #[no_mangle]
 pub extern "C" fn proxy_on_delete(context_id: u32) {
-    with_worker((), |w| w.on_delete(context_id));
+    with_worker((), |w| w.on_delete(&WasmHost, context_id));
 }

@@ -18,7 +18,7 @@ use crate::abi::Action;
 use crate::config::Config;
 use crate::flow::Flow;
 use crate::host::Host;
-use crate::metrics::Stats;
+use crate::metrics::{Gauges, Stats};
 
 /// How often counters and gauges reach Envoy's stats, and how fine the deadline clock is.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -93,8 +93,8 @@ impl Worker {
             Some(root) => {
                 // A new configuration on a live root: flush the old stats, keep the calls and
                 // memory its streams still hold.
-                let gauges = root.gauges(host.vm_memory_bytes());
-                root.stats.flush(host, gauges);
+                // Its gauges go on from what was reported: the new stats start from nothing.
+                root.stats.flush(host, Gauges::default());
                 root.config = config;
                 root.stats = stats;
                 root.clock_nanos = now;
@@ -110,6 +110,17 @@ impl Worker {
 
     /// Moves the deadline clock, ends calls past their deadline, and flushes the stats.
     pub fn on_tick(&mut self, host: &impl Host, root_id: u32) {
+        // One VM's memory, reported by one of its roots only.
+        let reports_memory = self
+            .roots
+            .iter()
+            .find(|(_, r)| r.is_some())
+            .map(|(id, _)| *id);
+        let vm_memory = if reports_memory == Some(root_id) {
+            host.vm_memory_bytes()
+        } else {
+            0
+        };
         let Some(Some(root)) = self.roots.get_mut(&root_id) else {
             return;
         };
@@ -130,7 +141,11 @@ impl Worker {
                 }
             }
         }
-        let gauges = root.gauges(host.vm_memory_bytes());
+        let unlogged = root.take_unlogged_overloads();
+        if unlogged > 0 {
+            warn!("{unlogged} more requests refused as overloaded since the last tick");
+        }
+        let gauges = root.gauges(vm_memory);
         root.stats.flush(host, gauges);
     }
 
@@ -210,7 +225,7 @@ impl Worker {
         true
     }
 
-    pub fn on_delete(&mut self, context_id: u32) {
+    pub fn on_delete(&mut self, host: &impl Host, context_id: u32) {
         if let Some(mut stream) = self.streams.remove(&context_id) {
             if let (Some(flow), Some(Some(root))) =
                 (stream.flow.as_mut(), self.roots.get_mut(&stream.root))
@@ -219,7 +234,10 @@ impl Worker {
             }
             return;
         }
-        self.roots.remove(&context_id);
+        // A root going away takes back what it added to the gauges, which every VM shares.
+        if let Some(Some(mut root)) = self.roots.remove(&context_id) {
+            root.stats.flush(host, Gauges::default());
+        }
     }
 
     /// A stream's flow and its root's state, borrowed together.

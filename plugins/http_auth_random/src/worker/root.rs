@@ -16,7 +16,14 @@ pub struct Root {
     /// Wall clock as of the last tick. Deadlines are coarse (a tick is 200 ms), so a request
     /// needs no clock read of its own.
     pub clock_nanos: u64,
+    /// Overload refusals logged since the last tick, and those not logged: a flood must not
+    /// become a flood of log lines.
+    overload_logs: u32,
+    overload_unlogged: u64,
 }
+
+/// Overload refusals logged one by one per tick (200 ms); the rest are summed up at the tick.
+const OVERLOAD_LOGS_PER_TICK: u32 = 10;
 
 impl Root {
     pub fn new(config: Rc<Config>, stats: Stats) -> Root {
@@ -26,7 +33,26 @@ impl Root {
             calls: Calls::default(),
             held_bytes: 0,
             clock_nanos: 0,
+            overload_logs: 0,
+            overload_unlogged: 0,
         }
+    }
+
+    /// Whether this overload refusal may have a log line of its own.
+    pub fn may_log_overload(&mut self) -> bool {
+        if self.overload_logs < OVERLOAD_LOGS_PER_TICK {
+            self.overload_logs += 1;
+            true
+        } else {
+            self.overload_unlogged += 1;
+            false
+        }
+    }
+
+    /// At a tick: how many overload refusals went unlogged since the last one.
+    pub fn take_unlogged_overloads(&mut self) -> u64 {
+        self.overload_logs = 0;
+        std::mem::take(&mut self.overload_unlogged)
     }
 
     /// Takes `bytes` of the memory budget, or refuses when they do not fit.
@@ -78,5 +104,14 @@ mod tests {
         root.release(1);
         assert_eq!(root.held_bytes, 0, "never below zero");
         assert!(!root.try_hold(usize::MAX), "no overflow");
+    }
+
+    #[test]
+    fn overload_log_lines_are_limited_per_tick_and_the_rest_counted() {
+        let mut root = root(65536);
+        let logged = (0..25).filter(|_| root.may_log_overload()).count();
+        assert_eq!(logged, 10);
+        assert_eq!(root.take_unlogged_overloads(), 15);
+        assert!(root.may_log_overload(), "a new tick, new lines");
     }
 }

@@ -41,7 +41,7 @@ fn an_answer_for_a_gone_stream_is_counted_off_and_touches_nothing() {
     worker.on_context_create(2, ROOT);
     worker.on_request_headers(&host, 2);
     assert!(worker.on_done(2));
-    worker.on_delete(2);
+    worker.on_delete(&host, 2);
     assert_eq!(
         (root(&worker).calls.len(), root(&worker).calls.orphaned()),
         (1, 1)
@@ -71,7 +71,7 @@ fn a_stream_deleted_while_allowed_gives_back_what_it_held() {
     worker.on_request_headers(&host, 2);
     worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
     assert!(root(&worker).held_bytes > STREAM_COST_BYTES);
-    worker.on_delete(2);
+    worker.on_delete(&host, 2);
     assert_eq!(root(&worker).held_bytes, 0);
 }
 
@@ -116,7 +116,7 @@ fn a_stream_without_a_configuration_is_refused() {
     // Callbacks for contexts the worker never saw do nothing.
     assert_eq!(worker.on_request_headers(&host, 42), Action::Pause);
     assert_eq!(worker.on_request_body(42), Action::Pause);
-    worker.on_delete(42);
+    worker.on_delete(&host, 42);
 }
 
 #[test]
@@ -137,4 +137,32 @@ fn a_new_configuration_keeps_the_calls_and_memory_in_flight() {
     assert_eq!(root(&worker).calls.len(), 1);
     assert_eq!(root(&worker).held_bytes, STREAM_COST_BYTES);
     assert_eq!(root(&worker).stats.total(Counter::Ok), 0);
+}
+
+#[test]
+fn a_root_going_away_takes_its_share_of_the_gauges_back() {
+    let host = MockHost::with_request(REQUEST);
+    let mut worker = configured("", &host);
+    worker.on_context_create(2, ROOT);
+    worker.on_request_headers(&host, 2);
+    worker.on_tick(&host, ROOT);
+    assert_eq!(host.metric("http_auth_random.calls_in_flight"), 1);
+    worker.on_delete(&host, 2);
+    worker.on_delete(&host, ROOT);
+    assert_eq!(host.metric("http_auth_random.calls_in_flight"), 0);
+    assert_eq!(host.metric("http_auth_random.calls_orphaned"), 0);
+}
+
+#[test]
+fn a_second_root_in_the_same_vm_does_not_count_its_memory_twice() {
+    let host = MockHost::with_request(REQUEST);
+    let mut worker = configured("", &host);
+    worker.on_context_create(9, 0);
+    assert!(worker.on_configure(&host, 9, b""));
+    worker.on_tick(&host, ROOT);
+    worker.on_tick(&host, 9);
+    assert_eq!(
+        host.metric("http_auth_random.vm_memory_bytes"),
+        i128::from(host.vm_memory_bytes())
+    );
 }
