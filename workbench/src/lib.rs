@@ -10,6 +10,7 @@ pub mod oci;
 pub mod paths;
 pub mod plugin;
 pub mod process;
+pub mod shutdown;
 pub mod soak;
 pub mod stack;
 pub mod test_server;
