@@ -14,5 +14,6 @@ pub mod shutdown;
 pub mod soak;
 pub mod stack;
 pub mod test_server;
+pub mod tools;
 pub mod venv;
 pub mod wrk;
