@@ -2,6 +2,7 @@
 //! `cargo xtask` (run, test, bench, soak) and the end-to-end tests.
 
 pub mod bench;
+pub mod decision_log;
 pub mod envoy;
 pub mod envoy_config;
 pub mod httpbin;
