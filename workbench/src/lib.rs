@@ -6,6 +6,7 @@ pub mod decision_log;
 pub mod envoy;
 pub mod envoy_config;
 pub mod httpbin;
+pub mod libfuzzer;
 pub mod libtest;
 pub mod load;
 pub mod oci;
