@@ -53,11 +53,11 @@ pub fn describe(line: &str, outcomes: Option<&Outcomes>) -> String {
     let details = text("details");
     let verdict = if details == "via_upstream" {
         if entry["failure_mode_allowed"] == "true" {
-            format!("error, failed open: {status} from the upstream, marked x-envoy-auth-failure-mode-allowed (the plugin's warning above says why)")
+            format!("error, failed open: let through (marked x-envoy-auth-failure-mode-allowed), the upstream answered {status}; the plugin's warning above says why")
         } else {
             match outcomes {
-                Some(o) => format!("allow ({}): {status} from the upstream", o.allow_reason),
-                None => format!("allowed: {status} from the upstream"),
+                Some(o) => format!("allow ({}): the upstream answered {status}", o.allow_reason),
+                None => format!("let through: the upstream answered {status}"),
             }
         }
     } else if !details.is_empty() && details != "-" {
@@ -73,7 +73,7 @@ pub fn describe(line: &str, outcomes: Option<&Outcomes>) -> String {
                 format!("deny ({}): {reply}", o.deny_reason)
             }
             Some(o) if status == o.status_on_error && bytes == 0 && o.deny_reply.is_some() => {
-                format!("error, failed closed: {reply} (the plugin's warning above says why)")
+                format!("error, failed closed: {reply}; the plugin's warning above says why")
             }
             Some(o) if status == o.status_on_error && bytes == 0 => {
                 format!("deny ({}) or error failed closed: {reply}", o.deny_reason)
@@ -127,11 +127,11 @@ mod tests {
     fn the_upstream_answering_is_an_allow() {
         assert_eq!(
             describe(&line(200, "via_upstream", 13, None), Some(&fnv())),
-            "GET /uuid -> allow (even hash of the auth answer): 200 from the upstream"
+            "GET /uuid -> allow (even hash of the auth answer): the upstream answered 200"
         );
         assert_eq!(
             describe(&line(200, "via_upstream", 13, None), None),
-            "GET /uuid -> allowed: 200 from the upstream"
+            "GET /uuid -> let through: the upstream answered 200"
         );
     }
 
@@ -139,7 +139,7 @@ mod tests {
     fn a_marked_request_failed_open() {
         let text = describe(&line(200, "via_upstream", 13, Some("true")), Some(&fnv()));
         assert!(
-            text.starts_with("GET /uuid -> error, failed open: 200"),
+            text.starts_with("GET /uuid -> error, failed open: let through"),
             "{text}"
         );
     }

@@ -53,13 +53,10 @@ impl Banner<'_> {
         row("auth service:", self.auth_service(auth_cluster.as_deref()));
         match self.plugin {
             Some((config, source)) => {
+                let (name, meaning) = plugin_config::rule(config);
                 row(
                     "rule:",
-                    format!(
-                        "{} (configuration from {})",
-                        plugin_config::rule(config),
-                        source.describe()
-                    ),
+                    format!("{name} (from {}): {meaning}", source.describe()),
                 );
                 row("auth errors:", plugin_config::failure_mode(config));
             }

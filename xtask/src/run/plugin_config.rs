@@ -33,17 +33,20 @@ pub fn check(text: &str, source: Source) -> Result<Config> {
     }
 }
 
-/// The rule in words.
-pub fn rule(config: &Config) -> String {
-    match config.rule {
+/// The rule's name and what it does, in words.
+pub fn rule(config: &Config) -> (&'static str, String) {
+    let meaning = match config.rule {
         Rule::FnvParity => format!(
-            "fnv_parity: an even FNV-1a hash of the auth answer's body allows, an odd one denies ({} {:?})",
+            "an even FNV-1a hash of the auth answer's body allows, an odd one denies with {} {:?}",
             config.deny.status, config.deny.body
         ),
-        Rule::Status => "status: the auth service answering 200 allows; any other answer denies, \
-             passed on to the client"
-            .to_owned(),
-    }
+        Rule::Status => {
+            "the auth service answering 200 allows; any other answer denies, passed on \
+             to the client"
+                .to_owned()
+        }
+    };
+    (config.rule.name(), meaning)
 }
 
 /// What happens when the auth call fails, in words.
@@ -115,7 +118,7 @@ mod tests {
     #[test]
     fn the_shipped_demo_fails_open_under_the_seeds_rule() {
         let config = check(r#"{"failure_mode_allow": true}"#, Source::SeedFile).unwrap();
-        assert!(rule(&config).starts_with("fnv_parity"));
+        assert_eq!(rule(&config).0, "fnv_parity");
         assert!(failure_mode(&config).starts_with("fail open"));
         assert_eq!(
             when_auth_fails(&config),
@@ -131,7 +134,7 @@ mod tests {
             Source::Flag,
         )
         .unwrap();
-        assert!(rule(&config).starts_with("status"));
+        assert_eq!(rule(&config).0, "status");
         assert_eq!(
             failure_mode(&config),
             "fail closed: the request gets 503 (status_on_error)"
