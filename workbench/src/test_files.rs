@@ -66,7 +66,9 @@ pub fn compile(packages: &[&str]) -> Result<Vec<TestFile>> {
     if !output.status.success() {
         bail!("compiling the tests failed ({})", output.status);
     }
-    let files = from_cargo_messages(&String::from_utf8_lossy(&output.stdout));
+    let mut files = from_cargo_messages(&String::from_utf8_lossy(&output.stdout));
+    // Unit tests first, then the files under tests/, each group in name order, as cargo does.
+    files.sort_by_key(|f| (f.integration, f.label()));
     if files.is_empty() {
         bail!(
             "cargo reported no test executable for {}",
