@@ -87,11 +87,6 @@ impl Httpbin {
         Ok(httpbin)
     }
 
-    /// The gunicorn master's pid (also its process group's id).
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
     pub async fn stop(mut self) {
         process::stop_group(&mut self.child, Duration::from_secs(5)).await;
     }
