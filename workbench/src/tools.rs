@@ -101,6 +101,13 @@ pub fn ensure(command: &str, tools: &[Tool]) -> Result<()> {
             bail!("{}", cannot_install(command, &missing, &plan, why));
         }
     }
+    if !plan.rustup_targets.is_empty() && !runs("rustup", &["--version"]) {
+        bail!(
+            "cargo xtask {command} needs the Rust target {}, and there is no rustup to add it: \
+             add it to your Rust toolchain, then run it again",
+            plan.rustup_targets.join(", ")
+        );
+    }
     eprintln!(
         "xtask {command}: {} missing; installing: {}",
         names(&missing),
@@ -108,6 +115,7 @@ pub fn ensure(command: &str, tools: &[Tool]) -> Result<()> {
     );
     if !plan.apt.is_empty() {
         apt_install(&plan.apt)?;
+        eprintln!("xtask {command}: installed {}", plan.apt.join(", "));
     }
     for target in &plan.rustup_targets {
         run(Command::new("rustup").args(["target", "add", target]))
@@ -178,13 +186,20 @@ fn cannot_install(command: &str, missing: &[Tool], plan: &Plan, why: &str) -> St
     let one = missing.len() == 1;
     format!(
         "cargo xtask {command} needs {}, which {} missing, and cannot install {} ({why}).\n\
-         Install the Debian/Ubuntu package{} {} (e.g. sudo apt-get install {}), then run it again.",
+         Install the Debian/Ubuntu package{} {} (e.g. sudo apt-get install {}), then run it again{}.",
         names(missing),
         if one { "is" } else { "are" },
         if one { "it" } else { "them" },
         if plan.apt.len() == 1 { "" } else { "s" },
         plan.apt.join(", "),
         plan.apt.join(" "),
+        if plan.rustup_targets.is_empty() && plan.cargo.is_empty() {
+            String::new()
+        } else {
+            let mut rest = plan.rustup_targets.clone();
+            rest.extend(&plan.cargo);
+            format!(" (it installs {} itself)", rest.join(", "))
+        },
     )
 }
 
@@ -209,27 +224,32 @@ fn apt_unavailable() -> Option<&'static str> {
 }
 
 /// `apt-get install`, refreshing the package lists first if they are too old to have a package.
+/// apt's own output is shown only if it fails.
 fn apt_install(packages: &[&str]) -> Result<()> {
-    let install = || {
+    let apt = |args: &[&str]| {
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-qq"])
-            .args(packages)
-            .status()
+            .args(args)
+            .output()
     };
-    if install().is_ok_and(|s| s.success()) {
+    let install: Vec<&str> = ["install", "-y", "-qq"]
+        .into_iter()
+        .chain(packages.iter().copied())
+        .collect();
+    if apt(&install).is_ok_and(|out| out.status.success()) {
         return Ok(());
     }
-    run(Command::new("apt-get")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .args(["update", "-qq"]))
-    .context("apt-get update failed")?;
-    let status = install().context("cannot run apt-get")?;
-    if !status.success() {
-        bail!(
-            "apt-get could not install {} ({status})",
-            packages.join(" ")
-        );
+    for step in [&["update", "-qq"][..], &install] {
+        let out = apt(step).context("cannot run apt-get")?;
+        if !out.status.success() {
+            bail!(
+                "apt-get {} failed ({}):\n{}{}",
+                step.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
     Ok(())
 }
