@@ -48,6 +48,13 @@ pub struct BenchArgs {
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
+    let setups: Vec<Setup> = Setup::ALL
+        .into_iter()
+        .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name()))
+        .collect();
+    if setups.is_empty() {
+        anyhow::bail!("--only matches no configuration; they are: none, noop-wasm, ext_authz, plugin-fnv, plugin-status");
+    }
     tools::ensure(
         "bench",
         &[
@@ -64,13 +71,6 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
             .with_context(|| format!("{} does not exist", wasm.display()))?,
         None => plugin::build(&paths::default_plugin_dir(), &[])?,
     };
-    let setups: Vec<Setup> = Setup::ALL
-        .into_iter()
-        .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name()))
-        .collect();
-    if setups.is_empty() {
-        anyhow::bail!("--only matches no configuration; they are: none, noop-wasm, ext_authz, plugin-fnv, plugin-status");
-    }
     let noop_wasm = plugin::build(&paths::repo_root().join("plugins").join("noop"), &[])?;
     venv::ensure()?;
     let out = args
