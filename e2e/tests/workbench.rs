@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{mpsc, Mutex, MutexGuard};
 
-use workbench::paths;
+use workbench::{paths, process};
 
 /// Commands that build the plugin write the same main.wasm: one at a time.
 static BUILDS: Mutex<()> = Mutex::new(());
@@ -28,6 +28,8 @@ fn xtask(args: &[&str]) -> Command {
         .current_dir(paths::repo_root())
         .args(["run", "--quiet", "--package", "xtask", "--"])
         .args(args);
+    // If this test process is killed, what it started ends too.
+    process::die_with_parent_std(&mut command);
     command
 }
 
@@ -105,26 +107,47 @@ fn envoy_folders(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A started `cargo xtask run`, stopped with SIGTERM if the test ends (or fails) without
+/// stopping it.
+struct RunningXtask(Child);
+
+impl Drop for RunningXtask {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = signal(&self.0, "TERM");
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, signal: &str) -> std::io::Result<std::process::ExitStatus> {
+    Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+}
+
 /// Starts `cargo xtask run` on free ports, with its temporary files in `tmp`, and returns once
 /// it has printed its banner, with what it printed so far.
-fn start_run(tmp: &Path, port: u16, admin_port: u16) -> (Child, Vec<String>) {
-    let mut child = xtask(&[
-        "run",
-        "--port",
-        &port.to_string(),
-        "--admin-port",
-        &admin_port.to_string(),
-    ])
-    .env("TMPDIR", tmp)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+fn start_run(tmp: &Path, port: u16, admin_port: u16) -> (RunningXtask, Vec<String>) {
+    let mut child = RunningXtask(
+        xtask(&[
+            "run",
+            "--port",
+            &port.to_string(),
+            "--admin-port",
+            &admin_port.to_string(),
+        ])
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
     let (lines, received) = mpsc::channel();
     for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
+        Box::new(child.0.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.0.stderr.take().unwrap()),
     ] {
         let lines = lines.clone();
         std::thread::spawn(move || {
@@ -144,7 +167,7 @@ fn start_run(tmp: &Path, port: u16, admin_port: u16) -> (Child, Vec<String>) {
             return (child, seen);
         }
     }
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     panic!(
         "cargo xtask run ended ({status}) before its banner:\n{}",
         seen.join("\n")
@@ -195,7 +218,7 @@ fn stopping_run_leaves_nothing_behind(signal: &str) {
         "README's Quick start shows another banner than run prints"
     );
 
-    let started = descendants(child.id());
+    let started = descendants(child.0.id());
     let names: Vec<&str> = started.values().map(|p| p.name.as_str()).collect();
     assert!(names.contains(&"envoy"), "no Envoy among {started:?}");
     assert!(
@@ -204,12 +227,8 @@ fn stopping_run_leaves_nothing_behind(signal: &str) {
     );
     assert_eq!(envoy_folders(tmp.path()).len(), 1, "Envoy's folder");
 
-    let kill = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = child.wait().unwrap();
+    assert!(self::signal(&child.0, signal).unwrap().success());
+    let status = child.0.wait().unwrap();
     assert!(
         status.success(),
         "a stop signal is run's normal end: {status}"
