@@ -244,7 +244,7 @@ pub fn plugin_filter(root_id: &str, wasm: &Path, configuration: &str) -> Value {
             "config": {
                 "name": root_id,
                 "root_id": root_id,
-                "failure_policy": "FAIL_CLOSED",
+                "failure_policy": "FAIL_RELOAD",
                 "vm_config": {
                     "vm_id": "http_auth_random",
                     "runtime": "envoy.wasm.runtime.v8",
@@ -294,7 +294,7 @@ mod tests {
         let mut config = config;
         let plugin = config.plugin_mut("main").unwrap();
         assert_eq!(plugin["vm_config"]["runtime"], "envoy.wasm.runtime.v8");
-        assert_eq!(plugin["failure_policy"], "FAIL_CLOSED");
+        assert_eq!(plugin["failure_policy"], "FAIL_RELOAD");
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub fn requirements() -> PathBuf {
     repo_root().join("tools").join("requirements.txt")
 }
 
+/// gunicorn's settings for the local httpbin.
+pub fn gunicorn_config() -> PathBuf {
+    repo_root()
+        .join("workbench")
+        .join("python")
+        .join("gunicorn_httpbin.py")
+}
+
 pub fn build_script() -> PathBuf {
     repo_root().join("scripts").join("build-plugin.sh")
 }

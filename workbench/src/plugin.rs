@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::paths;
+use crate::{paths, process};
 
 /// Builds `plugin_dir` for release and returns the path of its `main.wasm`.
 pub fn build(plugin_dir: &Path, cargo_args: &[&str]) -> Result<PathBuf> {
@@ -40,6 +40,7 @@ fn build_to(plugin_dir: &Path, cargo_args: &[&str], out: Option<&Path>) -> Resul
     if let Some(out) = out {
         command.env("PLUGIN_OUT", out);
     }
+    process::die_with_parent_std(&mut command);
     let status = command
         .arg(paths::build_script())
         .arg(&plugin_dir)

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::paths;
+use crate::{paths, process};
 
 /// Creates or updates `.venv` from `tools/requirements.txt`; a no-op when it is already current.
 pub fn ensure() -> Result<()> {
@@ -66,6 +66,7 @@ pub fn venv_bin(name: &str) -> PathBuf {
 }
 
 fn run(command: &mut Command) -> Result<()> {
+    process::die_with_parent_std(command);
     let status = command.status()?;
     if !status.success() {
         bail!("{command:?} exited with {status}");

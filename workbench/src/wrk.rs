@@ -1,6 +1,5 @@
-//! Runs wrk (Debian's package, installed on demand) and reads its report.
+//! Runs wrk (Debian's package; `tools` installs it) and reads its report.
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -14,27 +13,6 @@ pub struct WrkReport {
     pub p99_ms: f64,
     pub non_2xx: u64,
     pub socket_errors: u64,
-}
-
-/// Installs wrk with apt-get if it is not on the PATH.
-pub fn ensure_installed() -> Result<()> {
-    if Command::new("wrk").arg("--version").output().is_ok() {
-        return Ok(());
-    }
-    eprintln!("bench: installing wrk (Debian package)");
-    let status = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "wrk"])
-        .status()
-        .context("wrk is missing and apt-get is not available to install it")?;
-    if !status.success() {
-        let status = Command::new("sh")
-            .args(["-c", "apt-get update -qq && apt-get install -y -qq wrk"])
-            .status()?;
-        if !status.success() {
-            bail!("could not install wrk with apt-get (are you root?)");
-        }
-    }
-    Ok(())
 }
 
 /// `wrk -t1 -cCONNECTIONS -dSECONDS --latency URL` (whole seconds, at least 1), optionally pinned.
@@ -52,6 +30,7 @@ pub async fn run(
         }
         None => tokio::process::Command::new("wrk"),
     };
+    crate::process::die_with_parent(&mut command);
     let output = command
         .args([
             "-t1",

@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use workbench::bench::summary::{summarize, Summary};
 use workbench::bench::{self, chart, AuthPath, Plan, Setup, Wasm};
-use workbench::{paths, plugin, venv, wrk};
+use workbench::tools::{self, Tool};
+use workbench::{paths, plugin, shutdown, venv};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum PathArg {
@@ -47,12 +48,6 @@ pub struct BenchArgs {
 }
 
 pub async fn bench(args: BenchArgs) -> Result<()> {
-    let plugin_wasm = match &args.plugin_wasm {
-        Some(wasm) => wasm
-            .canonicalize()
-            .with_context(|| format!("{} does not exist", wasm.display()))?,
-        None => plugin::build(&paths::default_plugin_dir(), &[])?,
-    };
     let setups: Vec<Setup> = Setup::ALL
         .into_iter()
         .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name()))
@@ -60,9 +55,24 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
     if setups.is_empty() {
         anyhow::bail!("--only matches no configuration; they are: none, noop-wasm, ext_authz, plugin-fnv, plugin-status");
     }
+    tools::ensure(
+        "bench",
+        &[
+            Tool::WasmTarget,
+            Tool::WasmOpt,
+            Tool::PythonVenv,
+            Tool::Wrk,
+            Tool::Taskset,
+        ],
+    )?;
+    let plugin_wasm = match &args.plugin_wasm {
+        Some(wasm) => wasm
+            .canonicalize()
+            .with_context(|| format!("{} does not exist", wasm.display()))?,
+        None => plugin::build(&paths::default_plugin_dir(), &[])?,
+    };
     let noop_wasm = plugin::build(&paths::repo_root().join("plugins").join("noop"), &[])?;
     venv::ensure()?;
-    wrk::ensure_installed()?;
     let out = args
         .out
         .clone()
@@ -107,7 +117,7 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
             plan.load_cpu,
             plan.envoy_cpu
         );
-        let runs = bench::run(&plan, &wasm, |run| {
+        let runs = shutdown::unless_stopped(bench::run(&plan, &wasm, |run| {
             println!(
                 "  round {} {:<14} {:>8.0} req/s  {:>6.1} µs CPU/req  p99 {:>6.2} ms  non-2xx {}",
                 run.round + 1,
@@ -117,7 +127,7 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
                 run.p99_ms,
                 run.non_2xx
             );
-        })
+        }))
         .await?;
         let summaries = summarize(&runs, &plan.setups);
         print_table(&summaries, path);

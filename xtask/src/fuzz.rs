@@ -1,12 +1,16 @@
-//! `cargo xtask fuzz`: runs each cargo-fuzz target for a while (installing cargo-fuzz if needed).
+//! `cargo xtask fuzz`: runs each cargo-fuzz target for a while, libFuzzer's output kept in a log
+//! file, then one line per target: inputs run, time, findings and where they are saved.
 //! Stable Rust has no sanitizers, so the targets run with `--sanitizer none`: libFuzzer's coverage
 //! guidance still works and any panic is a finding.
 
+use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
-use workbench::paths;
+use workbench::tools::{self, Tool};
+use workbench::{libfuzzer, paths, process};
 
 const TARGETS: [&str; 2] = ["config_parse", "auth_answer"];
 
@@ -18,22 +22,72 @@ pub struct FuzzArgs {
 }
 
 pub fn fuzz(args: FuzzArgs) -> Result<()> {
-    let installed = Command::new("cargo")
-        .args(["fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !installed {
-        println!("installing cargo-fuzz");
-        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
-    }
+    tools::ensure("fuzz", &[Tool::CxxCompiler, Tool::CargoFuzz])?;
+    let root = paths::repo_root();
+    let fuzz_dir = root.join("fuzz");
+    println!("==> building the fuzz targets");
+    run(cargo_fuzz(&fuzz_dir).args(["build", "--sanitizer", "none"]))?;
+
+    let logs = root.join("target").join("fuzz-logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let mut lines = Vec::new();
+    let mut failed = false;
     for target in TARGETS {
-        println!("\n==> fuzzing {target} for {} s", args.seconds);
-        run(Command::new("cargo")
-            .current_dir(paths::repo_root().join("fuzz"))
-            .args(["fuzz", "run", "--sanitizer", "none", target, "--"])
-            .arg(format!("-max_total_time={}", args.seconds)))?;
+        let log_path = logs.join(format!("{target}.log"));
+        println!(
+            "==> fuzzing {target} for {} s (libFuzzer's output: {})",
+            args.seconds,
+            shown(&log_path)
+        );
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let started = Instant::now();
+        let status = cargo_fuzz(&fuzz_dir)
+            .args(["run", "--sanitizer", "none", target, "--"])
+            .arg(format!("-max_total_time={}", args.seconds))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .status()
+            .context("cannot run cargo fuzz")?;
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let read = libfuzzer::read(&text);
+        let runs = read.runs.map_or_else(|| "no".to_owned(), thousands);
+        let seconds = read.seconds.unwrap_or(started.elapsed().as_secs());
+        let verdict = match (read.findings.as_slice(), status.success()) {
+            ([], true) => "no findings".to_owned(),
+            ([], false) => format!("FAILED ({status}) without saving an input; see the log"),
+            (found, _) => format!(
+                "{} FINDING{}: {}",
+                found.len(),
+                if found.len() == 1 { "" } else { "S" },
+                found
+                    .iter()
+                    .map(|p| shown(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        failed |= !status.success() || !read.findings.is_empty();
+        lines.push(format!(
+            "  {target:<13} {runs} runs in {seconds} s, {verdict}  (log: {})",
+            shown(&log_path)
+        ));
+    }
+    println!("\n==> fuzz summary");
+    for line in &lines {
+        println!("{line}");
+    }
+    if failed {
+        bail!("fuzzing found failing inputs (reproduce one: cd fuzz && cargo fuzz run --sanitizer none TARGET PATH)");
     }
     Ok(())
+}
+
+fn cargo_fuzz(fuzz_dir: &Path) -> Command {
+    let mut command = Command::new(tools::cargo());
+    command.arg("fuzz").current_dir(fuzz_dir);
+    process::die_with_parent_std(&mut command);
+    command
 }
 
 fn run(command: &mut Command) -> Result<()> {
@@ -42,4 +96,37 @@ fn run(command: &mut Command) -> Result<()> {
         bail!("{command:?} failed ({status})");
     }
     Ok(())
+}
+
+/// A path inside the repository relative to it.
+fn shown(path: &Path) -> String {
+    path.strip_prefix(paths::repo_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// 9734512 → "9,734,512".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_counts_are_grouped() {
+        assert_eq!(thousands(9_734_512), "9,734,512");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+    }
 }

@@ -8,14 +8,19 @@ mod soak;
 mod test;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use workbench::tools::{self, Tool};
 
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
-    about = "Build, run and test the Envoy auth plugin"
+    bin_name = "cargo xtask",
+    about = "Build, run and test the Envoy auth plugin",
+    after_help = "Each command first checks the tools it needs and installs the missing ones \
+                  (apt-get as root, rustup, cargo install), or stops naming them."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,7 +34,7 @@ enum Command {
         /// Plugin folder (default: plugins/http_auth_random).
         plugin_dir: Option<PathBuf>,
     },
-    /// Serve a plugin in a real Envoy with the seed topology, until Ctrl-C.
+    /// Serve a plugin in a real Envoy with the seed topology, until Ctrl-C, SIGTERM or SIGHUP.
     Run(run::RunArgs),
     /// Unit tests, a build of main.wasm, then the end-to-end tests in a real Envoy.
     Test(test::TestArgs),
@@ -43,12 +48,23 @@ enum Command {
     Package(package::PackageArgs),
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The cause chain on one line; a backtrace would only bury it.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Build { plugin_dir } => {
             let dir = plugin_dir.unwrap_or_else(workbench::paths::default_plugin_dir);
+            tools::ensure("build", &[Tool::WasmTarget, Tool::WasmOpt])?;
             let wasm = workbench::plugin::build(&dir, &[])?;
             println!("{}", wasm.display());
             Ok(())

@@ -1,18 +1,79 @@
-//! `cargo xtask run`: the seed system on this machine, with no Docker.
+//! `cargo xtask run`: the seed system on this machine, with no Docker, until a stop signal.
 
-use std::path::PathBuf;
+mod banner;
+mod plugin_config;
 
-use anyhow::{Context, Result};
-use clap::Args;
-use workbench::envoy::{Envoy, EnvoyOptions};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, ValueEnum};
+use http_auth_random::config::Config;
+use serde_json::Value;
+use workbench::decision_log;
+use workbench::envoy::{Envoy, EnvoyOptions, LineFormat};
 use workbench::envoy_config::EnvoyConfig;
 use workbench::httpbin::Httpbin;
+use workbench::shutdown::StopSignals;
+use workbench::tools::{self, Tool};
 use workbench::{paths, plugin, venv};
+
+use banner::{AuthService, Banner, Upstream};
+use plugin_config::Source;
+
+/// Envoy's log levels (`-l`).
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Critical,
+    Off,
+}
+
+impl LogLevel {
+    fn name(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+            LogLevel::Off => "off",
+        }
+    }
+}
 
 #[derive(Args)]
 pub struct RunArgs {
     /// Plugin folder (default: plugins/http_auth_random).
     plugin_dir: Option<PathBuf>,
+    /// Port of the listener that runs the plugin (on all interfaces; 0: any free port).
+    #[arg(long, default_value_t = 18000)]
+    port: u16,
+    /// Port of Envoy's admin API (on 127.0.0.1; 0: any free port).
+    #[arg(long, default_value_t = 8001)]
+    admin_port: u16,
+    /// Envoy worker threads (at least 1).
+    #[arg(
+        long,
+        env = "ENVOY_CONCURRENCY",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    concurrency: u32,
+    /// Envoy's log level.
+    #[arg(long, value_enum, default_value_t = LogLevel::Warning)]
+    log_level: LogLevel,
+    /// Print one line per request: allowed, denied, or an auth error failed open or closed,
+    /// with the reason (from Envoy's access log on the plugin's listener).
+    #[arg(long)]
+    log_decisions: bool,
     /// Ask the public httpbin.org:80, as the seed did, instead of a local httpbin.
     #[arg(long)]
     public_httpbin: bool,
@@ -24,74 +85,240 @@ pub struct RunArgs {
     plugin_config: Option<String>,
 }
 
+/// What was started, so that every way out stops it.
+#[derive(Default)]
+struct Running {
+    httpbin: Option<Httpbin>,
+    envoy: Option<Envoy>,
+}
+
+impl Running {
+    async fn stop(self) {
+        if let Some(envoy) = self.envoy {
+            envoy.stop().await;
+        }
+        if let Some(httpbin) = self.httpbin {
+            httpbin.stop().await;
+        }
+    }
+}
+
 pub async fn run(args: RunArgs) -> Result<()> {
-    let plugin_dir = args.plugin_dir.unwrap_or_else(paths::default_plugin_dir);
+    // Everything that can be wrong with the arguments is found before any work is done.
+    let plugin_dir = args
+        .plugin_dir
+        .clone()
+        .unwrap_or_else(paths::default_plugin_dir);
+    let mut config = EnvoyConfig::seed()?;
+    let plugin = read_plugin_config(&plugin_dir, &args, &mut config)?;
+    check_ports(&args)?;
+    tools::ensure("run", &[Tool::WasmTarget, Tool::WasmOpt, Tool::PythonVenv])?;
+
     eprintln!("xtask: building {}", plugin_dir.display());
     let wasm = plugin::build(&plugin_dir, &[])?;
     venv::ensure()?;
-    let concurrency = concurrency()?;
 
-    let mut config = EnvoyConfig::seed()?;
-    config
-        .set_admin("127.0.0.1", 8001)
-        .set_plugin_wasm("main", &wasm)?;
-    let httpbin = if args.public_httpbin {
-        config.set_cluster_endpoint("httpbin", "httpbin.org", 80)?;
-        None
+    let auth = if args.public_httpbin {
+        let resolved = resolve("httpbin.org", 80).await;
+        if resolved.is_none() {
+            eprintln!(
+                "xtask: WARNING: httpbin.org does not resolve from here (no internet or DNS?). \
+                 Every auth call will fail, so every request gets the failure policy's answer."
+            );
+        }
+        Some(resolved)
     } else {
-        let httpbin = Httpbin::start().await?;
-        config.set_cluster_endpoint("httpbin", "127.0.0.1", httpbin.port)?;
-        Some(httpbin)
+        None
     };
+    // A free port of its own, so that two runs (or a test) never collide on the seed's 8099.
+    let staticreply_port = free_loopback_port()?;
+    config
+        .set_admin("127.0.0.1", args.admin_port)
+        .set_listener_address("main", "0.0.0.0", args.port)?
+        .set_listener_address("staticreply", "127.0.0.1", staticreply_port)?
+        .set_cluster_endpoint("staticreply", "127.0.0.1", staticreply_port)?
+        .set_plugin_wasm("main", &wasm)?;
     if args.route_to_httpbin {
         config.set_route_cluster("main", "httpbin")?;
     }
-    if let Some(json) = &args.plugin_config {
-        config.set_plugin_configuration("main", json)?;
-    }
-
-    let options = EnvoyOptions {
-        concurrency,
+    let outcomes = plugin.as_ref().map(|(c, _)| plugin_config::outcomes(c));
+    let mut options = EnvoyOptions {
+        concurrency: args.concurrency,
+        log_level: args.log_level.name().to_owned(),
         print_prefix: Some("envoy"),
         ..EnvoyOptions::default()
     };
-    let mut envoy = Envoy::start(&config, &options).await?;
-    println!();
-    println!(
-        "Envoy is ready ({concurrency} worker(s)), serving {}",
-        wasm.display()
-    );
-    println!("  try:   curl -v localhost:18000/uuid     (about half 200, half 403)");
-    println!(
-        "  admin: {}   (stats: {}/stats?filter=http_auth_random)",
-        envoy.admin_url(),
-        envoy.admin_url()
-    );
-    println!("Ctrl-C stops Envoy and httpbin.");
+    if args.log_decisions {
+        config.hcm_mut("main")?["access_log"] = decision_log::access_log();
+        options.stdout_lines = Some(LineFormat(Arc::new(move |line| {
+            Some(format!(
+                "[decision] {}",
+                decision_log::describe(line, outcomes.as_ref())
+            ))
+        })));
+    }
 
-    let outcome = tokio::select! {
-        signal = tokio::signal::ctrl_c() => signal.context("cannot wait for Ctrl-C"),
-        () = exited(&mut envoy) => Err(anyhow::anyhow!("Envoy exited on its own")),
+    // From here on a stop signal is answered by stopping what was started, whatever the phase.
+    let mut signals = StopSignals::install()?;
+    let mut running = Running::default();
+    let served = tokio::select! {
+        served = serve(&args, config, options, auth, plugin.as_ref(), &wasm, &mut running) => served,
+        signal = signals.recv() => {
+            eprintln!("xtask: {signal} received, stopping");
+            Ok(())
+        }
     };
-    eprintln!("xtask: stopping");
-    envoy.stop().await;
-    if let Some(httpbin) = httpbin {
-        httpbin.stop().await;
-    }
-    outcome
+    running.stop().await;
+    served
 }
 
-fn concurrency() -> Result<u32> {
-    match std::env::var("ENVOY_CONCURRENCY") {
-        Ok(value) => value
-            .parse()
-            .with_context(|| format!("ENVOY_CONCURRENCY must be a number, got {value:?}")),
-        Err(_) => Ok(1),
+/// Starts httpbin (unless the public one is asked) and Envoy, prints the banner, and waits
+/// until Envoy exits by itself (an error: it should run until stopped).
+async fn serve(
+    args: &RunArgs,
+    mut config: EnvoyConfig,
+    options: EnvoyOptions,
+    public: Option<Option<String>>,
+    plugin: Option<&(Config, Source)>,
+    wasm: &Path,
+    running: &mut Running,
+) -> Result<()> {
+    let auth = match public {
+        Some(resolved) => {
+            config.set_cluster_endpoint("httpbin", "httpbin.org", 80)?;
+            AuthService::PublicHttpbin { resolved }
+        }
+        None => {
+            let httpbin = running.httpbin.insert(Httpbin::start().await?);
+            config.set_cluster_endpoint("httpbin", "127.0.0.1", httpbin.port)?;
+            AuthService::LocalHttpbin(httpbin.port)
+        }
+    };
+    let clusters = cluster_names(&config);
+    let envoy = running.envoy.insert(Envoy::start(&config, &options).await?);
+    let port = envoy.listener_port("main").await?;
+    let upstream = if args.route_to_httpbin {
+        Upstream::Httpbin
+    } else {
+        Upstream::StaticReply(envoy.listener_port("staticreply").await?)
+    };
+    let banner = Banner {
+        concurrency: args.concurrency,
+        wasm: shown_path(wasm),
+        port,
+        admin_url: envoy.admin_url().to_owned(),
+        plugin: plugin.map(|(config, source)| (config, *source)),
+        clusters,
+        auth,
+        upstream,
+        log_level: args.log_level.name(),
+        log_decisions: args.log_decisions,
+    };
+    println!();
+    for line in banner.lines() {
+        println!("{line}");
+    }
+    let status = envoy.wait().await?;
+    bail!("Envoy exited on its own ({status}). {}", envoy.errors())
+}
+
+/// The plugin configuration `run` will serve, checked with the plugin's own parser when the
+/// plugin is http_auth_random (xtask cannot know another plugin's format).
+fn read_plugin_config(
+    plugin_dir: &Path,
+    args: &RunArgs,
+    config: &mut EnvoyConfig,
+) -> Result<Option<(Config, Source)>> {
+    if let Some(json) = &args.plugin_config {
+        config.set_plugin_configuration("main", json)?;
+    }
+    let is_this_plugin = match (
+        plugin_dir.canonicalize(),
+        paths::default_plugin_dir().canonicalize(),
+    ) {
+        (Ok(dir), Ok(ours)) => dir == ours,
+        (Err(err), _) => {
+            return Err(anyhow!(err))
+                .with_context(|| format!("plugin folder {} does not exist", plugin_dir.display()))
+        }
+        _ => false,
+    };
+    if !is_this_plugin {
+        return Ok(None);
+    }
+    let (text, source) = match &args.plugin_config {
+        Some(json) => (json.clone(), Source::Flag),
+        None => (
+            config.plugin_mut("main")?["configuration"]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            Source::SeedFile,
+        ),
+    };
+    Ok(Some((plugin_config::check(&text, source)?, source)))
+}
+
+/// Fails naming the port when one that Envoy must bind is taken (0 means any free port).
+fn check_ports(args: &RunArgs) -> Result<()> {
+    if args.port != 0 && args.port == args.admin_port {
+        bail!(
+            "--port and --admin-port are both {}: they need different ports",
+            args.port
+        );
+    }
+    let checks = [
+        (Ipv4Addr::UNSPECIFIED, args.port, "--port"),
+        (Ipv4Addr::LOCALHOST, args.admin_port, "--admin-port"),
+    ];
+    for (address, port, flag) in checks {
+        if port == 0 {
+            continue;
+        }
+        if let Err(err) = TcpListener::bind(SocketAddr::from((address, port))) {
+            bail!(
+                "port {port} is taken ({err}): another Envoy or `cargo xtask run` may be using it. \
+                 Choose another with {flag}."
+            );
+        }
+    }
+    Ok(())
+}
+
+fn free_loopback_port() -> Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// One address of a host name, if it resolves within a few seconds.
+async fn resolve(host: &str, port: u16) -> Option<String> {
+    let lookup = tokio::net::lookup_host((host, port));
+    match tokio::time::timeout(Duration::from_secs(5), lookup).await {
+        Ok(Ok(mut addresses)) => addresses.next().map(|a| a.ip().to_string()),
+        _ => None,
     }
 }
 
-async fn exited(envoy: &mut Envoy) {
-    while envoy.is_running() {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+fn cluster_names(config: &EnvoyConfig) -> Vec<String> {
+    config
+        .as_value()
+        .pointer("/static_resources/clusters")
+        .and_then(Value::as_array)
+        .map(|all| {
+            all.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A path inside the repository relative to it, anything else as it is.
+fn shown_path(path: &Path) -> String {
+    let root = paths::repo_root();
+    let root = root.canonicalize().unwrap_or(root);
+    path.strip_prefix(&root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

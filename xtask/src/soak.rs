@@ -6,7 +6,8 @@ use clap::Args;
 use workbench::envoy::EnvoyOptions;
 use workbench::load;
 use workbench::stack::StackBuilder;
-use workbench::{paths, plugin, soak, venv};
+use workbench::tools::{self, Tool};
+use workbench::{paths, plugin, shutdown, soak, venv};
 
 /// The most RSS may grow after warm-up.
 const MAX_GROWTH: f64 = 0.10;
@@ -25,8 +26,14 @@ pub struct SoakArgs {
 }
 
 pub async fn soak(args: SoakArgs) -> Result<()> {
+    tools::ensure("soak", &[Tool::WasmTarget, Tool::WasmOpt, Tool::PythonVenv])?;
     plugin::build(&paths::default_plugin_dir(), &[])?;
     venv::ensure()?;
+    // A stop signal drops the soak, which stops its Envoy and removes its files.
+    shutdown::unless_stopped(soak_once(args)).await
+}
+
+async fn soak_once(args: SoakArgs) -> Result<()> {
     let stack = StackBuilder::new("{}")
         .auth(load::mixed_auth)
         .await?

@@ -81,6 +81,7 @@ async fn measure(plan: &Plan, setup: Setup, round: usize, wasm: &Wasm<'_>) -> Re
         log_level: "warn".to_owned(),
         print_prefix: None,
         cpu_list: Some(plan.envoy_cpu.clone()),
+        ..EnvoyOptions::default()
     };
     let envoy = Envoy::start(&config, &options).await?;
     let url = format!(

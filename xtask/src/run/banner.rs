@@ -1,0 +1,257 @@
+//! What `cargo xtask run` prints once Envoy is ready: what is actually running (plugin, rule,
+//! failure mode, auth service, upstream) and what a request should get, from the configuration.
+
+use http_auth_random::config::{Config, Rule};
+
+use super::plugin_config;
+
+/// Where the auth calls go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthService {
+    /// A local httpbin started for this run, on this loopback port.
+    LocalHttpbin(u16),
+    /// httpbin.org:80; `resolved` is one of its addresses, if the name resolved here.
+    PublicHttpbin { resolved: Option<String> },
+}
+
+/// What answers allowed requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// The direct-response listener, on this loopback port.
+    StaticReply(u16),
+    Httpbin,
+}
+
+pub struct Banner<'a> {
+    pub concurrency: u32,
+    pub wasm: String,
+    pub port: u16,
+    pub admin_url: String,
+    /// The configuration, when the plugin is the one whose parser xtask has, and where it came from.
+    pub plugin: Option<(&'a Config, plugin_config::Source)>,
+    /// The clusters the rendered Envoy config has (an auth call to any other fails).
+    pub clusters: Vec<String>,
+    pub auth: AuthService,
+    pub upstream: Upstream,
+    pub log_level: &'a str,
+    pub log_decisions: bool,
+}
+
+impl Banner<'_> {
+    pub fn lines(&self) -> Vec<String> {
+        let workers = if self.concurrency == 1 {
+            "worker"
+        } else {
+            "workers"
+        };
+        let mut lines = vec![format!(
+            "Envoy is ready ({} {workers}), serving {}",
+            self.concurrency, self.wasm
+        )];
+        let mut row = |label: &str, text: String| lines.push(format!("  {label:<13} {text}"));
+        let auth_cluster = self.plugin.map(|(c, _)| c.auth_request.cluster.clone());
+        row("auth service:", self.auth_service(auth_cluster.as_deref()));
+        match self.plugin {
+            Some((config, source)) => {
+                let (name, meaning) = plugin_config::rule(config);
+                row(
+                    "rule:",
+                    format!("{name} (from {}): {meaning}", source.describe()),
+                );
+                row("auth errors:", plugin_config::failure_mode(config));
+            }
+            None => row(
+                "rule:",
+                "not known to xtask: it reads only plugins/http_auth_random's configuration"
+                    .to_owned(),
+            ),
+        }
+        row(
+            "upstream:",
+            match self.upstream {
+                Upstream::StaticReply(port) => {
+                    format!("staticreply (127.0.0.1:{port}), a direct 200 \"example body\"")
+                }
+                Upstream::Httpbin => {
+                    "httpbin itself: allowed requests get httpbin's answer".to_owned()
+                }
+            },
+        );
+        for attempt in self.try_lines() {
+            row("try:", attempt);
+        }
+        row(
+            "admin:",
+            format!(
+                "{0}   (stats: {0}/stats?filter=http_auth_random)",
+                self.admin_url
+            ),
+        );
+        row(
+            "logs:",
+            format!("Envoy at {} (--log-level changes it)", self.log_level),
+        );
+        row(
+            "decisions:",
+            if self.log_decisions {
+                "one [decision] line per request".to_owned()
+            } else {
+                "not shown (--log-decisions prints one line per request)".to_owned()
+            },
+        );
+        let stops = match self.auth {
+            AuthService::LocalHttpbin(_) => "Envoy and httpbin",
+            AuthService::PublicHttpbin { .. } => "Envoy",
+        };
+        lines.push(format!("Ctrl-C (or SIGTERM, SIGHUP) stops {stops}."));
+        lines
+    }
+
+    fn auth_service(&self, cluster: Option<&str>) -> String {
+        if let Some(cluster) = cluster.filter(|c| !self.has_cluster(c)) {
+            return format!(
+                "cluster {cluster:?} from the configuration, which this Envoy does not have: \
+                 every auth call fails"
+            );
+        }
+        let service = match &self.auth {
+            AuthService::LocalHttpbin(port) => {
+                format!("a local httpbin on 127.0.0.1:{port}, started for this run")
+            }
+            AuthService::PublicHttpbin {
+                resolved: Some(address),
+            } => format!("the public httpbin.org:80 (resolves to {address})"),
+            AuthService::PublicHttpbin { resolved: None } => {
+                "the public httpbin.org:80, which DOES NOT RESOLVE here: every auth call fails"
+                    .to_owned()
+            }
+        };
+        match cluster {
+            Some(cluster) if cluster != "httpbin" => format!("cluster {cluster:?} (not httpbin)"),
+            _ => service,
+        }
+    }
+
+    fn has_cluster(&self, name: &str) -> bool {
+        self.clusters.iter().any(|c| c == name)
+    }
+
+    fn auth_fails(&self, config: &Config) -> bool {
+        !self.has_cluster(&config.auth_request.cluster)
+            || matches!(self.auth, AuthService::PublicHttpbin { resolved: None })
+                && config.auth_request.cluster == "httpbin"
+    }
+
+    /// Requests to try, each with what it should get when that can be known.
+    fn try_lines(&self) -> Vec<String> {
+        let curl = |path: &str| format!("curl -v localhost:{}{path}", self.port);
+        let Some((config, _)) = self.plugin else {
+            return vec![curl("/uuid")];
+        };
+        if self.auth_fails(config) {
+            return vec![format!(
+                "{}   ({})",
+                curl("/uuid"),
+                plugin_config::when_auth_fails(config)
+            )];
+        }
+        let asks_httpbin =
+            config.auth_request.cluster == "httpbin" && plugin_config::asks_client_path(config);
+        if !asks_httpbin {
+            return vec![curl("/uuid")];
+        }
+        match config.rule {
+            Rule::FnvParity => vec![format!(
+                "{}   (about half 200, half {})",
+                curl("/uuid"),
+                config.deny.status
+            )],
+            Rule::Status => vec![
+                format!("{}   (allowed: httpbin answers 200)", curl("/status/200")),
+                format!("{}   (denied: httpbin answers 403)", curl("/status/403")),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::plugin_config::{check, Source};
+
+    fn banner<'a>(config: Option<&'a Config>, auth: AuthService) -> Banner<'a> {
+        Banner {
+            concurrency: 1,
+            wasm: "plugins/http_auth_random/main.wasm".to_owned(),
+            port: 18000,
+            admin_url: "http://127.0.0.1:8001".to_owned(),
+            plugin: config.map(|c| (c, Source::SeedFile)),
+            clusters: vec!["httpbin".to_owned(), "staticreply".to_owned()],
+            auth,
+            upstream: Upstream::StaticReply(8099),
+            log_level: "warning",
+            log_decisions: false,
+        }
+    }
+
+    fn text(banner: &Banner) -> String {
+        banner.lines().join("\n")
+    }
+
+    #[test]
+    fn the_seed_demo_promises_about_half_and_half() {
+        let config = check(r#"{"failure_mode_allow": true}"#, Source::SeedFile).unwrap();
+        let text = text(&banner(Some(&config), AuthService::LocalHttpbin(4321)));
+        assert!(
+            text.contains("curl -v localhost:18000/uuid   (about half 200, half 403)"),
+            "{text}"
+        );
+        assert!(text.contains("a local httpbin on 127.0.0.1:4321"), "{text}");
+        assert!(text.contains("fail open"), "{text}");
+        assert!(text.ends_with("stops Envoy and httpbin."), "{text}");
+    }
+
+    #[test]
+    fn the_status_rule_suggests_an_allowed_and_a_denied_path() {
+        let config = check(r#"{"decision": "status"}"#, Source::Flag).unwrap();
+        let text = text(&banner(Some(&config), AuthService::LocalHttpbin(1)));
+        assert!(text.contains("/status/200   (allowed"), "{text}");
+        assert!(text.contains("/status/403   (denied"), "{text}");
+        assert!(!text.contains("about half"), "{text}");
+        assert!(text.contains("fail closed: the request gets 403"), "{text}");
+    }
+
+    #[test]
+    fn an_unresolved_public_httpbin_says_every_call_fails() {
+        let config = check(r#"{"failure_mode_allow": true}"#, Source::SeedFile).unwrap();
+        let text = text(&banner(
+            Some(&config),
+            AuthService::PublicHttpbin { resolved: None },
+        ));
+        assert!(text.contains("DOES NOT RESOLVE"), "{text}");
+        assert!(
+            text.contains("(every request gets through unchecked)"),
+            "{text}"
+        );
+        assert!(!text.contains("about half"), "{text}");
+        assert!(text.ends_with("stops Envoy."), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_auth_cluster_is_named() {
+        let config = check(r#"{"cluster": "nowhere"}"#, Source::Flag).unwrap();
+        let text = text(&banner(Some(&config), AuthService::LocalHttpbin(1)));
+        assert!(text.contains("cluster \"nowhere\""), "{text}");
+        assert!(text.contains("(every request gets 403)"), "{text}");
+    }
+
+    #[test]
+    fn another_plugin_gets_no_promise() {
+        let text = text(&banner(None, AuthService::LocalHttpbin(1)));
+        assert!(text.contains("not known to xtask"), "{text}");
+        assert!(
+            text.contains("try:          curl -v localhost:18000/uuid\n"),
+            "{text}"
+        );
+    }
+}

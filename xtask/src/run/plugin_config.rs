@@ -1,0 +1,144 @@
+//! The served plugin's configuration, read with the plugin's own parser before Envoy starts: a
+//! refused configuration stops `run` with the parser's own error, an accepted one tells the banner
+//! and the decision log what the plugin will do.
+
+use anyhow::{bail, Result};
+use http_auth_random::config::{Config, PathRule, Rule};
+use workbench::decision_log::Outcomes;
+
+/// Where the configuration text came from, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    SeedFile,
+}
+
+impl Source {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Source::Flag => "--plugin-config",
+            Source::SeedFile => "envoy/envoy.yaml",
+        }
+    }
+}
+
+/// Parses the configuration as the plugin will; its error names the field and the reason.
+pub fn check(text: &str, source: Source) -> Result<Config> {
+    match Config::parse(text.as_bytes()) {
+        Ok(config) => Ok(config),
+        Err(err) => bail!(
+            "the plugin would refuse the configuration from {} ({err}), so Envoy would not start",
+            source.describe()
+        ),
+    }
+}
+
+/// The rule's name and what it does, in words.
+pub fn rule(config: &Config) -> (&'static str, String) {
+    let meaning = match config.rule {
+        Rule::FnvParity => format!(
+            "an even FNV-1a hash of the auth answer's body allows, an odd one denies with {} {:?}",
+            config.deny.status, config.deny.body
+        ),
+        Rule::Status => {
+            "the auth service answering 200 allows; any other answer denies, passed on \
+             to the client"
+                .to_owned()
+        }
+    };
+    (config.rule.name(), meaning)
+}
+
+/// What happens when the auth call fails, in words.
+pub fn failure_mode(config: &Config) -> String {
+    let failure = &config.failure;
+    if failure.allow {
+        let marked = if failure.add_header {
+            ", marked x-envoy-auth-failure-mode-allowed: true"
+        } else {
+            ""
+        };
+        format!("fail open (failure_mode_allow): the request goes through{marked}")
+    } else {
+        format!(
+            "fail closed: the request gets {} (status_on_error)",
+            failure.status_on_error
+        )
+    }
+}
+
+/// What a request gets when every auth call fails.
+pub fn when_auth_fails(config: &Config) -> String {
+    if config.failure.allow {
+        "every request gets through unchecked".to_owned()
+    } else {
+        format!("every request gets {}", config.failure.status_on_error)
+    }
+}
+
+/// Whether the auth call asks for the client's own path (so httpbin's paths steer the answer).
+pub fn asks_client_path(config: &Config) -> bool {
+    config.auth_request.path == PathRule::Client
+}
+
+/// What each outcome looks like in the access log, for `--log-decisions`.
+pub fn outcomes(config: &Config) -> Outcomes {
+    let status_on_error = config.failure.status_on_error;
+    match config.rule {
+        Rule::FnvParity => Outcomes {
+            allow_reason: "even hash of the auth answer".to_owned(),
+            deny_reply: Some((config.deny.status, config.deny.body.len() as u64)),
+            deny_reason: "odd hash of the auth answer".to_owned(),
+            status_on_error,
+        },
+        Rule::Status => Outcomes {
+            allow_reason: "the auth service answered 200".to_owned(),
+            deny_reply: None,
+            deny_reason: "the auth service's answer".to_owned(),
+            status_on_error,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_configuration_gives_the_parsers_error() {
+        let err = check(r#"{"timeout_ms": 0}"#, Source::Flag).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("--plugin-config")
+                && text.contains("timeout_ms: 0 is out of range: must be 1 to 3600000 ms"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_demo_fails_open_under_the_seeds_rule() {
+        let config = check(r#"{"failure_mode_allow": true}"#, Source::SeedFile).unwrap();
+        assert_eq!(rule(&config).0, "fnv_parity");
+        assert!(failure_mode(&config).starts_with("fail open"));
+        assert_eq!(
+            when_auth_fails(&config),
+            "every request gets through unchecked"
+        );
+        assert_eq!(outcomes(&config).deny_reply, Some((403, 16)));
+    }
+
+    #[test]
+    fn the_status_rule_has_no_fixed_deny_reply() {
+        let config = check(
+            r#"{"decision": "status", "status_on_error": 503}"#,
+            Source::Flag,
+        )
+        .unwrap();
+        assert_eq!(rule(&config).0, "status");
+        assert_eq!(
+            failure_mode(&config),
+            "fail closed: the request gets 503 (status_on_error)"
+        );
+        assert_eq!(outcomes(&config).deny_reply, None);
+    }
+}
