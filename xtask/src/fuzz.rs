@@ -12,7 +12,7 @@ use clap::Args;
 use workbench::tools::{self, Tool};
 use workbench::{libfuzzer, paths, process};
 
-const TARGETS: [&str; 2] = ["config_parse", "auth_answer"];
+const TARGETS: [&str; 3] = ["config_parse", "auth_answer", "cache_control"];
 
 #[derive(Args)]
 pub struct FuzzArgs {

@@ -8,18 +8,17 @@ use log::{debug, log_enabled, warn, Level};
 
 use crate::abi::{Action, Status};
 use crate::auth_request::{auth_headers, BadRequest};
-use crate::config::Config;
-use crate::decision::{answer_status, decide, needs_body, AuthError, Verdict};
+use crate::cache::{self, Found};
+use crate::config::{CacheConfig, Config, Limits, ResponseHeaders};
+use crate::decision::AuthError;
 use crate::exempt::is_exempt;
 use crate::host::{Headers, Host, HostError};
 use crate::metrics::Counter;
-use crate::worker::Root;
+use crate::outcome::{Allowed, Denied, Outcome};
+use crate::worker::{CacheWrite, Call, Root};
 
 /// Header ext_authz adds to a request let through by `failure_mode_allow`.
 pub const FAILURE_MODE_ALLOWED_HEADER: &str = "x-envoy-auth-failure-mode-allowed";
-
-/// Envoy's router marks the 503 it answers when a cluster's circuit breaker overflows.
-pub const ENVOY_OVERLOADED_HEADER: &str = "x-envoy-overloaded";
 
 /// The body of the 503 a request gets when the auth path is saturated.
 pub const OVERLOADED_BODY: &[u8] = b"authorization overloaded";
@@ -28,9 +27,26 @@ pub const OVERLOADED_BODY: &[u8] = b"authorization overloaded";
 /// stream's state and its entries in the worker's maps, rounded up.
 pub const STREAM_COST_BYTES: usize = 512;
 
-/// Per header kept for the client's response, on top of its name and value: two allocations
-/// and their bookkeeping.
-const HEADER_OVERHEAD_BYTES: usize = 64;
+/// What a request may come to hold while it waits: its own state, the most success headers it
+/// may keep, and with `stale_if_error_ms` the expired entry it may fall back on. Reserved up
+/// front, so that a request admitted can always keep what it is owed, and a flood is refused at
+/// the door rather than half-served.
+pub fn reservation(
+    response: &ResponseHeaders,
+    limits: &Limits,
+    cache: Option<&CacheConfig>,
+) -> usize {
+    let success = if response.client_on_success.is_empty() {
+        0
+    } else {
+        limits.max_success_header_bytes
+    };
+    let stale = match cache {
+        Some(cache) if !cache.stale_if_error.is_zero() => cache.max_entry_bytes,
+        _ => 0,
+    };
+    STREAM_COST_BYTES + success + stale
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -38,7 +54,6 @@ pub enum State {
     Exempt,
     AwaitingAuth {
         token: u32,
-        started_nanos: u64,
     },
     Allowed,
     Denied,
@@ -51,31 +66,18 @@ pub enum State {
 }
 
 /// Which callback is running: in the headers callback the request continues by returning
-/// `Continue`; in the call's callback it must be resumed explicitly.
+/// `Continue`; in a later callback it must be resumed explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub enum Phase {
     Headers,
     Callback,
 }
 
-/// Why a request was not decided by a verdict, and so who answers for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Failure {
-    /// The auth service failed: the failure policy decides.
-    Auth(AuthError),
-    /// The auth path or the worker is saturated, which a client can cause: 503, never open.
-    Overloaded(String),
-}
-
-impl From<HostError> for Failure {
-    /// A host call on the auth answer that failed. Running out of VM memory is an overload.
-    fn from(err: HostError) -> Failure {
-        if err.is_out_of_memory() {
-            Failure::Overloaded(format!("out of VM memory ({err})"))
-        } else {
-            Failure::Auth(AuthError::Host(err.to_string()))
-        }
-    }
+/// An expired allow this request may fall back on if its auth call fails.
+#[derive(Debug, Clone)]
+struct Stale {
+    allowed: Allowed,
+    until_ms: u64,
 }
 
 pub struct Flow {
@@ -86,6 +88,7 @@ pub struct Flow {
     success_headers: Headers,
     /// Bytes this stream has taken from the worker's memory budget.
     held: usize,
+    stale: Option<Stale>,
 }
 
 impl Flow {
@@ -96,6 +99,7 @@ impl Flow {
             state: State::Start,
             success_headers: Vec::new(),
             held: 0,
+            stale: None,
         }
     }
 
@@ -106,18 +110,6 @@ impl Flow {
     /// Bytes this stream holds against the worker's budget.
     pub fn held_bytes(&self) -> usize {
         self.held
-    }
-
-    /// What a waiting request may come to hold: its own state, and the most success headers it
-    /// may keep. Reserved up front, so that a request admitted can always keep what it is owed,
-    /// and a flood is refused at the door rather than half-served.
-    fn reservation(&self) -> usize {
-        let success = if self.config.response.client_on_success.is_empty() {
-            0
-        } else {
-            self.config.limits.max_success_header_bytes
-        };
-        STREAM_COST_BYTES + success
     }
 
     pub fn on_request_headers(&mut self, host: &impl Host, root: &mut Root) -> Action {
@@ -154,36 +146,46 @@ impl Flow {
         };
         #[cfg(feature = "test-switches")]
         config.test.edit_auth_headers(&mut headers);
-        let limits = &config.limits;
-        if root.calls.len() >= limits.max_calls_in_flight {
+        let reserve = reservation(&config.response, &config.limits, config.cache.as_ref());
+        if !root.try_hold(reserve) {
+            let why = format!("{} bytes held (max_held_bytes)", root.held_bytes);
+            return self.overloaded(host, root, &why);
+        }
+        self.held = reserve;
+        let cache_write = match &config.cache {
+            Some(cache) => match self.consult_cache(host, root, cache, &request) {
+                Consulted::Decided(action) => return action,
+                Consulted::Missed(write) => Some(write),
+            },
+            None => None,
+        };
+        if root.calls.len() >= config.limits.max_calls_in_flight {
             let why = format!(
                 "{} auth calls outstanding (max_calls_in_flight)",
                 root.calls.len()
             );
             return self.overloaded(host, root, &why);
         }
-        let reserve = self.reservation();
-        if !root.try_hold(reserve) {
-            let why = format!("{} bytes held (max_held_bytes)", root.held_bytes);
-            return self.overloaded(host, root, &why);
-        }
-        self.held = reserve;
         let spec = &config.auth_request;
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
         match host.dispatch(&spec.cluster, &pairs, spec.timeout) {
             Ok(token) => {
                 let timeout = u64::try_from(spec.timeout.as_nanos()).unwrap_or(u64::MAX);
-                root.calls
-                    .add(token, self.id, root.clock_nanos.saturating_add(timeout));
-                let started_nanos = if config.latency_histogram {
-                    host.now_nanos()
-                } else {
-                    0
-                };
-                self.state = State::AwaitingAuth {
+                if let Some(write) = &cache_write {
+                    root.pending_keys.insert(write.digest, token);
+                }
+                root.calls.add(
                     token,
-                    started_nanos,
-                };
+                    Call {
+                        stream: Some(self.id),
+                        waiters: Vec::new(),
+                        deadline_nanos: root.clock_nanos.saturating_add(timeout),
+                        started_nanos: config.latency_histogram.then(|| host.now_nanos()),
+                        config: Rc::clone(&config),
+                        cache: cache_write,
+                    },
+                );
+                self.state = State::AwaitingAuth { token };
                 Action::Pause
             }
             Err(err) if err.is_out_of_memory() => {
@@ -197,13 +199,69 @@ impl Flow {
                 root,
                 &format!("auth call refused by Envoy: circuit breaker overflow or no healthy auth host ({err})"),
             ),
-            Err(err) => self.fail(
+            Err(err) => self.apply(
                 host,
                 root,
-                AuthError::DispatchRefused(err.to_string()),
+                &Outcome::Failed(AuthError::DispatchRefused(err.to_string())),
                 Phase::Headers,
             ),
         }
+    }
+
+    /// Serves the request from the cache, or joins a call already made for the same key, or
+    /// says where this request's own answer should be cached.
+    fn consult_cache(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        cache: &CacheConfig,
+        request: &Headers,
+    ) -> Consulted {
+        let digest = cache::digest(&cache.fingerprint, &cache.key, request);
+        let now_ms = host.now_nanos() / 1_000_000;
+        let probe = match cache::lookup(host, cache, &digest, now_ms) {
+            Ok(probe) => probe,
+            Err(err) => {
+                debug!("#{} cache lookup failed ({err}): asking", self.id);
+                cache::Probe {
+                    found: Found::Nothing,
+                    slot_key: cache::slot_key(cache, &digest),
+                    cas: 0,
+                }
+            }
+        };
+        match probe.found {
+            Found::Fresh(verdict) => {
+                debug!("#{} answered from the cache", self.id);
+                root.stats.count(Counter::CacheHit);
+                let outcome = verdict.into_outcome();
+                return Consulted::Decided(self.apply(host, root, &outcome, Phase::Headers));
+            }
+            Found::Stale {
+                allowed,
+                stale_until_ms,
+            } => {
+                self.stale = Some(Stale {
+                    allowed,
+                    until_ms: stale_until_ms,
+                });
+            }
+            Found::Nothing => {}
+        }
+        root.stats.count(Counter::CacheMiss);
+        if let Some(&token) = root.pending_keys.get(&digest) {
+            if root.calls.join(token, self.id) {
+                debug!("#{} waits for call {token}, made for the same key", self.id);
+                root.stats.count(Counter::Coalesced);
+                self.state = State::AwaitingAuth { token };
+                return Consulted::Decided(Action::Pause);
+            }
+        }
+        Consulted::Missed(CacheWrite {
+            digest,
+            slot_key: probe.slot_key,
+            cas: probe.cas,
+        })
     }
 
     fn exempt_continue(&mut self, root: &mut Root) -> Action {
@@ -231,8 +289,8 @@ impl Flow {
                 .request_trailers()
                 .and_then(|trailers| self.strip_spoofed(host, &trailers, Map::Trailers));
             if let Err(err) = stripped {
-                if let State::AwaitingAuth { token, .. } = self.state {
-                    root.calls.orphan(token);
+                if let State::AwaitingAuth { token } = self.state {
+                    root.calls.leave(token, self.id);
                 }
                 return self.fail_request(host, root, err);
             }
@@ -240,72 +298,40 @@ impl Flow {
         self.hold_while_undecided()
     }
 
-    /// The call's answer. The worker has already taken the call off the outstanding list.
-    pub fn on_call_response(
-        &mut self,
-        host: &impl Host,
-        root: &mut Root,
-        token: u32,
-        num_headers: usize,
-        body_size: usize,
-    ) {
-        let started_nanos = match self.state {
-            State::AwaitingAuth {
-                token: expected,
-                started_nanos,
-            } if expected == token => started_nanos,
+    /// The answer to the call this stream waits for, read once for all its waiters.
+    pub fn on_outcome(&mut self, host: &impl Host, root: &mut Root, token: u32, outcome: &Outcome) {
+        match self.state {
+            State::AwaitingAuth { token: expected } if expected == token => {}
             _ => {
                 debug!(
-                    "#{} ignoring answer to call {token}: no such call pending",
+                    "#{} ignoring answer to call {token}: not waiting for it",
                     self.id
                 );
                 return;
             }
-        };
-        if self.config.latency_histogram {
-            let millis = host.now_nanos().saturating_sub(started_nanos) / 1_000_000;
-            root.stats.record_latency(host, millis);
         }
-        let (verdict, status, body) = match self.read_answer(host, num_headers, body_size) {
-            Ok(answer) => answer,
-            Err(Failure::Auth(err)) => {
-                self.fail(host, root, err, Phase::Callback);
-                return;
-            }
-            Err(Failure::Overloaded(why)) => {
-                self.overloaded(host, root, &why);
-                return;
-            }
-        };
-        debug!("#{} {} (auth answered {status})", self.id, verdict.label());
-        match verdict {
-            Verdict::Allow => self.allow(host, root),
-            Verdict::DenyConfigured => {
-                let config = Rc::clone(&self.config);
-                let deny = &config.deny;
-                let headers: Vec<(&str, &str)> = deny
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                self.deny(host, root, deny.status, &headers, deny.body.as_bytes());
-            }
-            Verdict::DenyWithAnswer(status) => self.deny_with_answer(host, root, status, &body),
-        }
+        self.apply(host, root, outcome, Phase::Callback);
     }
 
     /// No answer came by the call's deadline (Envoy should have answered 504 by then).
     pub fn on_call_expired(&mut self, host: &impl Host, root: &mut Root) {
         if matches!(self.state, State::AwaitingAuth { .. }) {
-            self.fail(host, root, AuthError::NoAnswer, Phase::Callback);
+            self.apply(
+                host,
+                root,
+                &Outcome::Failed(AuthError::NoAnswer),
+                Phase::Callback,
+            );
         }
     }
 
     pub fn on_response_headers(&mut self, host: &impl Host, root: &mut Root) -> Action {
-        // The room reserved for success headers is free once the response starts.
+        // The room reserved for success headers (and a stale entry) is free once the response
+        // starts.
         let reserved = self.held.saturating_sub(STREAM_COST_BYTES);
         root.release(reserved);
         self.held -= reserved;
+        self.stale = None;
         if self.success_headers.is_empty() {
             return Action::Continue;
         }
@@ -324,9 +350,9 @@ impl Flow {
     /// still counts until it ends.
     pub fn on_done(&mut self, root: &mut Root) {
         match self.state {
-            State::AwaitingAuth { token, .. } => {
+            State::AwaitingAuth { token } => {
                 debug!("#{} stream ended while its auth call was pending", self.id);
-                root.calls.orphan(token);
+                root.calls.leave(token, self.id);
                 self.state = State::Ended;
             }
             State::Start => self.state = State::Ended,
@@ -340,6 +366,7 @@ impl Flow {
         root.release(self.held);
         self.held = 0;
         self.success_headers = Vec::new();
+        self.stale = None;
     }
 
     /// Anything not let through stays held: undecided, denied, failed closed, or gone.
@@ -361,9 +388,8 @@ impl Flow {
     }
 
     /// Removes the client's own copies of the headers the auth service is trusted to set, in any
-    /// case, number or `_` spelling.
-    /// The marker `failure_mode_allow` sets is only ever the plugin's to set, so a client's copy
-    /// goes whatever the configuration says.
+    /// case, number or `_` spelling. The marker `failure_mode_allow` sets is only ever the
+    /// plugin's to set, so a client's copy goes whatever the configuration says.
     fn strip_spoofed(&self, host: &impl Host, map: &Headers, kind: Map) -> Result<(), HostError> {
         let response = &self.config.response;
         let strips = response.strips_client_copies();
@@ -383,155 +409,78 @@ impl Flow {
         Ok(())
     }
 
-    /// Turns the call's answer into a verdict, reading only what the rule needs.
-    fn read_answer(
-        &self,
-        host: &impl Host,
-        num_headers: usize,
-        body_size: usize,
-    ) -> Result<(Verdict, u16, Vec<u8>), Failure> {
-        if num_headers == 0 {
-            return Err(Failure::Auth(AuthError::CallFailed));
-        }
-        let status_header = host.call_response_header(":status")?;
-        let status = match answer_status(status_header.as_deref()) {
-            Ok(status) => status,
-            Err(AuthError::ServerError(503))
-                if host
-                    .call_response_header(ENVOY_OVERLOADED_HEADER)?
-                    .is_some() =>
-            {
-                return Err(Failure::Overloaded(
-                    "the auth cluster's circuit breaker overflowed".to_owned(),
-                ))
-            }
-            Err(err) => return Err(Failure::Auth(err)),
-        };
-        let rule = self.config.rule;
-        let body = if needs_body(rule, status) {
-            self.answer_body(host, rule, body_size)?
-        } else {
-            Vec::new()
-        };
-        Ok((decide(rule, status, &body), status, body))
-    }
-
-    /// The answer's body, within `max_response_body_bytes`. Under the status rule the status is
-    /// the verdict, so a deny with a larger body is still a deny, relayed without its body; under
-    /// the seed rule the body is the verdict, so a larger one is an error.
-    fn answer_body(
-        &self,
-        host: &impl Host,
-        rule: crate::config::Rule,
-        body_size: usize,
-    ) -> Result<Vec<u8>, Failure> {
-        let limit = self.config.max_response_body_bytes;
-        if body_size > limit {
-            if rule == crate::config::Rule::Status {
-                warn!(
-                    "#{} the auth answer's {body_size}-byte body is over the {limit}-byte limit: denying without it",
-                    self.id
-                );
-                return Ok(Vec::new());
-            }
-            return Err(Failure::Auth(AuthError::BodyTooLarge {
-                size: body_size,
-                limit,
-            }));
-        }
-        if body_size == 0 {
-            return Ok(Vec::new());
-        }
-        Ok(host.call_response_body(body_size)?)
-    }
-
-    fn allow(&mut self, host: &impl Host, root: &mut Root) {
-        root.stats.count(Counter::Ok);
-        self.state = State::Allowed;
-        let config = Rc::clone(&self.config);
-        let response = &config.response;
-        if response.used_on_allow() {
-            match host.call_response_headers() {
-                Ok(answer) => {
-                    let mut dropped = 0;
-                    for (name, value) in answer {
-                        dropped += usize::from(!self.apply_on_allow(host, name, value));
-                    }
-                    if dropped > 0 {
-                        // One line per request, not per header: the log is a target too.
-                        warn!(
-                            "#{} dropped {dropped} auth header(s) for the client: over max_success_header_bytes ({})",
-                            self.id, self.config.limits.max_success_header_bytes
-                        );
-                        root.stats.count(Counter::SuccessHeadersDropped);
-                    }
-                }
-                Err(err) => warn!(
-                    "#{} could not read the auth answer's headers: {err}",
-                    self.id
-                ),
-            }
-        }
-        self.proceed(host, Phase::Callback);
-    }
-
-    /// Applies one auth-answer header on allow; false if it was meant for the client and had
-    /// to be dropped (over `max_success_header_bytes`; the room for it was reserved on admission).
-    fn apply_on_allow(&mut self, host: &impl Host, name: String, value: Vec<u8>) -> bool {
-        let response = &self.config.response;
-        let result = if response.sets_upstream(&name) {
-            host.set_request_header(&name, &value)
-        } else if response.appends_upstream(&name) {
-            host.add_request_header(&name, &value)
-        } else {
-            Ok(())
-        };
-        if let Err(err) = result {
-            warn!("#{} could not pass header {name} upstream: {err}", self.id);
-        }
-        if !response.to_client_on_success(&name) {
-            return true;
-        }
-        let header = (name, value);
-        let kept: usize = self.success_headers.iter().map(header_cost).sum();
-        if kept + header_cost(&header) > self.config.limits.max_success_header_bytes {
-            return false;
-        }
-        self.success_headers.push(header);
-        true
-    }
-
-    fn deny_with_answer(&mut self, host: &impl Host, root: &mut Root, status: u16, body: &[u8]) {
-        let answer = match host.call_response_headers() {
-            Ok(answer) => answer,
-            Err(err) => {
-                match Failure::from(err) {
-                    Failure::Overloaded(why) => self.overloaded(host, root, &why),
-                    Failure::Auth(err) => self.fail(host, root, err, Phase::Callback),
-                };
-                return;
-            }
-        };
-        let response = &self.config.response;
-        let headers: Vec<(&str, &str)> = answer
-            .iter()
-            .filter(|(name, _)| response.to_client_on_deny(name))
-            .filter_map(|(name, value)| Some((name.as_str(), std::str::from_utf8(value).ok()?)))
-            .collect();
-        self.deny(host, root, status, &headers, body);
-    }
-
-    fn deny(
+    /// Ends the request as the outcome says.
+    fn apply(
         &mut self,
         host: &impl Host,
         root: &mut Root,
-        status: u16,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) {
+        outcome: &Outcome,
+        phase: Phase,
+    ) -> Action {
+        match outcome {
+            Outcome::Allow(allowed) => {
+                debug!("#{} allowed", self.id);
+                self.allow(host, root, allowed, phase)
+            }
+            Outcome::Deny(denied) => {
+                debug!("#{} denied with {}", self.id, denied.status);
+                self.deny(host, root, denied)
+            }
+            Outcome::Failed(err) => match self.stale.take() {
+                Some(stale) if host.now_nanos() / 1_000_000 < stale.until_ms => {
+                    warn!(
+                        "#{} {err}; serving an expired allow from the cache (stale_if_error_ms)",
+                        self.id
+                    );
+                    root.stats.count(Counter::CacheStaleServed);
+                    self.allow(host, root, &stale.allowed, phase)
+                }
+                _ => self.fail(host, root, err, phase),
+            },
+            Outcome::Overloaded(why) => self.overloaded(host, root, why),
+        }
+    }
+
+    fn allow(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        allowed: &Allowed,
+        phase: Phase,
+    ) -> Action {
+        root.stats.count(Counter::Ok);
+        self.state = State::Allowed;
+        for (name, value) in &allowed.set {
+            if let Err(err) = host.set_request_header(name, value) {
+                warn!("#{} could not pass header {name} upstream: {err}", self.id);
+            }
+        }
+        for (name, value) in &allowed.append {
+            if let Err(err) = host.add_request_header(name, value) {
+                warn!("#{} could not pass header {name} upstream: {err}", self.id);
+            }
+        }
+        self.success_headers = allowed.client.clone();
+        if allowed.dropped > 0 {
+            // One line per request, not per header: the log is a target too.
+            warn!(
+                "#{} dropped {} auth header(s) for the client: over max_success_header_bytes ({})",
+                self.id, allowed.dropped, self.config.limits.max_success_header_bytes
+            );
+            root.stats.count(Counter::SuccessHeadersDropped);
+        }
+        self.proceed(host, phase)
+    }
+
+    fn deny(&mut self, host: &impl Host, root: &mut Root, denied: &Denied) -> Action {
         root.stats.count(Counter::Denied);
         self.state = State::Denied;
-        self.reply(host, status, headers, body);
+        let headers: Vec<(&str, &str)> = denied
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        self.reply(host, denied.status, &headers, &denied.body)
     }
 
     fn refuse_bad_request(
@@ -573,7 +522,7 @@ impl Flow {
     }
 
     /// The failure policy: every failure of the auth service ends here, and nothing else does.
-    fn fail(&mut self, host: &impl Host, root: &mut Root, err: AuthError, phase: Phase) -> Action {
+    fn fail(&mut self, host: &impl Host, root: &mut Root, err: &AuthError, phase: Phase) -> Action {
         root.stats.count(Counter::Error);
         let failure = &self.config.failure;
         if failure.allow {
@@ -628,16 +577,19 @@ impl Flow {
     }
 }
 
+/// What consulting the cache came to.
+enum Consulted {
+    /// The request is decided (a hit) or waits for another request's call.
+    Decided(Action),
+    /// This request makes the call; its answer is cached here.
+    Missed(CacheWrite),
+}
+
 /// Which of the request's maps a header came from.
 #[derive(Debug, Clone, Copy)]
 enum Map {
     Headers,
     Trailers,
-}
-
-/// What keeping a header costs the memory budget.
-fn header_cost((name, value): &(String, Vec<u8>)) -> usize {
-    name.len() + value.len() + HEADER_OVERHEAD_BYTES
 }
 
 fn dump(headers: &Headers) -> String {

@@ -61,6 +61,11 @@ pub trait Host {
     fn resume_request(&self) -> HostResult<()>;
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()>;
 
+    /// A shared-data entry (shared by every worker's VM) and its version; `None` if absent.
+    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>>;
+    /// Writes a shared-data entry if its version is still `cas` (0: whatever it is).
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()>;
+
     /// Makes later stream calls act on this stream (needed in callbacks the host delivers to the
     /// root context, such as a call's answer).
     fn set_effective_context(&self, context_id: u32) -> HostResult<()>;

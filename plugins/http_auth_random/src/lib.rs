@@ -6,6 +6,7 @@
 
 pub mod abi;
 pub mod auth_request;
+pub mod cache;
 pub mod config;
 pub mod decision;
 pub mod exempt;
@@ -14,6 +15,7 @@ pub mod fnv;
 pub mod host;
 pub mod matcher;
 pub mod metrics;
+pub mod outcome;
 pub mod worker;
 
 #[cfg(target_arch = "wasm32")]

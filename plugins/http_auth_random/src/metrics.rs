@@ -15,13 +15,22 @@ pub enum Counter {
     Disabled,
     /// Refused with 503 because the auth path or the worker's memory was saturated.
     Overloaded,
-    /// Auth-answer headers for the client not kept, over `max_success_header_bytes` or the
-    /// worker's memory budget.
+    /// Auth-answer headers for the client not kept, over `max_success_header_bytes`.
     SuccessHeadersDropped,
+    /// Answered from the cache, without an auth call.
+    CacheHit,
+    /// Looked up and not found fresh.
+    CacheMiss,
+    /// The auth call failed and an expired allow was served (`stale_if_error_ms`).
+    CacheStaleServed,
+    /// Waited for another request's auth call with the same key.
+    Coalesced,
+    /// An answer that should have been cached was not (the slot changed, or the host refused).
+    CacheStoreFailed,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 7] = [
+    pub const ALL: [Counter; 12] = [
         Counter::Ok,
         Counter::Denied,
         Counter::Error,
@@ -29,6 +38,11 @@ impl Counter {
         Counter::Disabled,
         Counter::Overloaded,
         Counter::SuccessHeadersDropped,
+        Counter::CacheHit,
+        Counter::CacheMiss,
+        Counter::CacheStaleServed,
+        Counter::Coalesced,
+        Counter::CacheStoreFailed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +54,11 @@ impl Counter {
             Counter::Disabled => "disabled",
             Counter::Overloaded => "overloaded",
             Counter::SuccessHeadersDropped => "success_headers_dropped",
+            Counter::CacheHit => "cache_hit",
+            Counter::CacheMiss => "cache_miss",
+            Counter::CacheStaleServed => "cache_stale_served",
+            Counter::Coalesced => "coalesced",
+            Counter::CacheStoreFailed => "cache_store_failed",
         }
     }
 

@@ -44,6 +44,8 @@ pub struct MockHost {
     /// Metrics by name, and their ids.
     pub metrics: RefCell<Vec<(String, MetricKind, i128)>>,
     pub histogram_samples: RefCell<Vec<u64>>,
+    /// Shared data: key → (value, version).
+    pub shared: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     next_token: Cell<u32>,
 }
 
@@ -226,6 +228,23 @@ impl Host for MockHost {
             headers: owned(headers),
             body: body.to_vec(),
         });
+        Ok(())
+    }
+
+    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
+        self.check("get_shared_data")?;
+        Ok(self.shared.borrow().get(key).cloned())
+    }
+
+    /// As the host does: a CAS of 0 writes whatever the version, any other must match.
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()> {
+        self.check("set_shared_data")?;
+        let mut shared = self.shared.borrow_mut();
+        let version = shared.get(key).map_or(0, |(_, v)| *v);
+        if cas != 0 && cas != version {
+            return Err(HostError::new("set_shared_data", Status::CasMismatch));
+        }
+        shared.insert(key.to_owned(), (value.to_vec(), version + 1));
         Ok(())
     }
 

@@ -49,6 +49,7 @@ const FIELDS: &[&str] = &[
     "max_calls_in_flight",
     "max_success_header_bytes",
     "max_held_bytes",
+    "cache",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -66,6 +67,42 @@ pub const DEFAULT_MAX_SUCCESS_HEADER_BYTES: u64 = 8 * 1024;
 /// 1 GiB and never shrinks; a quarter leaves room for the transient copies of headers and answers.
 pub const DEFAULT_MAX_HELD_BYTES: u64 = 256 * 1024 * 1024;
 pub const MAX_HELD_BYTES_LIMIT: u64 = 768 * 1024 * 1024;
+
+/// The decision cache (`cache`); absent, every request is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// The request parts that decide the verdict.
+    pub key: Vec<crate::cache::KeyPart>,
+    pub ttl: Duration,
+    pub max_ttl: Duration,
+    /// Zero: denies are not cached.
+    pub deny_ttl: Duration,
+    /// How long past its expiry an allow may be served when the auth call fails.
+    pub stale_if_error: Duration,
+    /// Shared-data slots; the key space never grows past them.
+    pub max_entries: u32,
+    pub max_entry_bytes: usize,
+    /// The configuration's digest, part of every key.
+    pub fingerprint: crate::cache::Digest,
+    /// Shared-data keys are this plus the slot number.
+    pub slot_prefix: String,
+}
+
+pub const CACHE_FIELDS: &[&str] = &[
+    "key",
+    "ttl_ms",
+    "max_ttl_ms",
+    "deny_ttl_ms",
+    "stale_if_error_ms",
+    "max_entries",
+    "max_entry_bytes",
+];
+pub const DEFAULT_CACHE_TTL_MS: u64 = 10_000;
+pub const DEFAULT_CACHE_MAX_TTL_MS: u64 = 300_000;
+pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 10_000;
+pub const DEFAULT_CACHE_MAX_ENTRY_BYTES: u64 = 8 * 1024;
+/// The longest any TTL may be: a day.
+pub const MAX_CACHE_TTL_MS: u64 = 86_400_000;
 
 /// Bounds on what one worker takes on: a flood of requests gets 503s, never a trapped VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,6 +338,7 @@ pub struct Config {
     pub latency_histogram: bool,
     pub max_response_body_bytes: usize,
     pub limits: Limits,
+    pub cache: Option<CacheConfig>,
     #[cfg(feature = "test-switches")]
     pub test: crate::test_switches::TestSwitches,
 }
@@ -315,10 +353,10 @@ impl Config {
                 ConfigError::new("configuration", format!("not valid JSON: {err}"))
             })?
         };
-        Config::from_json(&value)
+        Config::from_json(&value, crate::cache::fingerprint(bytes))
     }
 
-    fn from_json(value: &Json) -> Checked<Config> {
+    fn from_json(value: &Json, fingerprint: crate::cache::Digest) -> Checked<Config> {
         let root = Object::new(String::new(), value, FIELDS)?;
         let timeout_ms = validate::in_range(
             "timeout_ms",
@@ -448,12 +486,15 @@ impl Config {
                 MAX_HELD_BYTES_LIMIT,
             )?,
         };
-        let per_request = crate::flow::STREAM_COST_BYTES
-            + if response.client_on_success.is_empty() {
-                0
-            } else {
-                limits.max_success_header_bytes
-            };
+        let stat_prefix = validate::stat_prefix(
+            "stat_prefix",
+            root.string("stat_prefix")?.unwrap_or(DEFAULT_STAT_PREFIX),
+        )?;
+        let cache = match root.object("cache", CACHE_FIELDS)? {
+            None => None,
+            Some(cache) => Some(cache_config(&cache, fingerprint, &stat_prefix)?),
+        };
+        let per_request = crate::flow::reservation(&response, &limits, cache.as_ref());
         if limits.max_held_bytes < per_request {
             return Err(ConfigError::new(
                 "max_held_bytes",
@@ -470,13 +511,11 @@ impl Config {
             deny,
             response,
             exempt,
-            stat_prefix: validate::stat_prefix(
-                "stat_prefix",
-                root.string("stat_prefix")?.unwrap_or(DEFAULT_STAT_PREFIX),
-            )?,
+            stat_prefix,
             latency_histogram: root.bool("latency_histogram")?.unwrap_or(false),
             max_response_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             limits,
+            cache,
             #[cfg(feature = "test-switches")]
             test: match root.object("test_switches", &["trap_on_path", "drop_auth_header"])? {
                 None => crate::test_switches::TestSwitches::default(),
@@ -545,6 +584,89 @@ fn response_names(list: Vec<Item>) -> Checked<NameSet> {
         }
     }
     name_set(list)
+}
+
+fn cache_config(
+    cache: &Object,
+    fingerprint: crate::cache::Digest,
+    stat_prefix: &str,
+) -> Checked<CacheConfig> {
+    let list = cache.list("key")?.ok_or_else(|| {
+        ConfigError::new(
+            cache.field("key"),
+            "is missing: name the request parts that decide the verdict",
+        )
+    })?;
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            cache.field("key"),
+            "is empty: name the request parts that decide the verdict",
+        ));
+    }
+    let mut key = Vec::with_capacity(list.len());
+    for item in &list {
+        let name = item.string()?;
+        let part = match name.strip_prefix(':') {
+            Some(_) => crate::cache::KeyPart::parse(name).ok_or_else(|| {
+                ConfigError::new(
+                    &item.path,
+                    format!("\"{name}\" is not a key part: use a header name, :method, :authority, :path or :path_without_query"),
+                )
+            })?,
+            None => crate::cache::KeyPart::Header(validate::header_name(&item.path, name)?),
+        };
+        key.push(part);
+    }
+    let millis = |field: &str, default: u64, min: u64| -> Checked<u64> {
+        validate::in_range(
+            &cache.field(field),
+            cache.integer(field)?.unwrap_or(default),
+            min,
+            MAX_CACHE_TTL_MS,
+            "ms",
+        )
+    };
+    let ttl = millis("ttl_ms", DEFAULT_CACHE_TTL_MS, 1)?;
+    let max_ttl = millis("max_ttl_ms", DEFAULT_CACHE_MAX_TTL_MS.max(ttl), 1)?;
+    let deny_ttl = millis("deny_ttl_ms", 0, 0)?;
+    for (field, value) in [("ttl_ms", ttl), ("deny_ttl_ms", deny_ttl)] {
+        if value > max_ttl {
+            return Err(ConfigError::new(
+                cache.field(field),
+                format!("{value} is over max_ttl_ms ({max_ttl})"),
+            ));
+        }
+    }
+    let stale_if_error = millis("stale_if_error_ms", 0, 0)?;
+    let max_entries = validate::in_range(
+        &cache.field("max_entries"),
+        cache
+            .integer("max_entries")?
+            .unwrap_or(DEFAULT_CACHE_MAX_ENTRIES),
+        1,
+        1_000_000,
+        "",
+    )?;
+    let max_entry_bytes = validate::in_range(
+        &cache.field("max_entry_bytes"),
+        cache
+            .integer("max_entry_bytes")?
+            .unwrap_or(DEFAULT_CACHE_MAX_ENTRY_BYTES),
+        256,
+        1024 * 1024,
+        "bytes",
+    )?;
+    Ok(CacheConfig {
+        key,
+        ttl: Duration::from_millis(ttl),
+        max_ttl: Duration::from_millis(max_ttl),
+        deny_ttl: Duration::from_millis(deny_ttl),
+        stale_if_error: Duration::from_millis(stale_if_error),
+        max_entries: u32::try_from(max_entries).unwrap_or(u32::MAX),
+        max_entry_bytes: usize::try_from(max_entry_bytes).unwrap_or(usize::MAX),
+        fingerprint,
+        slot_prefix: format!("{stat_prefix}.cache."),
+    })
 }
 
 fn limit(root: &Object, key: &str, default: u64, min: u64, max: u64) -> Checked<usize> {

@@ -399,3 +399,76 @@ fn a_budget_that_cannot_hold_one_waiting_request_is_refused() {
     // Without success headers to keep, the cap reserves nothing.
     assert!(parse(r#"{"max_held_bytes": 65536, "max_success_header_bytes": 1048576}"#).is_ok());
 }
+
+#[test]
+fn the_cache_is_off_unless_configured_and_then_needs_a_key() {
+    assert!(parse("{}").unwrap().cache.is_none());
+    let cache = parse(r#"{"cache": {"key": ["Authorization", ":method", ":path_without_query"]}}"#)
+        .unwrap()
+        .cache
+        .unwrap();
+    assert_eq!(
+        cache.key,
+        vec![
+            crate::cache::KeyPart::Header("authorization".into()),
+            crate::cache::KeyPart::Method,
+            crate::cache::KeyPart::PathWithoutQuery
+        ]
+    );
+    assert_eq!(cache.ttl, Duration::from_secs(10));
+    assert_eq!(cache.max_ttl, Duration::from_secs(300));
+    assert!(cache.deny_ttl.is_zero() && cache.stale_if_error.is_zero());
+    assert_eq!((cache.max_entries, cache.max_entry_bytes), (10_000, 8192));
+    assert_eq!(cache.slot_prefix, "http_auth_random.cache.");
+    for (json, field, reason) in [
+        (r#"{"cache": {}}"#, "cache.key", "is missing"),
+        (r#"{"cache": {"key": []}}"#, "cache.key", "is empty"),
+        (
+            r#"{"cache": {"key": [":scheme"]}}"#,
+            "cache.key[0]",
+            "not a key part",
+        ),
+        (
+            r#"{"cache": {"key": ["a b"]}}"#,
+            "cache.key[0]",
+            "not allowed",
+        ),
+        (
+            r#"{"cache": {"key": ["x"], "ttl_ms": 400000, "max_ttl_ms": 300000}}"#,
+            "cache.ttl_ms",
+            "over max_ttl_ms",
+        ),
+        (
+            r#"{"cache": {"key": ["x"], "ttl_ms": 1000, "deny_ttl_ms": 999999, "max_ttl_ms": 1000}}"#,
+            "cache.deny_ttl_ms",
+            "over max_ttl_ms",
+        ),
+        (
+            r#"{"cache": {"key": ["x"], "max_entries": 0}}"#,
+            "cache.max_entries",
+            "out of range",
+        ),
+        (
+            r#"{"cache": {"key": ["x"], "ttl": 5}}"#,
+            "cache.ttl",
+            "unknown field",
+        ),
+    ] {
+        let err = error_of(json);
+        assert_eq!(err.field, field, "{json}: {err}");
+        assert!(err.reason.contains(reason), "{json}: {err}");
+    }
+}
+
+#[test]
+fn every_configuration_has_its_own_fingerprint() {
+    let a = parse(r#"{"cache": {"key": ["x"]}}"#)
+        .unwrap()
+        .cache
+        .unwrap();
+    let b = parse(r#"{"cache": {"key": ["x"]}, "timeout_ms": 100}"#)
+        .unwrap()
+        .cache
+        .unwrap();
+    assert_ne!(a.fingerprint, b.fingerprint);
+}

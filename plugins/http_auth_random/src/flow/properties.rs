@@ -76,7 +76,7 @@ fn failure() -> impl Strategy<Value = Status> {
     ])
 }
 
-const HOST_CALLS: [&str; 11] = [
+const HOST_CALLS: [&str; 12] = [
     "request_headers",
     "request_header",
     "dispatch",
@@ -88,12 +88,20 @@ const HOST_CALLS: [&str; 11] = [
     "remove_request_header",
     "request_trailers",
     "remove_request_trailer",
+    "get_shared_data",
 ];
 
-fn config(rule_is_status: bool, fail_open: bool, max_body: u8) -> Rc<Config> {
+/// With `cached`, a cache that also keeps denies and serves stale allows: every path through it
+/// must end a request just once too.
+fn config(rule_is_status: bool, fail_open: bool, max_body: u8, cached: bool) -> Rc<Config> {
+    let cache = if cached {
+        r#", "cache": {"key": ["cookie", ":path"], "deny_ttl_ms": 1000, "stale_if_error_ms": 1000}"#
+    } else {
+        ""
+    };
     let json = format!(
         r#"{{"decision": "{}", "failure_mode_allow": {fail_open}, "max_response_body_bytes": {max_body},
-            "allowed_upstream_headers": [{{"exact": "x-user-id"}}]}}"#,
+            "allowed_upstream_headers": [{{"exact": "x-user-id"}}]{cache}}}"#,
         if rule_is_status {
             "status"
         } else {
@@ -160,9 +168,11 @@ fn run(config: Rc<Config>, mut host: MockHost, events: &[Event]) -> Run {
                     .host
                     .last_token()
                     .wrapping_add(u32::from(*wrong_token) * 1000);
-                // As the worker does: an answer is delivered only for an outstanding call.
-                if root.calls.take(token).is_some() {
-                    flow.on_call_response(&run.host, &mut root, token, *num_headers, *body_size);
+                // As the worker does: an answer is read once and delivered to its waiters.
+                if let Some(call) = root.calls.take(token) {
+                    let answer =
+                        crate::outcome::read(&run.host, &call.config, *num_headers, *body_size);
+                    flow.on_outcome(&run.host, &mut root, token, &answer.outcome);
                 }
             }
             Event::ResponseHeaders => {
@@ -201,6 +211,7 @@ proptest! {
     fn every_request_ends_at_most_once_and_nothing_stays_in_flight(
         rule_is_status in any::<bool>(),
         fail_open in any::<bool>(),
+        cached in any::<bool>(),
         max_body in any::<u8>(),
         request in request(),
         status in status(),
@@ -214,7 +225,7 @@ proptest! {
         for (call, status) in failing {
             host = host.failing_with(call, status);
         }
-        let run = run(config(rule_is_status, fail_open, max_body), host, &events);
+        let run = run(config(rule_is_status, fail_open, max_body, cached), host, &events);
         let (replies, resumes, continued) = outcomes(&run);
         // A request let through may still be refused once, if its trailers cannot be cleaned.
         prop_assert!(run.trailer_refusals <= 1);
@@ -230,6 +241,7 @@ proptest! {
     #[test]
     fn failing_closed_never_allows_without_an_allowing_answer(
         rule_is_status in any::<bool>(),
+        cached in any::<bool>(),
         request in request(),
         status in prop::sample::select(vec!["500", "503", "504", "", "abc", "99", "401", "403", "302"]),
         failing in prop::collection::vec((prop::sample::select(HOST_CALLS.to_vec()), failure()), 0..3),
@@ -242,7 +254,7 @@ proptest! {
         for (call, status) in failing {
             host = host.failing_with(call, status);
         }
-        let run = run(config(rule_is_status, false, 64), host, &events);
+        let run = run(config(rule_is_status, false, 64, cached), host, &events);
         let (_, resumes, continued) = outcomes(&run);
         prop_assert_eq!(resumes, 0, "resumed while failing closed: {:?}", run.host.effects());
         prop_assert_eq!(continued, 0, "let through in the headers callback while failing closed");

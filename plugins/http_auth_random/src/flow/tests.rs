@@ -38,11 +38,17 @@ impl T {
         self.flow.on_request_headers(host, &mut self.root)
     }
 
-    /// An answer, as the worker delivers it: the call is taken off the outstanding list first.
+    /// An answer, as the worker delivers it: the call is taken off the outstanding list, its
+    /// answer read, then applied.
     fn answer(&mut self, host: &MockHost, token: u32, num_headers: usize, body_size: usize) {
-        self.root.calls.take(token);
-        self.flow
-            .on_call_response(host, &mut self.root, token, num_headers, body_size);
+        deliver(
+            host,
+            &mut self.root,
+            &mut self.flow,
+            token,
+            num_headers,
+            body_size,
+        );
     }
 
     fn body(&self) -> Action {
@@ -71,6 +77,21 @@ impl T {
 
     fn in_flight(&self) -> usize {
         self.root.calls.len()
+    }
+}
+
+/// What the worker does with an answer, for one stream.
+fn deliver(
+    host: &MockHost,
+    root: &mut Root,
+    flow: &mut Flow,
+    token: u32,
+    num_headers: usize,
+    body_size: usize,
+) {
+    if let Some(call) = root.calls.take(token) {
+        let answer = crate::outcome::read(host, &call.config, num_headers, body_size);
+        flow.on_outcome(host, root, token, &answer.outcome);
     }
 }
 
@@ -147,20 +168,6 @@ fn even_answer_resumes_the_request() {
         host.clock.get(),
         0,
         "no clock read unless the histogram is asked for"
-    );
-}
-
-#[test]
-fn the_latency_histogram_is_recorded_when_asked_for() {
-    let host = MockHost::with_request(REQUEST).answering("200", &[], EVEN);
-    let mut flow = T::new(r#"{"latency_histogram": true}"#);
-    flow.root.stats.define(&host, "p").unwrap();
-    flow.headers(&host);
-    flow.answer(&host, host.last_token(), 1, 1);
-    assert_eq!(
-        *host.histogram_samples.borrow(),
-        vec![3],
-        "the mock clock moves 3 ms per read"
     );
 }
 
@@ -792,7 +799,7 @@ fn admission_reserves_room_for_the_success_headers_a_request_may_keep() {
     // held until it is deleted.
     let token = host.last_token();
     root.calls.take(token);
-    flows[fit - 1].on_call_response(&host, &mut root, token, 2, 0);
+    deliver(&host, &mut root, &mut flows[fit - 1], token, 2, 0);
     flows[fit - 1].on_response_headers(&host, &mut root);
     assert_eq!(root.held_bytes, fit * per_request - 8192);
     flows[fit - 1].on_delete(&mut root);

@@ -159,6 +159,28 @@ pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Re
     Ok(token)
 }
 
+/// A shared-data entry and its version; `None` when there is no such key.
+pub fn shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>> {
+    let (mut data, mut size, mut cas) = (null_mut(), 0, 0);
+    // SAFETY: `key` is live; the host writes to live locals as in `buffer`.
+    let status = unsafe {
+        raw::proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas)
+    };
+    match Status::check(status) {
+        // SAFETY: as in `buffer`.
+        Ok(()) => Ok(Some((unsafe { take(data, size) }, cas))),
+        Err(Status::NotFound) => Ok(None),
+        Err(status) => Err(status),
+    }
+}
+
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<()> {
+    // SAFETY: both slices are live for the call.
+    Status::check(unsafe {
+        raw::proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
+}
+
 pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32> {
     let mut id = 0;
     // SAFETY: the name is live; the host writes the id to a live local.

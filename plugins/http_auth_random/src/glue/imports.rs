@@ -68,6 +68,21 @@ extern "C" {
         return_token: *mut u32,
     ) -> u32;
 
+    pub fn proxy_get_shared_data(
+        key: *const u8,
+        key_size: usize,
+        return_value: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    pub fn proxy_set_shared_data(
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+
     pub fn proxy_define_metric(
         metric_type: u32,
         name: *const u8,

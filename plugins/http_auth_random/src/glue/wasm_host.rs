@@ -117,6 +117,17 @@ impl Host for WasmHost {
         )
     }
 
+    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
+        named("get shared data", hostcalls::shared_data(key))
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()> {
+        named(
+            "set shared data",
+            hostcalls::set_shared_data(key, value, cas),
+        )
+    }
+
     fn set_effective_context(&self, context_id: u32) -> HostResult<()> {
         named(
             "set effective context",

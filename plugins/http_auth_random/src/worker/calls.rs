@@ -1,15 +1,42 @@
-//! The auth calls a worker has outstanding, including those whose stream has gone: the host
+//! The auth calls a worker has outstanding, including those whose streams have gone: the host
 //! cannot cancel an HTTP call, so a call counts until its answer arrives or its deadline passes.
+//! A call may have waiters besides the stream that made it (requests with the same cache key).
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::cache::Digest;
+use crate::config::Config;
+
+/// Where a call's answer goes in the cache, as the leader's lookup found the slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheWrite {
+    pub digest: Digest,
+    pub slot_key: String,
+    pub cas: u32,
+}
+
+#[derive(Debug, Clone)]
 pub struct Call {
-    /// The stream waiting for the answer; `None` once it has gone.
+    /// The stream that made the call; `None` once it has gone.
     pub stream: Option<u32>,
+    /// Other streams waiting for the same answer (same cache key).
+    pub waiters: Vec<u32>,
     /// When Envoy will have answered the call itself (a 504 at the timeout), on the worker's
     /// coarse clock. Past it (plus a grace period) the call no longer counts.
     pub deadline_nanos: u64,
+    /// For the latency histogram, when it is on.
+    pub started_nanos: Option<u64>,
+    /// The configuration the call was made under: its answer is read by it.
+    pub config: Rc<Config>,
+    pub cache: Option<CacheWrite>,
+}
+
+impl Call {
+    /// Every stream still waiting for this call's answer.
+    pub fn streams(&self) -> impl Iterator<Item = u32> + '_ {
+        self.stream.into_iter().chain(self.waiters.iter().copied())
+    }
 }
 
 /// Outstanding calls by token. Tokens are per root context, as the host numbers them.
@@ -27,19 +54,27 @@ impl Calls {
         self.pending.is_empty()
     }
 
-    /// Calls whose stream has gone.
+    /// Calls nobody waits for any more.
     pub fn orphaned(&self) -> usize {
-        self.pending.values().filter(|c| c.stream.is_none()).count()
+        self.pending
+            .values()
+            .filter(|c| c.stream.is_none() && c.waiters.is_empty())
+            .count()
     }
 
-    pub fn add(&mut self, token: u32, stream: u32, deadline_nanos: u64) {
-        self.pending.insert(
-            token,
-            Call {
-                stream: Some(stream),
-                deadline_nanos,
-            },
-        );
+    pub fn add(&mut self, token: u32, call: Call) {
+        self.pending.insert(token, call);
+    }
+
+    /// Another stream waits for this call's answer.
+    pub fn join(&mut self, token: u32, stream: u32) -> bool {
+        match self.pending.get_mut(&token) {
+            Some(call) => {
+                call.waiters.push(stream);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The call's answer has arrived.
@@ -47,10 +82,13 @@ impl Calls {
         self.pending.remove(&token)
     }
 
-    /// The call's stream has gone; the call itself goes on.
-    pub fn orphan(&mut self, token: u32) {
+    /// A stream waiting for the call has gone; the call itself goes on.
+    pub fn leave(&mut self, token: u32, stream: u32) {
         if let Some(call) = self.pending.get_mut(&token) {
-            call.stream = None;
+            if call.stream == Some(stream) {
+                call.stream = None;
+            }
+            call.waiters.retain(|waiter| *waiter != stream);
         }
     }
 
@@ -73,40 +111,57 @@ impl Calls {
 mod tests {
     use super::*;
 
+    fn call(stream: u32, deadline_nanos: u64) -> Call {
+        Call {
+            stream: Some(stream),
+            waiters: Vec::new(),
+            deadline_nanos,
+            started_nanos: None,
+            config: Rc::new(Config::parse(b"").unwrap()),
+            cache: None,
+        }
+    }
+
     #[test]
-    fn a_call_counts_until_answered_even_after_its_stream_goes() {
+    fn a_call_counts_until_answered_even_after_its_streams_go() {
         let mut calls = Calls::default();
-        calls.add(1, 10, 100);
-        calls.add(2, 11, 100);
-        calls.orphan(1);
-        assert_eq!((calls.len(), calls.orphaned()), (2, 1));
+        calls.add(1, call(10, 100));
+        calls.add(2, call(11, 100));
+        assert!(calls.join(2, 12));
+        calls.leave(1, 10);
+        calls.leave(2, 11);
         assert_eq!(
-            calls.take(1),
-            Some(Call {
-                stream: None,
-                deadline_nanos: 100
-            })
+            (calls.len(), calls.orphaned()),
+            (2, 1),
+            "call 2 still has a waiter"
         );
-        assert_eq!(calls.take(1), None, "answered once");
-        assert_eq!((calls.len(), calls.orphaned()), (1, 0));
+        calls.leave(2, 12);
+        assert_eq!(calls.orphaned(), 2);
+        assert!(calls.take(1).is_some());
+        assert!(calls.take(1).is_none(), "answered once");
+        assert_eq!(calls.len(), 1);
+        assert!(!calls.join(1, 13), "no joining a call that has ended");
+    }
+
+    #[test]
+    fn every_waiting_stream_is_named_leader_first() {
+        let mut calls = Calls::default();
+        calls.add(1, call(10, 100));
+        calls.join(1, 11);
+        calls.join(1, 12);
+        let taken = calls.take(1).unwrap();
+        assert_eq!(taken.streams().collect::<Vec<_>>(), vec![10, 11, 12]);
     }
 
     #[test]
     fn calls_past_their_deadline_are_expired() {
         let mut calls = Calls::default();
-        calls.add(1, 10, 100);
-        calls.add(2, 11, 300);
+        calls.add(1, call(10, 100));
+        calls.add(2, call(11, 300));
         assert!(calls.expire(100).is_empty(), "not before the deadline");
-        assert_eq!(
-            calls.expire(200),
-            vec![(
-                1,
-                Call {
-                    stream: Some(10),
-                    deadline_nanos: 100
-                }
-            )]
-        );
+        let expired = calls.expire(200);
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].0, 1);
         assert_eq!(calls.len(), 1);
     }
 }

@@ -11,14 +11,16 @@ use std::time::Duration;
 
 use log::{debug, error, info, warn};
 
-pub use calls::{Call, Calls};
+pub use calls::{CacheWrite, Call, Calls};
 pub use root::Root;
 
 use crate::abi::Action;
+use crate::cache::{self, NotStored};
 use crate::config::Config;
 use crate::flow::Flow;
 use crate::host::Host;
-use crate::metrics::{Gauges, Stats};
+use crate::metrics::{Counter, Gauges, Stats};
+use crate::outcome;
 
 /// How often counters and gauges reach Envoy's stats, and how fine the deadline clock is.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -129,15 +131,15 @@ impl Worker {
         let expired = root.calls.expire(root.clock_nanos.saturating_sub(grace));
         for (token, call) in expired {
             warn!("auth call {token} got no answer by its deadline: no longer counted");
-            let Some(stream_id) = call.stream else {
-                continue;
-            };
-            if let Some(Stream {
-                flow: Some(flow), ..
-            }) = self.streams.get_mut(&stream_id)
-            {
-                if host.set_effective_context(stream_id).is_ok() {
-                    flow.on_call_expired(host, root);
+            forget_pending_key(root, token, &call);
+            for stream_id in call.streams() {
+                if let Some(Stream {
+                    flow: Some(flow), ..
+                }) = self.streams.get_mut(&stream_id)
+                {
+                    if host.set_effective_context(stream_id).is_ok() {
+                        flow.on_call_expired(host, root);
+                    }
                 }
             }
         }
@@ -182,8 +184,9 @@ impl Worker {
         }
     }
 
-    /// A call's answer, delivered to the root context that made the call. It is counted off
-    /// whether or not its stream is still there.
+    /// A call's answer, delivered to the root context that made the call. It is read once,
+    /// cached if it may be, and applied to every stream still waiting for it; it is counted off
+    /// whether or not any is.
     pub fn on_call_response(
         &mut self,
         host: &impl Host,
@@ -200,21 +203,49 @@ impl Worker {
             debug!("answer to call {token}, which is not outstanding: ignored");
             return;
         };
-        let Some(stream_id) = call.stream else {
-            debug!("answer to call {token}, whose stream has gone: counted off");
-            return;
-        };
-        let Some(Stream {
-            flow: Some(flow), ..
-        }) = self.streams.get_mut(&stream_id)
-        else {
-            return;
-        };
-        if let Err(err) = host.set_effective_context(stream_id) {
-            warn!("#{stream_id} cannot act on the stream for call {token}: {err}");
+        forget_pending_key(root, token, &call);
+        if let Some(started) = call.started_nanos {
+            let millis = host.now_nanos().saturating_sub(started) / 1_000_000;
+            root.stats.record_latency(host, millis);
+        }
+        let waiting: Vec<u32> = call
+            .streams()
+            .filter(|id| matches!(self.streams.get(id), Some(Stream { flow: Some(_), .. })))
+            .collect();
+        if waiting.is_empty() && call.cache.is_none() {
+            debug!("answer to call {token}, whose streams have gone: counted off");
             return;
         }
-        flow.on_call_response(host, root, token, num_headers, body_size);
+        // The answer is read in the root context the host delivered it to, before acting on
+        // any stream.
+        let answer = outcome::read(host, &call.config, num_headers, body_size);
+        if let (Some(write), Some(cache)) = (&call.cache, &call.config.cache) {
+            match cache::remember(host, cache, write, &answer) {
+                Ok(()) => {}
+                Err(NotStored::TooLarge(size)) => {
+                    debug!(
+                        "answer to call {token} not cached: {size} bytes is over max_entry_bytes"
+                    );
+                }
+                Err(NotStored::Failed(why)) => {
+                    debug!("answer to call {token} not cached: {why}");
+                    root.stats.count(Counter::CacheStoreFailed);
+                }
+            }
+        }
+        for stream_id in waiting {
+            let Some(Stream {
+                flow: Some(flow), ..
+            }) = self.streams.get_mut(&stream_id)
+            else {
+                continue;
+            };
+            if let Err(err) = host.set_effective_context(stream_id) {
+                warn!("#{stream_id} cannot act on the stream for call {token}: {err}");
+                continue;
+            }
+            flow.on_outcome(host, root, token, &answer.outcome);
+        }
     }
 
     /// The host asks whether the context may be deleted; the plugin never needs to delay it.
@@ -257,5 +288,16 @@ impl Worker {
     }
 }
 
+/// A call that has ended no longer takes new waiters for its key.
+fn forget_pending_key(root: &mut Root, token: u32, call: &Call) {
+    if let Some(write) = &call.cache {
+        if root.pending_keys.get(&write.digest) == Some(&token) {
+            root.pending_keys.remove(&write.digest);
+        }
+    }
+}
+
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod tests;

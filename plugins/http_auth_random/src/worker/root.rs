@@ -3,7 +3,10 @@
 
 use std::rc::Rc;
 
+use std::collections::BTreeMap;
+
 use super::calls::Calls;
+use crate::cache::Digest;
 use crate::config::Config;
 use crate::metrics::{Gauges, Stats};
 
@@ -11,6 +14,8 @@ pub struct Root {
     pub config: Rc<Config>,
     pub stats: Stats,
     pub calls: Calls,
+    /// The outstanding call for each cache key, which requests with that key wait for.
+    pub pending_keys: BTreeMap<Digest, u32>,
     /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
     pub held_bytes: usize,
     /// Wall clock as of the last tick. Deadlines are coarse (a tick is 200 ms), so a request
@@ -31,6 +36,7 @@ impl Root {
             config,
             stats,
             calls: Calls::default(),
+            pending_keys: BTreeMap::new(),
             held_bytes: 0,
             clock_nanos: 0,
             overload_logs: 0,

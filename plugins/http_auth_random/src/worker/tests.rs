@@ -166,3 +166,23 @@ fn a_second_root_in_the_same_vm_does_not_count_its_memory_twice() {
         i128::from(host.vm_memory_bytes())
     );
 }
+
+#[test]
+fn the_latency_histogram_is_recorded_once_per_call_when_asked_for() {
+    let host = MockHost::with_request(REQUEST).answering("200", &[], b"a");
+    let mut worker = configured(r#"{"latency_histogram": true}"#, &host);
+    worker.on_context_create(2, ROOT);
+    worker.on_request_headers(&host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 1);
+    assert_eq!(
+        *host.histogram_samples.borrow(),
+        vec![3],
+        "the mock clock moves 3 ms per read"
+    );
+    let host = MockHost::with_request(REQUEST).answering("200", &[], b"a");
+    let mut worker = configured("", &host);
+    worker.on_context_create(2, ROOT);
+    worker.on_request_headers(&host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 1);
+    assert!(host.histogram_samples.borrow().is_empty(), "off by default");
+}

@@ -1,0 +1,94 @@
+//! A cache entry as a shared-data slot holds it: the digest it is for, until when it is fresh
+//! (and may be served stale), and the verdict with everything it applies; postcard-encoded.
+
+use serde::{Deserialize, Serialize};
+
+use super::key::Digest;
+use crate::outcome::{Allowed, Denied, Outcome};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CachedVerdict {
+    Allow(Allowed),
+    Deny(Denied),
+}
+
+impl CachedVerdict {
+    pub fn from_outcome(outcome: &Outcome) -> Option<CachedVerdict> {
+        match outcome {
+            Outcome::Allow(allowed) => Some(CachedVerdict::Allow(allowed.clone())),
+            Outcome::Deny(denied) => Some(CachedVerdict::Deny(denied.clone())),
+            Outcome::Failed(_) | Outcome::Overloaded(_) => None,
+        }
+    }
+
+    pub fn into_outcome(self) -> Outcome {
+        match self {
+            CachedVerdict::Allow(allowed) => Outcome::Allow(allowed),
+            CachedVerdict::Deny(denied) => Outcome::Deny(denied),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The whole key's digest: a slot shared by two keys never serves one's verdict to the other.
+    pub digest: Digest,
+    /// Wall-clock milliseconds.
+    pub fresh_until_ms: u64,
+    /// An allow may be served until then when the auth service fails (`stale_if_error_ms`).
+    pub stale_until_ms: u64,
+    pub verdict: CachedVerdict,
+}
+
+impl Entry {
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        postcard::to_allocvec(self).ok()
+    }
+
+    /// Anything that is not an entry (another version's, or garbage) is no entry.
+    pub fn decode(bytes: &[u8]) -> Option<Entry> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry() -> Entry {
+        Entry {
+            digest: [3; 32],
+            fresh_until_ms: 10,
+            stale_until_ms: 20,
+            verdict: CachedVerdict::Allow(Allowed {
+                set: vec![("x-user-id".into(), b"alice".to_vec())],
+                append: vec![],
+                client: vec![("set-cookie".into(), b"s=1".to_vec())],
+                dropped: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let bytes = entry().encode().unwrap();
+        assert_eq!(Entry::decode(&bytes), Some(entry()));
+        let deny = Entry {
+            verdict: CachedVerdict::Deny(Denied {
+                status: 401,
+                headers: vec![("www-authenticate".into(), "Bearer".into())],
+                body: b"no".to_vec(),
+            }),
+            ..entry()
+        };
+        assert_eq!(Entry::decode(&deny.encode().unwrap()), Some(deny));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_an_entry_or_none(bytes in prop::collection::vec(any::<u8>(), 0..128)) {
+            let _ = Entry::decode(&bytes);
+        }
+    }
+}

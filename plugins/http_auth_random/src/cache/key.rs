@@ -1,0 +1,165 @@
+//! The cache key: a SHA-256 digest of the configuration's fingerprint and of every request part
+//! the key names, encoded so that no two different requests can give the same input.
+
+use sha2::{Digest as _, Sha256};
+
+use crate::host::Headers;
+
+/// One part of the request that decides the verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPart {
+    /// A header (lowercase), with every value it has, in order.
+    Header(String),
+    Method,
+    Authority,
+    Path,
+    /// The path up to the first `?`.
+    PathWithoutQuery,
+}
+
+impl KeyPart {
+    /// The name a part is written as in the configuration.
+    pub fn parse(name: &str) -> Option<KeyPart> {
+        Some(match name {
+            ":method" => KeyPart::Method,
+            ":authority" => KeyPart::Authority,
+            ":path" => KeyPart::Path,
+            ":path_without_query" => KeyPart::PathWithoutQuery,
+            other if other.starts_with(':') => return None,
+            header => KeyPart::Header(header.to_owned()),
+        })
+    }
+
+    fn header_name(&self) -> &str {
+        match self {
+            KeyPart::Header(name) => name,
+            KeyPart::Method => ":method",
+            KeyPart::Authority => ":authority",
+            KeyPart::Path | KeyPart::PathWithoutQuery => ":path",
+        }
+    }
+}
+
+pub type Digest = [u8; 32];
+
+/// The digest of a request's key. A missing header and an empty one differ, and so do one value
+/// and the same bytes split over two headers.
+pub fn digest(fingerprint: &Digest, parts: &[KeyPart], request: &Headers) -> Digest {
+    let mut hash = Sha256::new();
+    hash.update(b"http_auth_random.cache.v1\0");
+    hash.update(fingerprint);
+    for part in parts {
+        let name = part.header_name();
+        for (_, value) in request.iter().filter(|(n, _)| n == name) {
+            let value = match part {
+                KeyPart::PathWithoutQuery => value.split(|b| *b == b'?').next().unwrap_or_default(),
+                _ => value.as_slice(),
+            };
+            hash.update([1u8]);
+            hash.update(u64::try_from(value.len()).unwrap_or(u64::MAX).to_le_bytes());
+            hash.update(value);
+        }
+        // The end of this part's values: a missing header is just this.
+        hash.update([0u8]);
+    }
+    hash.finalize().into()
+}
+
+/// The configuration's fingerprint: a new configuration never serves an old one's verdicts.
+pub fn fingerprint(configuration: &[u8]) -> Digest {
+    Sha256::digest(configuration).into()
+}
+
+/// The shared-data slot a digest lives in.
+pub fn slot(digest: &Digest, slots: u32) -> u32 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
+    let slots = u64::from(slots.max(1));
+    u32::try_from(u64::from_le_bytes(first) % slots).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn request(pairs: &[(&str, &[u8])]) -> Headers {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .collect()
+    }
+
+    const FP: Digest = [7; 32];
+
+    fn key(parts: &[&str], pairs: &[(&str, &[u8])]) -> Digest {
+        let parts: Vec<KeyPart> = parts.iter().map(|p| KeyPart::parse(p).unwrap()).collect();
+        digest(&FP, &parts, &request(pairs))
+    }
+
+    #[test]
+    fn a_missing_header_is_its_own_key_not_a_wildcard() {
+        let missing = key(&["authorization"], &[]);
+        let empty = key(&["authorization"], &[("authorization", b"")]);
+        let token = key(&["authorization"], &[("authorization", b"Bearer a")]);
+        assert_ne!(missing, empty);
+        assert_ne!(missing, token);
+        assert_ne!(empty, token);
+    }
+
+    #[test]
+    fn values_cannot_be_shifted_between_parts_or_headers() {
+        assert_ne!(
+            key(&["a", "b"], &[("a", b"xy"), ("b", b"")]),
+            key(&["a", "b"], &[("a", b"x"), ("b", b"y")])
+        );
+        assert_ne!(
+            key(&["cookie"], &[("cookie", b"a=1; b=2")]),
+            key(&["cookie"], &[("cookie", b"a=1"), ("cookie", b"b=2")])
+        );
+    }
+
+    #[test]
+    fn the_path_without_query_ignores_only_the_query() {
+        let a = key(&[":path_without_query"], &[(":path", b"/a?x=1")]);
+        assert_eq!(a, key(&[":path_without_query"], &[(":path", b"/a?x=2")]));
+        assert_ne!(a, key(&[":path_without_query"], &[(":path", b"/b?x=1")]));
+        assert_ne!(
+            key(&[":path"], &[(":path", b"/a?x=1")]),
+            key(&[":path"], &[(":path", b"/a?x=2")])
+        );
+    }
+
+    #[test]
+    fn another_configuration_gives_another_key() {
+        let parts = [KeyPart::Method];
+        let req = request(&[(":method", b"GET")]);
+        assert_ne!(
+            digest(&[1; 32], &parts, &req),
+            digest(&[2; 32], &parts, &req)
+        );
+        assert_ne!(fingerprint(b"{}"), fingerprint(b"{ }"));
+    }
+
+    #[test]
+    fn unknown_pseudo_headers_are_not_key_parts() {
+        assert_eq!(KeyPart::parse(":scheme"), None);
+        assert_eq!(
+            KeyPart::parse("cookie"),
+            Some(KeyPart::Header("cookie".into()))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn different_values_give_different_keys(a in prop::collection::vec(any::<u8>(), 0..16), b in prop::collection::vec(any::<u8>(), 0..16)) {
+            prop_assume!(a != b);
+            prop_assert_ne!(key(&["x-api-key"], &[("x-api-key", &a)]), key(&["x-api-key"], &[("x-api-key", &b)]));
+        }
+
+        #[test]
+        fn slots_are_in_range(digest in any::<[u8; 32]>(), slots in 0u32..5000) {
+            prop_assert!(slot(&digest, slots) < slots.max(1));
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! What an auth answer means for the requests waiting on it: read from the host once, then
+//! applied to each waiting stream, and stored in the cache when it may be.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Rule};
+use crate::decision::{answer_status, decide, needs_body, AuthError, Verdict};
+use crate::host::{Headers, Host, HostError};
+
+/// Envoy's router marks the 503 it answers when a cluster's circuit breaker overflows.
+pub const ENVOY_OVERLOADED_HEADER: &str = "x-envoy-overloaded";
+
+/// Per header kept for the client's response, on top of its name and value: two allocations
+/// and their bookkeeping.
+pub const HEADER_OVERHEAD_BYTES: usize = 64;
+
+/// What an allow applies to the request and to its response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allowed {
+    /// Headers that replace the request's own.
+    pub set: Headers,
+    /// Headers appended to the request.
+    pub append: Headers,
+    /// Headers added to the upstream's response.
+    pub client: Headers,
+    /// Headers for the client left out, over `max_success_header_bytes`.
+    pub dropped: usize,
+}
+
+/// The reply a deny sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Denied {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Allow(Allowed),
+    Deny(Denied),
+    /// The auth service failed: the failure policy decides.
+    Failed(AuthError),
+    /// The auth path or the worker is saturated, which a client can cause: 503, never open.
+    Overloaded(String),
+}
+
+/// An answer as read: what it means, and what it says about caching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub outcome: Outcome,
+    pub cache_control: Option<Vec<u8>>,
+}
+
+impl Outcome {
+    /// A host call on the auth answer that failed. Running out of VM memory is an overload.
+    pub fn from_host_error(err: HostError) -> Outcome {
+        if err.is_out_of_memory() {
+            Outcome::Overloaded(format!("out of VM memory ({err})"))
+        } else {
+            Outcome::Failed(AuthError::Host(err.to_string()))
+        }
+    }
+}
+
+/// Reads the call's answer, only as much of it as the rule and the configuration need.
+pub fn read(host: &impl Host, config: &Config, num_headers: usize, body_size: usize) -> Answer {
+    let outcome = match read_outcome(host, config, num_headers, body_size) {
+        Ok(outcome) | Err(outcome) => outcome,
+    };
+    let cacheable = matches!(outcome, Outcome::Allow(_) | Outcome::Deny(_));
+    let cache_control = if cacheable && config.cache.is_some() {
+        host.call_response_header("cache-control").ok().flatten()
+    } else {
+        None
+    };
+    Answer {
+        outcome,
+        cache_control,
+    }
+}
+
+fn read_outcome(
+    host: &impl Host,
+    config: &Config,
+    num_headers: usize,
+    body_size: usize,
+) -> Result<Outcome, Outcome> {
+    if num_headers == 0 {
+        return Err(Outcome::Failed(AuthError::CallFailed));
+    }
+    let status_header = host
+        .call_response_header(":status")
+        .map_err(Outcome::from_host_error)?;
+    let status = match answer_status(status_header.as_deref()) {
+        Ok(status) => status,
+        Err(AuthError::ServerError(503))
+            if host
+                .call_response_header(ENVOY_OVERLOADED_HEADER)
+                .map_err(Outcome::from_host_error)?
+                .is_some() =>
+        {
+            return Err(Outcome::Overloaded(
+                "the auth cluster's circuit breaker overflowed".to_owned(),
+            ))
+        }
+        Err(err) => return Err(Outcome::Failed(err)),
+    };
+    let rule = config.rule;
+    let body = if needs_body(rule, status) {
+        answer_body(host, config, body_size)?
+    } else {
+        Vec::new()
+    };
+    Ok(match decide(rule, status, &body) {
+        Verdict::Allow => Outcome::Allow(allowed(host, config)?),
+        Verdict::DenyConfigured => {
+            let deny = &config.deny;
+            Outcome::Deny(Denied {
+                status: deny.status,
+                headers: deny.headers.clone(),
+                body: deny.body.as_bytes().to_vec(),
+            })
+        }
+        Verdict::DenyWithAnswer(status) => {
+            let answer = host
+                .call_response_headers()
+                .map_err(Outcome::from_host_error)?;
+            let response = &config.response;
+            let headers = answer
+                .into_iter()
+                .filter(|(name, _)| response.to_client_on_deny(name))
+                .filter_map(|(name, value)| Some((name, String::from_utf8(value).ok()?)))
+                .collect();
+            Outcome::Deny(Denied {
+                status,
+                headers,
+                body,
+            })
+        }
+    })
+}
+
+/// The answer's body, within `max_response_body_bytes`. Under the status rule the status is the
+/// verdict, so a deny with a larger body is still a deny, relayed without its body; under the
+/// seed rule the body is the verdict, so a larger one is an error.
+fn answer_body(host: &impl Host, config: &Config, body_size: usize) -> Result<Vec<u8>, Outcome> {
+    let limit = config.max_response_body_bytes;
+    if body_size > limit {
+        if config.rule == Rule::Status {
+            log::warn!(
+                "the auth answer's {body_size}-byte body is over the {limit}-byte limit: denying without it"
+            );
+            return Ok(Vec::new());
+        }
+        return Err(Outcome::Failed(AuthError::BodyTooLarge {
+            size: body_size,
+            limit,
+        }));
+    }
+    if body_size == 0 {
+        return Ok(Vec::new());
+    }
+    host.call_response_body(body_size)
+        .map_err(Outcome::from_host_error)
+}
+
+/// The headers an allow passes on. If they cannot be read, the allow cannot be applied as the
+/// auth service meant it: an error, not an allow without them.
+fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
+    let response = &config.response;
+    let mut allowed = Allowed::default();
+    if !response.used_on_allow() {
+        return Ok(allowed);
+    }
+    let answer = host
+        .call_response_headers()
+        .map_err(Outcome::from_host_error)?;
+    let cap = config.limits.max_success_header_bytes;
+    let mut kept = 0;
+    for header in answer {
+        let name = header.0.as_str();
+        if response.sets_upstream(name) {
+            allowed.set.push(header.clone());
+        } else if response.appends_upstream(name) {
+            allowed.append.push(header.clone());
+        }
+        if response.to_client_on_success(name) {
+            let cost = header_cost(&header);
+            if kept + cost > cap {
+                allowed.dropped += 1;
+            } else {
+                kept += cost;
+                allowed.client.push(header);
+            }
+        }
+    }
+    Ok(allowed)
+}
+
+/// What keeping a header costs the memory budget.
+pub fn header_cost((name, value): &(String, Vec<u8>)) -> usize {
+    name.len() + value.len() + HEADER_OVERHEAD_BYTES
+}

@@ -1,0 +1,245 @@
+//! The decision cache and coalescing through the worker, against a mock host whose shared data
+//! behaves as the host's (versions, CAS).
+//! Test code only: its module is declared under #[cfg(test)].
+
+use super::*;
+use crate::flow::State;
+use crate::mock_host::{headers, Effect, MockHost};
+
+const ROOT: u32 = 1;
+
+fn request(token: &str) -> Vec<(String, Vec<u8>)> {
+    headers(&[
+        (":authority", "shop"),
+        (":path", "/orders"),
+        (":method", "GET"),
+        ("authorization", token),
+    ])
+}
+
+fn configured(json: &str, host: &MockHost) -> Worker {
+    let mut worker = Worker::default();
+    worker.on_context_create(ROOT, 0);
+    assert!(worker.on_configure(host, ROOT, json.as_bytes()));
+    worker
+}
+
+const CACHED: &str = r#"{"decision": "status", "allowed_upstream_headers": [{"exact": "x-user-id"}],
+    "cache": {"key": ["authorization"], "ttl_ms": 10000}}"#;
+
+/// Starts a stream with the host's current request; true if it made an auth call.
+fn start(worker: &mut Worker, host: &MockHost, id: u32) -> (Action, bool) {
+    let dispatches = |h: &MockHost| {
+        h.effects()
+            .iter()
+            .filter(|e| matches!(e, Effect::Dispatch { .. }))
+            .count()
+    };
+    let before = dispatches(host);
+    worker.on_context_create(id, ROOT);
+    let action = worker.on_request_headers(host, id);
+    (action, dispatches(host) > before)
+}
+
+fn count(worker: &Worker, counter: Counter) -> u64 {
+    worker.root(ROOT).unwrap().stats.total(counter)
+}
+
+#[test]
+fn an_allow_is_served_from_the_cache_with_its_headers_and_no_call() {
+    let mut host = MockHost::with_request(&[]).answering("200", &[("x-user-id", "alice")], b"");
+    host.request = request("Bearer alice");
+    let mut worker = configured(CACHED, &host);
+    let (action, called) = start(&mut worker, &host, 2);
+    assert_eq!((action, called), (Action::Pause, true));
+    worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+    host.clear_effects();
+
+    let (action, called) = start(&mut worker, &host, 3);
+    assert_eq!((action, called), (Action::Continue, false), "a hit");
+    assert!(host.effects().contains(&Effect::SetRequestHeader(
+        "x-user-id".into(),
+        b"alice".to_vec()
+    )));
+    assert_eq!(count(&worker, Counter::CacheHit), 1);
+    assert_eq!(count(&worker, Counter::CacheMiss), 1);
+}
+
+#[test]
+fn two_identities_never_get_each_others_verdict_even_in_one_slot() {
+    // One slot: every key collides, and the digest tells them apart.
+    let json = r#"{"decision": "status", "allowed_upstream_headers": [{"exact": "x-user-id"}],
+        "cache": {"key": ["authorization"], "ttl_ms": 10000, "max_entries": 1, "deny_ttl_ms": 10000}}"#;
+    let mut host = MockHost::with_request(&[]).answering("200", &[("x-user-id", "alice")], b"");
+    host.request = request("Bearer alice");
+    let mut worker = configured(json, &host);
+    start(&mut worker, &host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+
+    // Mallory's token misses (alice's entry is in the slot), and asks.
+    let shared = host.shared.borrow().clone();
+    let mut host = MockHost::with_request(&[]).answering("403", &[], b"no");
+    *host.shared.borrow_mut() = shared;
+    host.request = request("Bearer mallory");
+    let (action, called) = start(&mut worker, &host, 3);
+    assert_eq!((action, called), (Action::Pause, true), "not alice's allow");
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 2);
+    assert_eq!(*worker.flow(3).unwrap().state(), State::Denied);
+    // Mallory's deny now holds the slot: alice asks again rather than get it.
+    host.request = request("Bearer alice");
+    let (_, called) = start(&mut worker, &host, 4);
+    assert!(called);
+}
+
+#[test]
+fn a_deny_is_cached_only_with_deny_ttl_and_errors_never() {
+    for (json, answer, cached) in [
+        (CACHED, "403", false),
+        (
+            r#"{"decision": "status", "cache": {"key": ["authorization"], "deny_ttl_ms": 5000}}"#,
+            "403",
+            true,
+        ),
+        (CACHED, "503", false),
+        (
+            r#"{"decision": "status", "failure_mode_allow": true, "cache": {"key": ["authorization"]}}"#,
+            "504",
+            false,
+        ),
+    ] {
+        let mut host = MockHost::with_request(&[]).answering(answer, &[], b"");
+        host.request = request("Bearer x");
+        let mut worker = configured(json, &host);
+        start(&mut worker, &host, 2);
+        worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+        let (_, called) = start(&mut worker, &host, 3);
+        assert_eq!(!called, cached, "{answer} under {json}");
+    }
+}
+
+#[test]
+fn cache_control_decides_and_an_expired_entry_is_never_served() {
+    for (cache_control, cached) in [("no-store", false), ("private", false), ("max-age=2", true)] {
+        let mut host =
+            MockHost::with_request(&[]).answering("200", &[("cache-control", cache_control)], b"");
+        host.request = request("Bearer x");
+        let mut worker = configured(CACHED, &host);
+        start(&mut worker, &host, 2);
+        worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+        let (_, called) = start(&mut worker, &host, 3);
+        assert_eq!(!called, cached, "{cache_control}");
+        if cached {
+            // max-age=2 s: past it, the entry is not served.
+            host.clock.set(host.clock.get() + 2_000_000_000);
+            let (_, called) = start(&mut worker, &host, 4);
+            assert!(called, "expired");
+        }
+    }
+}
+
+#[test]
+fn an_expired_allow_is_served_only_inside_the_stale_window_when_the_call_fails() {
+    let json = r#"{"decision": "status", "cache": {"key": ["authorization"], "ttl_ms": 1000,
+        "stale_if_error_ms": 5000}}"#;
+    let mut host = MockHost::with_request(&[]).answering("200", &[], b"");
+    host.request = request("Bearer x");
+    let mut worker = configured(json, &host);
+    start(&mut worker, &host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+    // Expired, inside the stale window, and the auth service fails: served stale.
+    host.clock.set(host.clock.get() + 2_000_000_000);
+    let (_, called) = start(&mut worker, &host, 3);
+    assert!(called, "an expired entry is not a hit");
+    worker.on_call_response(&host, ROOT, host.last_token(), 0, 0);
+    assert_eq!(*worker.flow(3).unwrap().state(), State::Allowed);
+    assert_eq!(count(&worker, Counter::CacheStaleServed), 1);
+    // Past the window: the failure policy.
+    host.clock.set(host.clock.get() + 5_000_000_000);
+    start(&mut worker, &host, 4);
+    worker.on_call_response(&host, ROOT, host.last_token(), 0, 0);
+    assert_eq!(*worker.flow(4).unwrap().state(), State::FailedClosed);
+}
+
+#[test]
+fn concurrent_requests_with_one_key_share_one_call_even_when_the_first_goes() {
+    let mut host = MockHost::with_request(&[]).answering("200", &[("x-user-id", "alice")], b"");
+    host.request = request("Bearer alice");
+    let mut worker = configured(CACHED, &host);
+    let calls: Vec<bool> = (2..=5).map(|id| start(&mut worker, &host, id).1).collect();
+    assert_eq!(
+        calls,
+        [true, false, false, false],
+        "one call for four requests"
+    );
+    assert_eq!(count(&worker, Counter::Coalesced), 3);
+    // The request that made the call goes away; the others still get its answer.
+    worker.on_done(2);
+    worker.on_delete(&host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+    for id in 3..=5 {
+        assert_eq!(*worker.flow(id).unwrap().state(), State::Allowed, "#{id}");
+    }
+    let resumed = host
+        .effects()
+        .iter()
+        .filter(|e| **e == Effect::Resume)
+        .count();
+    assert_eq!(resumed, 3);
+    // A waiter that leaves is simply not resumed.
+    let (_, called) = start(&mut worker, &host, 6);
+    assert!(!called, "the answer was cached");
+}
+
+#[test]
+fn waiters_share_the_calls_failure_and_its_deadline() {
+    let mut host = MockHost::with_request(&[]);
+    host.request = request("Bearer x");
+    let mut worker = configured(
+        r#"{"decision": "status", "timeout_ms": 100, "cache": {"key": ["authorization"]}}"#,
+        &host,
+    );
+    start(&mut worker, &host, 2);
+    start(&mut worker, &host, 3);
+    worker.on_done(3);
+    start(&mut worker, &host, 4);
+    host.clock.set(host.clock.get() + 2_000_000_000);
+    worker.on_tick(&host, ROOT);
+    for id in [2, 4] {
+        assert_eq!(
+            *worker.flow(id).unwrap().state(),
+            State::FailedClosed,
+            "#{id}"
+        );
+    }
+    assert_eq!(*worker.flow(3).unwrap().state(), State::Ended);
+    // The key takes new callers after the call ended.
+    let (_, called) = start(&mut worker, &host, 5);
+    assert!(called);
+}
+
+#[test]
+fn a_slot_written_since_it_was_read_is_not_overwritten_and_is_counted() {
+    let json = r#"{"decision": "status", "cache": {"key": ["authorization"], "ttl_ms": 1000}}"#;
+    let mut host = MockHost::with_request(&[]).answering("200", &[], b"");
+    host.request = request("Bearer x");
+    let mut worker = configured(json, &host);
+    start(&mut worker, &host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+    // Expired: the next request reads the slot at its current version and asks.
+    host.clock.set(host.clock.get() + 2_000_000_000);
+    let (_, called) = start(&mut worker, &host, 3);
+    assert!(called);
+    // Another worker writes the slot meanwhile.
+    for (_, version) in host.shared.borrow_mut().values_mut() {
+        *version += 1;
+    }
+    let before = host.shared.borrow().clone();
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+    assert_eq!(
+        *worker.flow(3).unwrap().state(),
+        State::Allowed,
+        "served all the same"
+    );
+    assert_eq!(count(&worker, Counter::CacheStoreFailed), 1);
+    assert_eq!(*host.shared.borrow(), before, "the newer write stands");
+}
