@@ -48,7 +48,8 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
             "noop-wasm",
             "ext_authz",
             "plugin-fnv",
-            "plugin-status"
+            "plugin-status",
+            "plugin-cached"
         ]
     );
     for setup in summary {
@@ -68,9 +69,65 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
     }
     let plugin = summary.iter().find(|s| s["setup"] == "plugin-fnv").unwrap();
     assert!(plugin["cpu_vs_ext_authz"]["median"].as_f64().unwrap() > 0.0);
-    assert_eq!(report["runs"].as_array().unwrap().len(), 5);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 6);
+    // Every request is checked, except by the cache, where one request repeated is a hit.
+    let calls = |name: &str| {
+        summary.iter().find(|s| s["setup"] == name).unwrap()["auth_calls_per_request"]["median"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(calls("ext_authz") > 0.99 && calls("plugin-fnv") > 0.99);
+    assert!(calls("plugin-cached") < 0.01, "{}", calls("plugin-cached"));
+    assert_eq!(calls("none"), 0.0);
 
     let svg = std::fs::read_to_string(out.path().join("bench-allow.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("plugin-fnv") && svg.contains("ext_authz"));
+}
+
+#[test]
+fn a_quick_mixed_workload_bench_counts_the_auth_calls_the_cache_saves() {
+    let out = tempfile::tempdir().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(paths::repo_root())
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+            "--quick",
+            "--rounds",
+            "1",
+            "--seconds",
+            "2",
+            "--workload",
+            "mixed",
+            "--only",
+            "ext_authz,plugin-cached",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cargo xtask bench --workload mixed failed"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("bench-allow-mixed.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["workload"], "1000 credentials, Zipf");
+    let summary = report["summary"].as_array().unwrap();
+    let calls = |name: &str| {
+        summary.iter().find(|s| s["setup"] == name).unwrap()["auth_calls_per_request"]["median"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(calls("ext_authz") > 0.99);
+    // At most one call per credential (1,000) for thousands of requests.
+    let cached = calls("plugin-cached");
+    assert!(cached > 0.0 && cached < 0.5, "{cached}");
 }

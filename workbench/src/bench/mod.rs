@@ -15,10 +15,31 @@ use crate::envoy::{Envoy, EnvoyOptions};
 use crate::wrk;
 pub use setups::{AuthPath, Setup, Wasm};
 
+/// What the load looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// The same request again and again: for the cache, every request after the first a hit.
+    Uniform,
+    /// Requests from this many credentials, Zipf-distributed.
+    Zipf(u32),
+}
+
+impl Workload {
+    pub fn name(self) -> String {
+        match self {
+            Workload::Uniform => "uniform".to_owned(),
+            Workload::Zipf(n) => format!("{n} credentials, Zipf"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub setups: Vec<Setup>,
     pub path: AuthPath,
+    pub workload: Workload,
+    /// Where generated wrk scripts go.
+    pub scratch: std::path::PathBuf,
     pub rounds: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -41,6 +62,8 @@ pub struct Run {
     pub envoy_cpu_us_per_request: f64,
     pub envoy_rss_mib: f64,
     pub startup_ms: f64,
+    /// Calls the auth service got per request served, over the measured run.
+    pub auth_calls_per_request: f64,
 }
 
 impl Run {
@@ -57,6 +80,7 @@ impl Run {
             "envoy_cpu_us_per_request": self.envoy_cpu_us_per_request,
             "envoy_rss_mib": self.envoy_rss_mib,
             "startup_ms": self.startup_ms,
+            "auth_calls_per_request": self.auth_calls_per_request,
         })
     }
 }
@@ -89,10 +113,21 @@ async fn measure(plan: &Plan, setup: Setup, round: usize, wasm: &Wasm<'_>) -> Re
         envoy.listener_port("main").await?
     );
     let load_cpu = Some(plan.load_cpu.as_str());
-    wrk::run(&url, plan.connections, plan.warmup, load_cpu).await?;
+    let script = match plan.workload {
+        Workload::Uniform => None,
+        Workload::Zipf(credentials) => {
+            let path = plan.scratch.join(format!("zipf-{credentials}.lua"));
+            std::fs::write(&path, wrk::zipf_credentials_script(credentials))?;
+            Some(path)
+        }
+    };
+    let script = script.as_deref();
+    wrk::run(&url, plan.connections, plan.warmup, load_cpu, script).await?;
+    let calls_before = auth_calls(&envoy).await?;
     let cpu_before = envoy.cpu_time();
-    let report = wrk::run(&url, plan.connections, plan.duration, load_cpu).await?;
+    let report = wrk::run(&url, plan.connections, plan.duration, load_cpu, script).await?;
     let cpu_after = envoy.cpu_time();
+    let calls = auth_calls(&envoy).await?.saturating_sub(calls_before);
     let rss = envoy.rss_kib().unwrap_or_default();
     let startup = envoy.started_in;
     envoy.stop().await;
@@ -112,7 +147,13 @@ async fn measure(plan: &Plan, setup: Setup, round: usize, wasm: &Wasm<'_>) -> Re
             / report.requests.max(1) as f64,
         envoy_rss_mib: rss as f64 / 1024.0,
         startup_ms: startup.as_secs_f64() * 1000.0,
+        auth_calls_per_request: calls as f64 / report.requests.max(1) as f64,
     })
+}
+
+/// Requests the auth service's listener has served so far.
+async fn auth_calls(envoy: &Envoy) -> Result<u64> {
+    envoy.stat("http.auth.downstream_rq_total").await
 }
 
 /// A loopback port free right now. The benchmark runs one Envoy at a time, so nothing else

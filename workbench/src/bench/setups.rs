@@ -22,15 +22,18 @@ pub enum Setup {
     PluginFnv,
     /// The plugin with ext_authz's status rule.
     PluginStatus,
+    /// The status rule with the decision cache on `authorization` and `:path` (TTL 10 s).
+    PluginCached,
 }
 
 impl Setup {
-    pub const ALL: [Setup; 5] = [
+    pub const ALL: [Setup; 6] = [
         Setup::None,
         Setup::NoopWasm,
         Setup::ExtAuthz,
         Setup::PluginFnv,
         Setup::PluginStatus,
+        Setup::PluginCached,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,13 +43,14 @@ impl Setup {
             Setup::ExtAuthz => "ext_authz",
             Setup::PluginFnv => "plugin-fnv",
             Setup::PluginStatus => "plugin-status",
+            Setup::PluginCached => "plugin-cached",
         }
     }
 
     pub fn checks_auth(self) -> bool {
         matches!(
             self,
-            Setup::ExtAuthz | Setup::PluginFnv | Setup::PluginStatus
+            Setup::ExtAuthz | Setup::PluginFnv | Setup::PluginStatus | Setup::PluginCached
         )
     }
 }
@@ -101,6 +105,13 @@ pub fn bootstrap(
             "http_auth_random",
             wasm.plugin,
             &json!({"decision": "status", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS, "allowed_headers": []})
+                .to_string(),
+        )],
+        Setup::PluginCached => vec![plugin_filter(
+            "http_auth_random",
+            wasm.plugin,
+            &json!({"decision": "status", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS, "allowed_headers": [],
+                    "cache": {"key": ["authorization", ":path"], "ttl_ms": 10_000}})
                 .to_string(),
         )],
     };

@@ -45,6 +45,7 @@ pub struct Summary {
     pub p99_ms: Spread,
     pub rss_mib: Spread,
     pub startup_ms: Spread,
+    pub auth_calls_per_request: Spread,
     pub non_2xx: u64,
     pub requests: u64,
     /// Against ext_authz and against none, per round: CPU per request and p99.
@@ -63,6 +64,7 @@ impl Summary {
             "p99_ms": self.p99_ms.to_json(),
             "envoy_rss_mib": self.rss_mib.to_json(),
             "startup_ms": self.startup_ms.to_json(),
+            "auth_calls_per_request": self.auth_calls_per_request.to_json(),
             "non_2xx": self.non_2xx,
             "requests": self.requests,
             "cpu_vs_ext_authz": self.cpu_vs_ext_authz.map(Spread::to_json),
@@ -86,6 +88,7 @@ pub fn summarize(runs: &[Run], setups: &[Setup]) -> Vec<Summary> {
                 p99_ms: figure(|r| r.p99_ms),
                 rss_mib: figure(|r| r.envoy_rss_mib),
                 startup_ms: figure(|r| r.startup_ms),
+                auth_calls_per_request: figure(|r| r.auth_calls_per_request),
                 non_2xx: mine.iter().map(|r| r.non_2xx).sum(),
                 requests: mine.iter().map(|r| r.requests).sum(),
                 cpu_vs_ext_authz: ratio(runs, setup, Setup::ExtAuthz, |r| {
@@ -131,6 +134,7 @@ mod tests {
             envoy_cpu_us_per_request: cpu,
             envoy_rss_mib: 80.0,
             startup_ms: 300.0,
+            auth_calls_per_request: 1.0,
         }
     }
 
