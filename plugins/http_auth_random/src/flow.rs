@@ -139,19 +139,13 @@ impl Flow {
         if exempt {
             return self.exempt_continue(root);
         }
-        #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
-        let mut headers = match auth_headers(&config.auth_request, &request) {
-            Ok(headers) => headers,
-            Err(bad) => return self.refuse_bad_request(host, root, &bad),
-        };
-        #[cfg(feature = "test-switches")]
-        config.test.edit_auth_headers(&mut headers);
         let reserve = reservation(&config.response, &config.limits, config.cache.as_ref());
         if !root.try_hold(reserve) {
             let why = format!("{} bytes held (max_held_bytes)", root.held_bytes);
             return self.overloaded(host, root, &why);
         }
         self.held = reserve;
+        // A hit needs no auth call, so the call's headers are built only after a miss.
         let cache_write = match &config.cache {
             Some(cache) => match self.consult_cache(host, root, cache, &request) {
                 Consulted::Decided(action) => return action,
@@ -159,6 +153,13 @@ impl Flow {
             },
             None => None,
         };
+        #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
+        let mut headers = match auth_headers(&config.auth_request, &request) {
+            Ok(headers) => headers,
+            Err(bad) => return self.refuse_bad_request(host, root, &bad),
+        };
+        #[cfg(feature = "test-switches")]
+        config.test.edit_auth_headers(&mut headers);
         if root.calls.len() >= config.limits.max_calls_in_flight {
             let why = format!(
                 "{} auth calls outstanding (max_calls_in_flight)",

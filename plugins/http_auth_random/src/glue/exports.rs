@@ -1,5 +1,7 @@
 //! The callbacks the host calls, each forwarded to the worker. Only the callbacks the plugin
 //! uses are exported: Envoy skips a callback the module does not export, which saves a VM entry.
+//! `proxy_on_done` is left out too: for an HTTP stream Envoy calls it right before
+//! `proxy_on_delete`, which does its work.
 
 use std::cell::RefCell;
 
@@ -98,11 +100,6 @@ pub extern "C" fn proxy_on_http_call_response(
     with_worker((), |w| {
         w.on_call_response(&WasmHost, root_id, token, num_headers, body_size);
     });
-}
-
-#[no_mangle]
-pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
-    u32::from(with_worker(true, |w| w.on_done(context_id)))
 }
 
 #[no_mangle]

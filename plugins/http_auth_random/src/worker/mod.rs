@@ -248,7 +248,8 @@ impl Worker {
         }
     }
 
-    /// The host asks whether the context may be deleted; the plugin never needs to delay it.
+    /// The stream is done (the wasm glue folds this into `on_delete`, which Envoy calls right
+    /// after); the plugin never needs to delay it.
     pub fn on_done(&mut self, context_id: u32) -> bool {
         if let Some((Some(flow), Some(root))) = self.stream(context_id) {
             flow.on_done(root);
