@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     for json in [&b"{}"[..], br#"{"allowed_headers": [{"prefix": "x-"}], "path_prefix": "/a"}"#] {
         if let Ok(config) = Config::parse(json) {
-            let _ = auth_headers(&config.auth_request, &headers);
+            let _ = auth_headers(&config.auth_request, &headers, None);
         }
     }
 });

@@ -67,6 +67,7 @@ fn never_forwarded(name: &str, value: &[u8]) -> bool {
             | FORWARDED_METHOD
             | FORWARDED_URI
             | FORWARDED_HOST
+            | PARTIAL_BODY
     ) || name.starts_with("x-envoy-")
         || name.starts_with("grpc-")
         || (name == "content-type" && value.starts_with(b"application/grpc"))
@@ -79,9 +80,20 @@ fn never_forwarded(name: &str, value: &[u8]) -> bool {
 /// (Envoy only tunnels CONNECT on routes configured for it): its check is a GET (or the
 /// configured method) for the configured path or `/`, with `x-forwarded-method: CONNECT` and
 /// `x-forwarded-uri` set to the tunnel's target, which is also the `:authority`.
+/// Says whether the body sent with a check was cut at `max_request_bytes`, as ext_authz does.
+pub const PARTIAL_BODY: &str = "x-envoy-auth-partial-body";
+
+/// The body sent with the check (`with_request_body`): its length, and whether it was cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentBody {
+    pub len: usize,
+    pub partial: bool,
+}
+
 pub fn auth_headers<'a>(
     spec: &'a AuthRequest,
     request: &'a Headers,
+    body: Option<SentBody>,
 ) -> Result<Vec<(&'a str, Cow<'a, str>)>, BadRequest> {
     let pseudo = |wanted: &'static str| -> Result<Option<&'a str>, BadRequest> {
         request
@@ -97,7 +109,16 @@ pub fn auth_headers<'a>(
 
     let mut out: Vec<(&str, Cow<str>)> =
         Vec::with_capacity(request.len() + spec.headers_to_add.len() + 4);
-    out.push(("content-length", Cow::Borrowed("0")));
+    match body {
+        None => out.push(("content-length", Cow::Borrowed("0"))),
+        Some(body) => {
+            out.push(("content-length", Cow::Owned(body.len.to_string())));
+            out.push((
+                PARTIAL_BODY,
+                Cow::Borrowed(if body.partial { "true" } else { "false" }),
+            ));
+        }
+    }
     let call_method = match (&spec.method, method) {
         (Some(configured), _) => configured.as_str(),
         (None, _) if connect => "GET",
@@ -179,7 +200,7 @@ mod tests {
 
     fn build(json: &str, request: &Headers) -> Result<Vec<(String, String)>, BadRequest> {
         let config = Config::parse(json.as_bytes()).unwrap();
-        auth_headers(&config.auth_request, request).map(|h| {
+        auth_headers(&config.auth_request, request, None).map(|h| {
             h.into_iter()
                 .map(|(n, v)| (n.to_owned(), v.into_owned()))
                 .collect()
@@ -373,5 +394,24 @@ mod tests {
         assert_eq!(build("", &request), Err(BadRequest::NoAuthority));
         let headers = build(r#"{"authority": "auth"}"#, &request).unwrap();
         assert_eq!(get(&headers, ":authority"), vec!["auth"]);
+    }
+
+    #[test]
+    fn a_body_sent_with_the_check_is_framed_and_marked() {
+        let config = Config::parse(b"").unwrap();
+        let req = request();
+        for partial in [false, true] {
+            let body = SentBody { len: 42, partial };
+            let headers = auth_headers(&config.auth_request, &req, Some(body)).unwrap();
+            let get = |name: &str| -> Vec<String> {
+                headers
+                    .iter()
+                    .filter(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+                    .collect()
+            };
+            assert_eq!(get("content-length"), ["42"]);
+            assert_eq!(get(PARTIAL_BODY), [partial.to_string()]);
+        }
     }
 }

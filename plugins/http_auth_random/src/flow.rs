@@ -7,7 +7,7 @@ use std::rc::Rc;
 use log::{debug, log_enabled, warn, Level};
 
 use crate::abi::{Action, Status};
-use crate::auth_request::{auth_headers, BadRequest};
+use crate::auth_request::{auth_headers, BadRequest, SentBody};
 use crate::cache::{self, Found};
 use crate::config::{CacheConfig, Config, Limits, ResponseHeaders};
 use crate::decision::AuthError;
@@ -52,6 +52,8 @@ pub fn reservation(
 pub enum State {
     Start,
     Exempt,
+    /// Buffering the body to send with the check (`with_request_body`).
+    AwaitingBody,
     AwaitingAuth {
         token: u32,
     },
@@ -65,12 +67,12 @@ pub enum State {
     Ended,
 }
 
-/// Which callback is running: in the headers callback the request continues by returning
-/// `Continue`; in a later callback it must be resumed explicitly.
+/// Which callback is running: in one of the request's own callbacks (headers, body, trailers)
+/// the request continues by returning `Continue`; in the call's answer it must be resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    Headers,
-    Callback,
+    Request,
+    Answer,
 }
 
 /// An expired allow this request may fall back on if its auth call fails.
@@ -112,7 +114,12 @@ impl Flow {
         self.held
     }
 
-    pub fn on_request_headers(&mut self, host: &impl Host, root: &mut Root) -> Action {
+    pub fn on_request_headers(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        end_of_stream: bool,
+    ) -> Action {
         if self.state != State::Start {
             return self.hold_while_undecided();
         }
@@ -145,16 +152,38 @@ impl Flow {
             return self.overloaded(host, root, &why);
         }
         self.held = reserve;
+        if config.request_body.is_some() && !end_of_stream {
+            debug!("#{} waits for the body to send with the check", self.id);
+            self.state = State::AwaitingBody;
+            return Action::Pause;
+        }
+        self.ask(host, root, &request, None, Phase::Request)
+    }
+
+    /// Asks the auth service (or the cache) about the request, with the body if there is one.
+    fn ask(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        request: &Headers,
+        body: Option<(Vec<u8>, bool)>,
+        phase: Phase,
+    ) -> Action {
+        let config = Rc::clone(&self.config);
         // A hit needs no auth call, so the call's headers are built only after a miss.
         let cache_write = match &config.cache {
-            Some(cache) => match self.consult_cache(host, root, cache, &request) {
+            Some(cache) => match self.consult_cache(host, root, cache, request) {
                 Consulted::Decided(action) => return action,
                 Consulted::Missed(write) => Some(write),
             },
             None => None,
         };
+        let sent = body.as_ref().map(|(bytes, partial)| SentBody {
+            len: bytes.len(),
+            partial: *partial,
+        });
         #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
-        let mut headers = match auth_headers(&config.auth_request, &request) {
+        let mut headers = match auth_headers(&config.auth_request, request, sent) {
             Ok(headers) => headers,
             Err(bad) => return self.refuse_bad_request(host, root, &bad),
         };
@@ -169,7 +198,8 @@ impl Flow {
         }
         let spec = &config.auth_request;
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
-        match host.dispatch(&spec.cluster, &pairs, spec.timeout) {
+        let body = body.map(|(bytes, _)| bytes).unwrap_or_default();
+        match host.dispatch(&spec.cluster, &pairs, &body, spec.timeout) {
             Ok(token) => {
                 let timeout = u64::try_from(spec.timeout.as_nanos()).unwrap_or(u64::MAX);
                 if let Some(write) = &cache_write {
@@ -204,7 +234,7 @@ impl Flow {
                 host,
                 root,
                 &Outcome::Failed(AuthError::DispatchRefused(err.to_string())),
-                Phase::Headers,
+                phase,
             ),
         }
     }
@@ -236,7 +266,7 @@ impl Flow {
                 debug!("#{} answered from the cache", self.id);
                 root.stats.count(Counter::CacheHit);
                 let outcome = verdict.into_outcome();
-                return Consulted::Decided(self.apply(host, root, &outcome, Phase::Headers));
+                return Consulted::Decided(self.apply(host, root, &outcome, Phase::Request));
             }
             Found::Stale {
                 allowed,
@@ -273,14 +303,73 @@ impl Flow {
     }
 
     /// The body must wait for the verdict: a `Continue` here would let Envoy resume the request.
-    pub fn on_request_body(&self) -> Action {
-        self.hold_while_undecided()
+    /// With `with_request_body`, it is buffered until it is whole or reaches the limit, then sent.
+    pub fn on_request_body(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        buffered: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        let Some(rule) = self.config.request_body.clone() else {
+            return self.hold_while_undecided();
+        };
+        if self.state != State::AwaitingBody {
+            return self.hold_while_undecided();
+        }
+        if !end_of_stream && buffered < rule.max_bytes {
+            return Action::Pause;
+        }
+        self.ask_with_body(host, root, buffered, end_of_stream)
+    }
+
+    /// Sends the check with the body buffered so far: all of it, the first `max_request_bytes`
+    /// marked partial, or a 413 when it is larger and partial bodies are not allowed.
+    fn ask_with_body(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        buffered: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        let Some(rule) = self.config.request_body.clone() else {
+            return self.hold_while_undecided();
+        };
+        let over = buffered > rule.max_bytes || (buffered == rule.max_bytes && !end_of_stream);
+        if over && !rule.allow_partial {
+            warn!(
+                "#{} request body over max_request_bytes ({}): refusing it with 413",
+                self.id, rule.max_bytes
+            );
+            root.stats.count(Counter::Denied);
+            self.state = State::Denied;
+            return self.reply(host, 413, &[], b"");
+        }
+        let request = match host.request_headers() {
+            Ok(headers) => headers,
+            Err(err) => return self.fail_request(host, root, err),
+        };
+        let body = match host.request_body(rule.max_bytes.min(buffered)) {
+            Ok(body) => body,
+            Err(err) => return self.fail_request(host, root, err),
+        };
+        self.state = State::Start;
+        self.ask(host, root, &request, Some((body, over)), Phase::Request)
     }
 
     /// Trailers are request headers too: forged copies of trusted headers are removed from them
     /// while the request is going, or may go, upstream. If they cannot be, the request is
     /// refused, even after it was let through: a local reply then resets the upstream request.
     pub fn on_request_trailers(&mut self, host: &impl Host, root: &mut Root) -> Action {
+        if self.state == State::AwaitingBody {
+            // The body has ended (trailers follow it): send what there is.
+            let buffered = host.request_body(usize::MAX).map_or(0, |b| b.len());
+            let action = self.ask_with_body(host, root, buffered, true);
+            if action == Action::Continue {
+                return self.on_request_trailers(host, root);
+            }
+            return action;
+        }
         let going_upstream = matches!(
             self.state,
             State::AwaitingAuth { .. } | State::Allowed | State::Exempt | State::FailedOpen
@@ -311,7 +400,7 @@ impl Flow {
                 return;
             }
         }
-        self.apply(host, root, outcome, Phase::Callback);
+        self.apply(host, root, outcome, Phase::Answer);
     }
 
     /// No answer came by the call's deadline (Envoy should have answered 504 by then).
@@ -321,7 +410,7 @@ impl Flow {
                 host,
                 root,
                 &Outcome::Failed(AuthError::NoAnswer),
-                Phase::Callback,
+                Phase::Answer,
             );
         }
     }
@@ -356,7 +445,7 @@ impl Flow {
                 root.calls.leave(token, self.id);
                 self.state = State::Ended;
             }
-            State::Start => self.state = State::Ended,
+            State::Start | State::AwaitingBody => self.state = State::Ended,
             _ => {}
         }
     }
@@ -375,6 +464,7 @@ impl Flow {
         match self.state {
             State::Start | State::Exempt | State::Allowed | State::FailedOpen => Action::Continue,
             State::AwaitingAuth { .. }
+            | State::AwaitingBody
             | State::Denied
             | State::FailedClosed
             | State::Overloaded
@@ -459,6 +549,11 @@ impl Flow {
         for (name, value) in &allowed.append {
             if let Err(err) = host.add_request_header(name, value) {
                 warn!("#{} could not pass header {name} upstream: {err}", self.id);
+            }
+        }
+        for name in &allowed.remove {
+            if let Err(err) = host.remove_request_header(name) {
+                warn!("#{} could not remove header {name}: {err}", self.id);
             }
         }
         self.success_headers = allowed.client.clone();
@@ -554,8 +649,8 @@ impl Flow {
 
     fn proceed(&self, host: &impl Host, phase: Phase) -> Action {
         match phase {
-            Phase::Headers => Action::Continue,
-            Phase::Callback => {
+            Phase::Request => Action::Continue,
+            Phase::Answer => {
                 if let Err(err) = host.resume_request() {
                     warn!("#{} could not resume the request: {err}", self.id);
                 }

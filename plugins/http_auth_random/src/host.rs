@@ -43,6 +43,8 @@ pub trait Host {
     fn add_request_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
     fn remove_request_header(&self, name: &str) -> HostResult<()>;
     fn request_trailers(&self) -> HostResult<Headers>;
+    /// At most `max` bytes of the request's body buffered so far.
+    fn request_body(&self, max: usize) -> HostResult<Vec<u8>>;
     fn remove_request_trailer(&self, name: &str) -> HostResult<()>;
     fn add_response_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
 
@@ -51,6 +53,7 @@ pub trait Host {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         timeout: Duration,
     ) -> HostResult<u32>;
     fn call_response_header(&self, name: &str) -> HostResult<Option<Vec<u8>>>;

@@ -13,6 +13,7 @@ pub enum Effect {
     Dispatch {
         cluster: String,
         headers: Vec<(String, String)>,
+        body: Vec<u8>,
         timeout: Duration,
     },
     Resume,
@@ -34,6 +35,7 @@ pub enum Effect {
 pub struct MockHost {
     pub request: Headers,
     pub trailers: Headers,
+    pub body: Vec<u8>,
     pub answer_headers: Headers,
     pub answer_body: Vec<u8>,
     /// Host calls (by their `HostError::call` name) that fail, and with which status.
@@ -170,6 +172,11 @@ impl Host for MockHost {
         Ok(self.trailers.clone())
     }
 
+    fn request_body(&self, max: usize) -> HostResult<Vec<u8>> {
+        self.check("request_body")?;
+        Ok(self.body.iter().copied().take(max).collect())
+    }
+
     fn remove_request_trailer(&self, name: &str) -> HostResult<()> {
         self.check("remove_request_trailer")?;
         self.record(Effect::RemoveRequestTrailer(name.to_owned()));
@@ -186,12 +193,14 @@ impl Host for MockHost {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         timeout: Duration,
     ) -> HostResult<u32> {
         self.check("dispatch")?;
         self.record(Effect::Dispatch {
             cluster: cluster.to_owned(),
             headers: owned(headers),
+            body: body.to_vec(),
             timeout,
         });
         let token = self.next_token.get();

@@ -23,9 +23,14 @@ pub struct Allowed {
     pub append: Headers,
     /// Headers added to the upstream's response.
     pub client: Headers,
+    /// Request headers the auth service asked to remove (`x-envoy-auth-headers-to-remove`).
+    pub remove: Vec<String>,
     /// Headers for the client left out, over `max_success_header_bytes`.
     pub dropped: usize,
 }
+
+/// The auth answer header listing request headers to remove on allow, as ext_authz reads it.
+pub const HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
 
 /// The reply a deny sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +176,13 @@ fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
     let response = &config.response;
     let mut allowed = Allowed::default();
     if !response.used_on_allow() {
+        // Only the list of headers to remove: one header, not the whole map.
+        if let Some(list) = host
+            .call_response_header(HEADERS_TO_REMOVE)
+            .map_err(Outcome::from_host_error)?
+        {
+            allowed.remove = headers_to_remove(&list);
+        }
         return Ok(allowed);
     }
     let answer = host
@@ -180,6 +192,10 @@ fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
     let mut kept = 0;
     for header in answer {
         let name = header.0.as_str();
+        if name == HEADERS_TO_REMOVE {
+            allowed.remove.extend(headers_to_remove(&header.1));
+            continue;
+        }
         if response.sets_upstream(name) {
             allowed.set.push(header.clone());
         } else if response.appends_upstream(name) {
@@ -196,6 +212,16 @@ fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
         }
     }
     Ok(allowed)
+}
+
+/// The names in an `x-envoy-auth-headers-to-remove` value: comma-separated, lowercased;
+/// pseudo-headers and `host` are never removed (ext_authz refuses them too).
+fn headers_to_remove(value: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(value)
+        .split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty() && !crate::config::is_reserved(name))
+        .collect()
 }
 
 /// What keeping a header costs the memory budget.

@@ -66,6 +66,7 @@ pub mod map_type {
 
 /// `proxy_get_buffer_bytes` buffer types.
 pub mod buffer_type {
+    pub const HTTP_REQUEST_BODY: u32 = 0;
     pub const HTTP_CALL_RESPONSE_BODY: u32 = 4;
     pub const PLUGIN_CONFIGURATION: u32 = 7;
 }

@@ -65,6 +65,7 @@ mod tests {
                 set: vec![("x-user-id".into(), b"alice".to_vec())],
                 append: vec![],
                 client: vec![("set-cookie".into(), b"s=1".to_vec())],
+                remove: vec!["x-internal".into()],
                 dropped: 0,
             }),
         }

@@ -50,6 +50,7 @@ const FIELDS: &[&str] = &[
     "max_success_header_bytes",
     "max_held_bytes",
     "cache",
+    "with_request_body",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -67,6 +68,21 @@ pub const DEFAULT_MAX_SUCCESS_HEADER_BYTES: u64 = 8 * 1024;
 /// 1 GiB and never shrinks; a quarter leaves room for the transient copies of headers and answers.
 pub const DEFAULT_MAX_HELD_BYTES: u64 = 256 * 1024 * 1024;
 pub const MAX_HELD_BYTES_LIMIT: u64 = 768 * 1024 * 1024;
+
+/// `with_request_body`: the request's body goes to the auth service with the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestBody {
+    /// Buffered and sent at most this much; a larger body is refused (413) unless partial.
+    pub max_bytes: usize,
+    /// Send the first `max_bytes` of a larger body, marked `x-envoy-auth-partial-body: true`.
+    pub allow_partial: bool,
+    /// gRPC only: send the body as `raw_body` (bytes) rather than `body` (UTF-8).
+    pub pack_as_bytes: bool,
+}
+
+/// The largest body the plugin will buffer for a check (Envoy's own buffer limit, 1 MiB per
+/// connection by default, may refuse earlier, with a 413 of its own).
+pub const MAX_REQUEST_BODY_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// The decision cache (`cache`); absent, every request is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,7 +300,8 @@ impl ResponseHeaders {
         self.strip_client_copies && !self.trusted_dashed.is_empty()
     }
 
-    /// Whether an allowed request needs the auth answer's headers at all.
+    /// Whether an allowed request needs all of the auth answer's headers (otherwise only
+    /// `x-envoy-auth-headers-to-remove` is read).
     pub fn used_on_allow(&self) -> bool {
         !(self.upstream.is_empty()
             && self.upstream_append.is_empty()
@@ -339,6 +356,7 @@ pub struct Config {
     pub max_response_body_bytes: usize,
     pub limits: Limits,
     pub cache: Option<CacheConfig>,
+    pub request_body: Option<RequestBody>,
     #[cfg(feature = "test-switches")]
     pub test: crate::test_switches::TestSwitches,
 }
@@ -494,6 +512,39 @@ impl Config {
             None => None,
             Some(cache) => Some(cache_config(&cache, fingerprint, &stat_prefix)?),
         };
+        let request_body = match root.object(
+            "with_request_body",
+            &[
+                "max_request_bytes",
+                "allow_partial_message",
+                "pack_as_bytes",
+            ],
+        )? {
+            None => None,
+            Some(body) => {
+                let max = body.integer("max_request_bytes")?.ok_or_else(|| {
+                    ConfigError::new(body.field("max_request_bytes"), "is missing")
+                })?;
+                Some(RequestBody {
+                    max_bytes: usize::try_from(validate::in_range(
+                        &body.field("max_request_bytes"),
+                        max,
+                        1,
+                        MAX_REQUEST_BODY_LIMIT,
+                        "bytes",
+                    )?)
+                    .unwrap_or(usize::MAX),
+                    allow_partial: body.bool("allow_partial_message")?.unwrap_or(false),
+                    pack_as_bytes: body.bool("pack_as_bytes")?.unwrap_or(false),
+                })
+            }
+        };
+        if request_body.is_some() && cache.is_some() {
+            return Err(ConfigError::new(
+                "with_request_body",
+                "cannot be used with cache: a verdict that depends on the body cannot be keyed",
+            ));
+        }
         let per_request = crate::flow::reservation(&response, &limits, cache.as_ref());
         if limits.max_held_bytes < per_request {
             return Err(ConfigError::new(
@@ -516,6 +567,7 @@ impl Config {
             max_response_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             limits,
             cache,
+            request_body,
             #[cfg(feature = "test-switches")]
             test: match root.object("test_switches", &["trap_on_path", "drop_auth_header"])? {
                 None => crate::test_switches::TestSwitches::default(),

@@ -472,3 +472,25 @@ fn every_configuration_has_its_own_fingerprint() {
         .unwrap();
     assert_ne!(a.fingerprint, b.fingerprint);
 }
+
+#[test]
+fn with_request_body_needs_a_limit_and_excludes_the_cache() {
+    let body = parse(
+        r#"{"with_request_body": {"max_request_bytes": 1024, "allow_partial_message": true}}"#,
+    )
+    .unwrap()
+    .request_body
+    .unwrap();
+    assert_eq!(
+        (body.max_bytes, body.allow_partial, body.pack_as_bytes),
+        (1024, true, false)
+    );
+    assert_eq!(
+        error_of(r#"{"with_request_body": {}}"#).field,
+        "with_request_body.max_request_bytes"
+    );
+    let err =
+        error_of(r#"{"with_request_body": {"max_request_bytes": 10}, "cache": {"key": ["x"]}}"#);
+    assert_eq!(err.field, "with_request_body");
+    assert!(err.reason.contains("cannot be used with cache"), "{err}");
+}

@@ -146,9 +146,9 @@ fn run(config: Rc<Config>, mut host: MockHost, events: &[Event]) -> Run {
         match event {
             Event::RequestHeaders => run
                 .header_actions
-                .push(flow.on_request_headers(&run.host, &mut root)),
+                .push(flow.on_request_headers(&run.host, &mut root, true)),
             Event::Body => {
-                flow.on_request_body();
+                flow.on_request_body(&run.host, &mut root, 4, false);
             }
             Event::Trailers => {
                 let before = replies(&run.host);

@@ -35,7 +35,7 @@ impl T {
     }
 
     fn headers(&mut self, host: &MockHost) -> Action {
-        self.flow.on_request_headers(host, &mut self.root)
+        self.flow.on_request_headers(host, &mut self.root, true)
     }
 
     /// An answer, as the worker delivers it: the call is taken off the outstanding list, its
@@ -51,8 +51,9 @@ impl T {
         );
     }
 
-    fn body(&self) -> Action {
-        self.flow.on_request_body()
+    fn body(&mut self) -> Action {
+        let host = MockHost::default();
+        self.flow.on_request_body(&host, &mut self.root, 1, false)
     }
 
     fn trailers(&mut self, host: &MockHost) -> Action {
@@ -140,6 +141,7 @@ fn seed_sends_every_header_to_httpbin_with_50s_and_pauses() {
             cluster,
             headers,
             timeout,
+            ..
         } => {
             assert_eq!(cluster, "httpbin");
             assert_eq!(*timeout, Duration::from_secs(50));
@@ -320,7 +322,7 @@ fn body_and_trailers_wait_for_the_verdict() {
 #[test]
 fn a_denied_request_never_releases_its_body() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], ODD);
-    let flow = run("", &host);
+    let mut flow = run("", &host);
     assert_eq!(flow.body(), Action::Pause);
 }
 
@@ -563,7 +565,7 @@ fn past_max_calls_in_flight_requests_get_503_even_failing_open() {
         .map(|id| Flow::new(id, Rc::clone(&config)))
         .collect();
     for flow in &mut flows {
-        flow.on_request_headers(&host, &mut root);
+        flow.on_request_headers(&host, &mut root, true);
     }
     assert_eq!(root.calls.len(), 2);
     assert_eq!(*flows[2].state(), State::Overloaded);
@@ -573,13 +575,16 @@ fn past_max_calls_in_flight_requests_get_503_even_failing_open() {
     // Calls whose streams have gone still count: a reset flood cannot make room.
     flows[0].on_delete(&mut root);
     let mut next = Flow::new(4, Rc::clone(&config));
-    next.on_request_headers(&host, &mut root);
+    next.on_request_headers(&host, &mut root, true);
     assert_eq!(*next.state(), State::Overloaded);
     // Once an answer arrives, there is room again.
     let token = host.last_token() - 1;
     root.calls.take(token);
     let mut after = Flow::new(5, config);
-    assert_eq!(after.on_request_headers(&host, &mut root), Action::Pause);
+    assert_eq!(
+        after.on_request_headers(&host, &mut root, true),
+        Action::Pause
+    );
     assert!(matches!(after.state(), State::AwaitingAuth { .. }));
 }
 
@@ -790,7 +795,7 @@ fn admission_reserves_room_for_the_success_headers_a_request_may_keep() {
         .map(|id| Flow::new(id as u32, Rc::clone(&config)))
         .collect();
     for flow in &mut flows {
-        flow.on_request_headers(&host, &mut root);
+        flow.on_request_headers(&host, &mut root, true);
     }
     assert_eq!(root.calls.len(), fit, "{fit} fit, the next is refused");
     assert_eq!(*flows[fit].state(), State::Overloaded);
@@ -861,4 +866,114 @@ fn an_interim_answer_is_an_error_never_relayed() {
     let flow = run(r#"{"decision": "status"}"#, &host);
     assert_eq!(*flow.state(), State::FailedClosed);
     assert_eq!(last(&host), reply(403, &[], b""));
+}
+
+/// The first call's headers and body.
+type Sent = (Vec<(String, String)>, Vec<u8>);
+
+fn dispatched_body(host: &MockHost) -> Option<Sent> {
+    host.effects().into_iter().find_map(|e| match e {
+        Effect::Dispatch { headers, body, .. } => Some((headers, body)),
+        _ => None,
+    })
+}
+
+const WITH_BODY: &str = r#"{"decision": "status", "with_request_body": {"max_request_bytes": 8}}"#;
+
+#[test]
+fn with_request_body_the_check_waits_for_the_body_and_carries_it() {
+    let mut host = MockHost::with_request(REQUEST);
+    host.body = b"hello".to_vec();
+    let mut flow = T::new(WITH_BODY);
+    assert_eq!(
+        flow.flow.on_request_headers(&host, &mut flow.root, false),
+        Action::Pause
+    );
+    assert_eq!(dispatched_body(&host), None, "not before the body");
+    assert_eq!(
+        flow.flow.on_request_body(&host, &mut flow.root, 3, false),
+        Action::Pause
+    );
+    assert_eq!(dispatched_body(&host), None, "not before its end");
+    flow.flow.on_request_body(&host, &mut flow.root, 5, true);
+    let (headers, body) = dispatched_body(&host).unwrap();
+    assert_eq!(body, b"hello");
+    assert!(headers.contains(&("content-length".into(), "5".into())));
+    assert!(headers.contains(&("x-envoy-auth-partial-body".into(), "false".into())));
+    assert!(matches!(flow.state(), State::AwaitingAuth { .. }));
+}
+
+#[test]
+fn a_request_without_a_body_is_not_delayed() {
+    let host = MockHost::with_request(REQUEST);
+    let mut flow = T::new(WITH_BODY);
+    assert_eq!(
+        flow.flow.on_request_headers(&host, &mut flow.root, true),
+        Action::Pause
+    );
+    let (headers, body) = dispatched_body(&host).unwrap();
+    assert!(body.is_empty());
+    assert!(headers.contains(&("content-length".into(), "0".into())));
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_with_413_or_sent_partial() {
+    let mut host = MockHost::with_request(REQUEST);
+    host.body = b"0123456789".to_vec();
+    let mut flow = T::new(WITH_BODY);
+    flow.flow.on_request_headers(&host, &mut flow.root, false);
+    assert_eq!(
+        flow.flow.on_request_body(&host, &mut flow.root, 10, true),
+        Action::Pause
+    );
+    assert_eq!(last(&host), reply(413, &[], b""));
+    assert_eq!(dispatched_body(&host), None);
+
+    let mut host = MockHost::with_request(REQUEST);
+    host.body = b"0123456789".to_vec();
+    let mut flow = T::new(
+        r#"{"decision": "status", "with_request_body": {"max_request_bytes": 8, "allow_partial_message": true}}"#,
+    );
+    flow.flow.on_request_headers(&host, &mut flow.root, false);
+    // The limit is reached before the end: sent at once, cut and marked.
+    flow.flow.on_request_body(&host, &mut flow.root, 10, false);
+    let (headers, body) = dispatched_body(&host).unwrap();
+    assert_eq!(body, b"01234567");
+    assert!(headers.contains(&("x-envoy-auth-partial-body".into(), "true".into())));
+}
+
+#[test]
+fn trailers_end_the_body_sent_with_the_check() {
+    let mut host = MockHost::with_request(REQUEST);
+    host.body = b"abc".to_vec();
+    let mut flow = T::new(WITH_BODY);
+    flow.flow.on_request_headers(&host, &mut flow.root, false);
+    flow.flow.on_request_body(&host, &mut flow.root, 3, false);
+    assert_eq!(flow.trailers(&host), Action::Pause);
+    assert_eq!(dispatched_body(&host).unwrap().1, b"abc");
+}
+
+#[test]
+fn the_auth_service_can_remove_request_headers_on_allow_but_not_pseudo_headers() {
+    let host = MockHost::with_request(REQUEST).answering(
+        "200",
+        &[(
+            "x-envoy-auth-headers-to-remove",
+            "X-Request-Id, :path, host, ,x-debug",
+        )],
+        b"",
+    );
+    run(r#"{"decision": "status"}"#, &host);
+    let removed: Vec<Effect> = host
+        .effects()
+        .into_iter()
+        .filter(|e| matches!(e, Effect::RemoveRequestHeader(_)))
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            Effect::RemoveRequestHeader("x-request-id".into()),
+            Effect::RemoveRequestHeader("x-debug".into())
+        ]
+    );
 }

@@ -64,15 +64,17 @@ pub extern "C" fn proxy_on_tick(root_id: u32) {
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_request_headers(context_id: u32, _headers: usize, _end: u32) -> u32 {
+pub extern "C" fn proxy_on_request_headers(context_id: u32, _headers: usize, end: u32) -> u32 {
     with_worker(Action::Pause, |w| {
-        w.on_request_headers(&WasmHost, context_id)
+        w.on_request_headers(&WasmHost, context_id, end != 0)
     }) as u32
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_request_body(context_id: u32, _size: usize, _end: u32) -> u32 {
-    with_worker(Action::Pause, |w| w.on_request_body(context_id)) as u32
+pub extern "C" fn proxy_on_request_body(context_id: u32, size: usize, end: u32) -> u32 {
+    with_worker(Action::Pause, |w| {
+        w.on_request_body(&WasmHost, context_id, size, end != 0)
+    }) as u32
 }
 
 #[no_mangle]

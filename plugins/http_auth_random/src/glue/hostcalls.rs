@@ -136,20 +136,30 @@ pub fn send_local_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -
     })
 }
 
-pub fn http_call(cluster: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Result<u32> {
+pub fn http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout_ms: u32,
+) -> Result<u32> {
     let headers = encode_pairs(headers).map_err(|_| Status::BadArgument)?;
     let no_trailers = 0u32.to_le_bytes();
     let mut token = 0;
-    // SAFETY: every slice is live for the call (no body: a null pointer with size 0, as the
-    // SDK passes), and the host writes the token to a live local.
+    // SAFETY: every slice is live for the call (an empty body as a null pointer with size 0,
+    // as the SDK passes it), and the host writes the token to a live local.
+    let body_data = if body.is_empty() {
+        std::ptr::null()
+    } else {
+        body.as_ptr()
+    };
     Status::check(unsafe {
         raw::proxy_http_call(
             cluster.as_ptr(),
             cluster.len(),
             headers.as_ptr(),
             headers.len(),
-            std::ptr::null(),
-            0,
+            body_data,
+            body.len(),
             no_trailers.as_ptr(),
             no_trailers.len(),
             timeout_ms,

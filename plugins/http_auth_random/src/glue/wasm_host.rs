@@ -55,6 +55,13 @@ impl Host for WasmHost {
         )
     }
 
+    fn request_body(&self, max: usize) -> HostResult<Vec<u8>> {
+        named(
+            "get request body",
+            hostcalls::buffer(buffer_type::HTTP_REQUEST_BODY, max),
+        )
+    }
+
     fn remove_request_trailer(&self, name: &str) -> HostResult<()> {
         named(
             "remove request trailer",
@@ -73,12 +80,13 @@ impl Host for WasmHost {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: &[u8],
         timeout: Duration,
     ) -> HostResult<u32> {
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         named(
             "dispatch http call",
-            hostcalls::http_call(cluster, headers, timeout_ms),
+            hostcalls::http_call(cluster, headers, body, timeout_ms),
         )
     }
 

@@ -37,7 +37,7 @@ fn start(worker: &mut Worker, host: &MockHost, id: u32) -> (Action, bool) {
     };
     let before = dispatches(host);
     worker.on_context_create(id, ROOT);
-    let action = worker.on_request_headers(host, id);
+    let action = worker.on_request_headers(host, id, true);
     (action, dispatches(host) > before)
 }
 

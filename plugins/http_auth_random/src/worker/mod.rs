@@ -151,9 +151,14 @@ impl Worker {
         root.stats.flush(host, gauges);
     }
 
-    pub fn on_request_headers(&mut self, host: &impl Host, context_id: u32) -> Action {
+    pub fn on_request_headers(
+        &mut self,
+        host: &impl Host,
+        context_id: u32,
+        end_of_stream: bool,
+    ) -> Action {
         match self.stream(context_id) {
-            Some((Some(flow), Some(root))) => flow.on_request_headers(host, root),
+            Some((Some(flow), Some(root))) => flow.on_request_headers(host, root, end_of_stream),
             Some(_) => {
                 error!("#{context_id} no valid configuration: refusing the request");
                 let _ = host.send_response(500, &[], b"");
@@ -163,9 +168,17 @@ impl Worker {
         }
     }
 
-    pub fn on_request_body(&mut self, context_id: u32) -> Action {
+    pub fn on_request_body(
+        &mut self,
+        host: &impl Host,
+        context_id: u32,
+        buffered: usize,
+        end_of_stream: bool,
+    ) -> Action {
         match self.stream(context_id) {
-            Some((Some(flow), _)) => flow.on_request_body(),
+            Some((Some(flow), Some(root))) => {
+                flow.on_request_body(host, root, buffered, end_of_stream)
+            }
             _ => Action::Pause,
         }
     }

@@ -26,7 +26,7 @@ fn an_answer_reaches_its_own_stream_through_the_effective_context() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], b"a");
     let mut worker = configured("", &host);
     worker.on_context_create(2, ROOT);
-    assert_eq!(worker.on_request_headers(&host, 2), Action::Pause);
+    assert_eq!(worker.on_request_headers(&host, 2, true), Action::Pause);
     worker.on_call_response(&host, ROOT, host.last_token(), 1, 1);
     let effects = host.effects();
     assert_eq!(effects[1..], [Effect::Context(2), Effect::Resume]);
@@ -39,7 +39,7 @@ fn an_answer_for_a_gone_stream_is_counted_off_and_touches_nothing() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], b"a");
     let mut worker = configured("", &host);
     worker.on_context_create(2, ROOT);
-    worker.on_request_headers(&host, 2);
+    worker.on_request_headers(&host, 2, true);
     assert!(worker.on_done(2));
     worker.on_delete(&host, 2);
     assert_eq!(
@@ -68,7 +68,7 @@ fn a_stream_deleted_while_allowed_gives_back_what_it_held() {
         &host,
     );
     worker.on_context_create(2, ROOT);
-    worker.on_request_headers(&host, 2);
+    worker.on_request_headers(&host, 2, true);
     worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
     assert!(root(&worker).held_bytes > STREAM_COST_BYTES);
     worker.on_delete(&host, 2);
@@ -81,8 +81,8 @@ fn the_tick_fails_a_stream_whose_call_outlived_its_deadline_and_flushes_gauges()
     let mut worker = configured(r#"{"timeout_ms": 100}"#, &host);
     worker.on_context_create(2, ROOT);
     worker.on_context_create(3, ROOT);
-    worker.on_request_headers(&host, 2);
-    worker.on_request_headers(&host, 3);
+    worker.on_request_headers(&host, 2, true);
+    worker.on_request_headers(&host, 3, true);
     worker.on_done(3);
     // Not yet past deadline + grace.
     worker.on_tick(&host, ROOT);
@@ -104,7 +104,7 @@ fn a_stream_without_a_configuration_is_refused() {
     worker.on_context_create(ROOT, 0);
     assert!(!worker.on_configure(&host, ROOT, b"{\"timeout_ms\": 0}"));
     worker.on_context_create(2, ROOT);
-    assert_eq!(worker.on_request_headers(&host, 2), Action::Pause);
+    assert_eq!(worker.on_request_headers(&host, 2, true), Action::Pause);
     assert_eq!(
         host.effects(),
         vec![Effect::Reply {
@@ -114,8 +114,8 @@ fn a_stream_without_a_configuration_is_refused() {
         }]
     );
     // Callbacks for contexts the worker never saw do nothing.
-    assert_eq!(worker.on_request_headers(&host, 42), Action::Pause);
-    assert_eq!(worker.on_request_body(42), Action::Pause);
+    assert_eq!(worker.on_request_headers(&host, 42, true), Action::Pause);
+    assert_eq!(worker.on_request_body(&host, 42, 0, true), Action::Pause);
     worker.on_delete(&host, 42);
 }
 
@@ -132,7 +132,7 @@ fn a_new_configuration_keeps_the_calls_and_memory_in_flight() {
     let host = MockHost::with_request(REQUEST);
     let mut worker = configured("", &host);
     worker.on_context_create(2, ROOT);
-    worker.on_request_headers(&host, 2);
+    worker.on_request_headers(&host, 2, true);
     assert!(worker.on_configure(&host, ROOT, br#"{"decision": "status"}"#));
     assert_eq!(root(&worker).calls.len(), 1);
     assert_eq!(root(&worker).held_bytes, STREAM_COST_BYTES);
@@ -144,7 +144,7 @@ fn a_root_going_away_takes_its_share_of_the_gauges_back() {
     let host = MockHost::with_request(REQUEST);
     let mut worker = configured("", &host);
     worker.on_context_create(2, ROOT);
-    worker.on_request_headers(&host, 2);
+    worker.on_request_headers(&host, 2, true);
     worker.on_tick(&host, ROOT);
     assert_eq!(host.metric("http_auth_random.calls_in_flight"), 1);
     worker.on_delete(&host, 2);
@@ -172,7 +172,7 @@ fn the_latency_histogram_is_recorded_once_per_call_when_asked_for() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], b"a");
     let mut worker = configured(r#"{"latency_histogram": true}"#, &host);
     worker.on_context_create(2, ROOT);
-    worker.on_request_headers(&host, 2);
+    worker.on_request_headers(&host, 2, true);
     worker.on_call_response(&host, ROOT, host.last_token(), 1, 1);
     assert_eq!(
         *host.histogram_samples.borrow(),
@@ -182,7 +182,7 @@ fn the_latency_histogram_is_recorded_once_per_call_when_asked_for() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], b"a");
     let mut worker = configured("", &host);
     worker.on_context_create(2, ROOT);
-    worker.on_request_headers(&host, 2);
+    worker.on_request_headers(&host, 2, true);
     worker.on_call_response(&host, ROOT, host.last_token(), 1, 1);
     assert!(host.histogram_samples.borrow().is_empty(), "off by default");
 }
