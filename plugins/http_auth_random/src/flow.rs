@@ -155,6 +155,9 @@ impl Flow {
         if config.request_body.is_some() && !end_of_stream {
             debug!("#{} waits for the body to send with the check", self.id);
             self.state = State::AwaitingBody;
+            let timeout = u64::try_from(config.auth_request.timeout.as_nanos()).unwrap_or(u64::MAX);
+            root.awaiting_body
+                .insert(self.id, root.clock_nanos.saturating_add(timeout));
             return Action::Pause;
         }
         self.ask(host, root, &request, None, Phase::Request)
@@ -317,6 +320,10 @@ impl Flow {
         if self.state != State::AwaitingBody {
             return self.hold_while_undecided();
         }
+        debug!(
+            "#{} body: {buffered} bytes so far, end {end_of_stream}",
+            self.id
+        );
         if !end_of_stream && buffered < rule.max_bytes {
             return Action::Pause;
         }
@@ -335,6 +342,7 @@ impl Flow {
         let Some(rule) = self.config.request_body.clone() else {
             return self.hold_while_undecided();
         };
+        root.awaiting_body.remove(&self.id);
         let over = buffered > rule.max_bytes || (buffered == rule.max_bytes && !end_of_stream);
         if over && !rule.allow_partial {
             warn!(
@@ -403,6 +411,24 @@ impl Flow {
         self.apply(host, root, outcome, Phase::Answer);
     }
 
+    /// The body never reached the plugin. Envoy only hands a filter the body after its headers
+    /// callback stopped if the wasm filter's config says `allow_on_headers_stop_iteration: true`;
+    /// without it the request would wait for ever, so it fails closed, saying why.
+    pub fn on_body_deadline(&mut self, host: &impl Host, root: &mut Root) {
+        if self.state != State::AwaitingBody {
+            return;
+        }
+        log::error!(
+            "#{} no request body reached the plugin within timeout_ms: with_request_body needs \
+             allow_on_headers_stop_iteration: true in the wasm filter's config",
+            self.id
+        );
+        root.stats.count(Counter::Error);
+        self.state = State::FailedClosed;
+        let status = self.config.failure.status_on_error;
+        self.reply(host, status, &[], b"");
+    }
+
     /// No answer came by the call's deadline (Envoy should have answered 504 by then).
     pub fn on_call_expired(&mut self, host: &impl Host, root: &mut Root) {
         if matches!(self.state, State::AwaitingAuth { .. }) {
@@ -445,7 +471,11 @@ impl Flow {
                 root.calls.leave(token, self.id);
                 self.state = State::Ended;
             }
-            State::Start | State::AwaitingBody => self.state = State::Ended,
+            State::AwaitingBody => {
+                root.awaiting_body.remove(&self.id);
+                self.state = State::Ended;
+            }
+            State::Start => self.state = State::Ended,
             _ => {}
         }
     }

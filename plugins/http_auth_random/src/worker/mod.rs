@@ -143,6 +143,23 @@ impl Worker {
                 }
             }
         }
+        let late: Vec<u32> = root
+            .awaiting_body
+            .iter()
+            .filter(|(_, deadline)| **deadline < root.clock_nanos)
+            .map(|(stream, _)| *stream)
+            .collect();
+        for stream_id in late {
+            root.awaiting_body.remove(&stream_id);
+            if let Some(Stream {
+                flow: Some(flow), ..
+            }) = self.streams.get_mut(&stream_id)
+            {
+                if host.set_effective_context(stream_id).is_ok() {
+                    flow.on_body_deadline(host, root);
+                }
+            }
+        }
         let unlogged = root.take_unlogged_overloads();
         if unlogged > 0 {
             warn!("{unlogged} more requests refused as overloaded since the last tick");

@@ -16,6 +16,8 @@ pub struct Root {
     pub calls: Calls,
     /// The outstanding call for each cache key, which requests with that key wait for.
     pub pending_keys: BTreeMap<Digest, u32>,
+    /// Streams waiting for their body to send with the check, and until when (coarse clock).
+    pub awaiting_body: BTreeMap<u32, u64>,
     /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
     pub held_bytes: usize,
     /// Wall clock as of the last tick. Deadlines are coarse (a tick is 200 ms), so a request
@@ -37,6 +39,7 @@ impl Root {
             stats,
             calls: Calls::default(),
             pending_keys: BTreeMap::new(),
+            awaiting_body: BTreeMap::new(),
             held_bytes: 0,
             clock_nanos: 0,
             overload_logs: 0,
