@@ -15,14 +15,15 @@ pub struct WrkReport {
     pub socket_errors: u64,
 }
 
-/// `wrk -t1 -cCONNECTIONS -dSECONDS --latency [-s SCRIPT] URL` (whole seconds, at least 1),
-/// optionally pinned.
+/// `wrk -t1 -cCONNECTIONS -dSECONDS --latency [-s SCRIPT] [-H HEADER]… URL` (whole seconds, at
+/// least 1), optionally pinned.
 pub async fn run(
     url: &str,
     connections: u32,
     duration: Duration,
     cpu_list: Option<&str>,
     script: Option<&std::path::Path>,
+    headers: &[&str],
 ) -> Result<WrkReport> {
     let mut command = match cpu_list {
         Some(cpus) => {
@@ -45,6 +46,7 @@ pub async fn run(
                 .map(|s| vec![std::ffi::OsStr::new("-s"), s.as_os_str()])
                 .unwrap_or_default(),
         )
+        .args(headers.iter().flat_map(|h| ["-H", h]))
         .arg(url)
         .output()
         .await

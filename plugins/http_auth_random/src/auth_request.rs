@@ -90,6 +90,45 @@ pub struct SentBody {
     pub partial: bool,
 }
 
+/// Whether the auth service could be asked about the request, as `auth_headers` would build the
+/// call, without building it: a cache hit must refuse what a miss would refuse.
+pub fn check_sendable(spec: &AuthRequest, request: &Headers) -> Result<(), BadRequest> {
+    let (mut method, mut authority) = (spec.method.is_some(), spec.authority.is_some());
+    let mut seen = [false; 3];
+    for (name, value) in request {
+        // The call carries the first of each pseudo-header, as `auth_headers` reads it.
+        let pseudo = [":method", ":path", ":authority"]
+            .iter()
+            .position(|p| p == name);
+        if let Some(index) = pseudo {
+            if seen.get(index).copied().unwrap_or(true) {
+                continue;
+            }
+            if let Some(flag) = seen.get_mut(index) {
+                *flag = true;
+            }
+        }
+        method |= name == ":method";
+        authority |= name == ":authority";
+        let sent = pseudo.is_some()
+            || (!never_forwarded(name, value)
+                && match &spec.forward {
+                    Forward::All => true,
+                    Forward::Allowlist(set) => set.matches(name),
+                });
+        if sent {
+            text(name, value)?;
+        }
+    }
+    if !method {
+        return Err(BadRequest::NoMethod);
+    }
+    if !authority {
+        return Err(BadRequest::NoAuthority);
+    }
+    Ok(())
+}
+
 pub fn auth_headers<'a>(
     spec: &'a AuthRequest,
     request: &'a Headers,
@@ -412,6 +451,53 @@ mod tests {
             };
             assert_eq!(get("content-length"), ["42"]);
             assert_eq!(get(PARTIAL_BODY), [partial.to_string()]);
+        }
+    }
+
+    mod properties {
+        use super::super::*;
+        use crate::config::Config;
+        use proptest::prelude::*;
+
+        fn header() -> impl Strategy<Value = (String, Vec<u8>)> {
+            let name = prop::sample::select(vec![
+                ":method",
+                ":path",
+                ":authority",
+                "x-a",
+                "cookie",
+                "content-length",
+                "x-envoy-x",
+            ]);
+            let value = prop_oneof![
+                "[ -~]{0,6}".prop_map(String::into_bytes),
+                prop::collection::vec(any::<u8>(), 0..6),
+            ];
+            (name.prop_map(str::to_owned), value)
+        }
+
+        proptest! {
+            #[test]
+            fn the_check_agrees_with_building_the_call(
+                request in prop::collection::vec(header(), 0..6),
+                allowlist in any::<bool>(),
+                configured in any::<bool>(),
+            ) {
+                let mut json = serde_json::Map::new();
+                if allowlist {
+                    json.insert("allowed_headers".into(), serde_json::json!([{"exact": "x-a"}]));
+                }
+                if configured {
+                    json.insert("authority".into(), "auth".into());
+                    json.insert("method".into(), "POST".into());
+                }
+                let config = Config::parse(serde_json::Value::Object(json).to_string().as_bytes()).unwrap();
+                let spec = &config.auth_request;
+                prop_assert_eq!(
+                    check_sendable(spec, &request).is_ok(),
+                    auth_headers(spec, &request, None).is_ok()
+                );
+            }
         }
     }
 }

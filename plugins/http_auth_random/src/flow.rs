@@ -7,7 +7,7 @@ use std::rc::Rc;
 use log::{debug, log_enabled, warn, Level};
 
 use crate::abi::{Action, Status};
-use crate::auth_request::{auth_headers, BadRequest, SentBody};
+use crate::auth_request::{auth_headers, check_sendable, BadRequest, SentBody};
 use crate::cache::{self, Found};
 use crate::config::{CacheConfig, Config, Limits, ResponseHeaders};
 use crate::decision::AuthError;
@@ -27,10 +27,10 @@ pub const OVERLOADED_BODY: &[u8] = b"authorization overloaded";
 /// stream's state and its entries in the worker's maps, rounded up.
 pub const STREAM_COST_BYTES: usize = 512;
 
-/// What a request may come to hold while it waits: its own state, the most success headers it
-/// may keep, and with `stale_if_error_ms` the expired entry it may fall back on. Reserved up
-/// front, so that a request admitted can always keep what it is owed, and a flood is refused at
-/// the door rather than half-served.
+/// What a request may come to hold while it waits: its own state and the most success headers
+/// it may keep. Reserved up front, so that a request admitted can always keep what it is owed,
+/// and a flood is refused at the door rather than half-served. (An expired entry it may fall back
+/// on is held only when one is found, and only if it fits.)
 pub fn reservation(
     response: &ResponseHeaders,
     limits: &Limits,
@@ -41,11 +41,8 @@ pub fn reservation(
     } else {
         limits.max_success_header_bytes
     };
-    let stale = match cache {
-        Some(cache) if !cache.stale_if_error.is_zero() => cache.max_entry_bytes,
-        _ => 0,
-    };
-    STREAM_COST_BYTES + success + stale
+    let _ = cache;
+    STREAM_COST_BYTES + success
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +157,7 @@ impl Flow {
                 .insert(self.id, root.clock_nanos.saturating_add(timeout));
             return Action::Pause;
         }
-        self.ask(host, root, &request, None, Phase::Request)
+        self.ask(host, root, &request, None, Phase::Request, true)
     }
 
     /// Asks the auth service (or the cache) about the request, with the body if there is one.
@@ -171,15 +168,21 @@ impl Flow {
         request: &Headers,
         body: Option<(Vec<u8>, bool)>,
         phase: Phase,
+        use_cache: bool,
     ) -> Action {
         let config = Rc::clone(&self.config);
+        // A request the auth service could not be asked about is refused, from the cache too.
+        if let Err(bad) = check_sendable(&config.auth_request, request) {
+            return self.refuse_bad_request(host, root, &bad);
+        }
         // A hit needs no auth call, so the call's headers are built only after a miss.
-        let cache_write = match &config.cache {
-            Some(cache) => match self.consult_cache(host, root, cache, request) {
+        let cache_write = match (&config.cache, use_cache) {
+            (Some(cache), true) => match self.consult_cache(host, root, cache, request) {
                 Consulted::Decided(action) => return action,
                 Consulted::Missed(write) => Some(write),
+                Consulted::Uncached => None,
             },
-            None => None,
+            _ => None,
         };
         let sent = body.as_ref().map(|(bytes, partial)| SentBody {
             len: bytes.len(),
@@ -212,7 +215,7 @@ impl Flow {
                     token,
                     Call {
                         stream: Some(self.id),
-                        waiters: Vec::new(),
+                        waiters: std::collections::BTreeSet::new(),
                         deadline_nanos: root.clock_nanos.saturating_add(timeout),
                         started_nanos: config.latency_histogram.then(|| host.now_nanos()),
                         config: Rc::clone(&config),
@@ -251,17 +254,26 @@ impl Flow {
         cache: &CacheConfig,
         request: &Headers,
     ) -> Consulted {
+        // A CONNECT has no path and names its target only in `:authority`; a request missing a
+        // header the key names would share one key with every other such request. Neither is
+        // cached or coalesced (unless the configuration asks for the second).
+        let connect = request
+            .iter()
+            .any(|(n, v)| n == ":method" && v.as_slice() == b"CONNECT");
+        if connect || (!cache.cache_missing_headers && !cache::complete(&cache.key, request)) {
+            debug!(
+                "#{} not cached: a CONNECT, or a key header is missing",
+                self.id
+            );
+            return Consulted::Uncached;
+        }
         let digest = cache::digest(&cache.fingerprint, &cache.key, request);
         let now_ms = host.now_nanos() / 1_000_000;
         let probe = match cache::lookup(host, cache, &digest, now_ms) {
             Ok(probe) => probe,
             Err(err) => {
-                debug!("#{} cache lookup failed ({err}): asking", self.id);
-                cache::Probe {
-                    found: Found::Nothing,
-                    slot_key: cache::slot_key(cache, &digest),
-                    cas: 0,
-                }
+                debug!("#{} cache lookup failed ({err}): asking, uncached", self.id);
+                return Consulted::Uncached;
             }
         };
         match probe.found {
@@ -275,10 +287,15 @@ impl Flow {
                 allowed,
                 stale_until_ms,
             } => {
-                self.stale = Some(Stale {
-                    allowed,
-                    until_ms: stale_until_ms,
-                });
+                // Kept only if the budget has room for it: it is a fallback, not a need.
+                let cost = allowed_cost(&allowed);
+                if root.try_hold(cost) {
+                    self.held += cost;
+                    self.stale = Some(Stale {
+                        allowed,
+                        until_ms: stale_until_ms,
+                    });
+                }
             }
             Found::Nothing => {}
         }
@@ -295,7 +312,32 @@ impl Flow {
             digest,
             slot_key: probe.slot_key,
             cas: probe.cas,
+            ours: probe.ours,
         })
+    }
+
+    /// The call this request waited for (made by another request with its key) answered with a
+    /// verdict that may not be shared (`no-store`, `private`, a cookie, a deny that is not
+    /// cached): this request asks for itself.
+    pub fn ask_again(&mut self, host: &impl Host, root: &mut Root, token: u32) {
+        if self.state != (State::AwaitingAuth { token }) {
+            return;
+        }
+        debug!(
+            "#{} the answer to call {token} is not for sharing: asking alone",
+            self.id
+        );
+        self.state = State::Start;
+        let request = match host.request_headers() {
+            Ok(headers) => headers,
+            Err(err) => {
+                self.fail_request(host, root, err);
+                return;
+            }
+        };
+        let action = self.ask(host, root, &request, None, Phase::Answer, false);
+        // Decided at once (a refusal, an overload): the reply is sent; a fail-open resumed.
+        let _ = action;
     }
 
     fn exempt_continue(&mut self, root: &mut Root) -> Action {
@@ -362,7 +404,14 @@ impl Flow {
             Err(err) => return self.fail_request(host, root, err),
         };
         self.state = State::Start;
-        self.ask(host, root, &request, Some((body, over)), Phase::Request)
+        self.ask(
+            host,
+            root,
+            &request,
+            Some((body, over)),
+            Phase::Request,
+            true,
+        )
     }
 
     /// Trailers are request headers too: forged copies of trusted headers are removed from them
@@ -553,6 +602,7 @@ impl Flow {
                         "#{} {err}; serving an expired allow from the cache (stale_if_error_ms)",
                         self.id
                     );
+                    root.stats.count(Counter::Error);
                     root.stats.count(Counter::CacheStaleServed);
                     self.allow(host, root, &stale.allowed, phase)
                 }
@@ -709,6 +759,21 @@ enum Consulted {
     Decided(Action),
     /// This request makes the call; its answer is cached here.
     Missed(CacheWrite),
+    /// This request is not for the cache: it makes its own call, which is not cached.
+    Uncached,
+}
+
+/// What holding an expired allow as a fallback costs the memory budget.
+fn allowed_cost(allowed: &Allowed) -> usize {
+    let headers: usize = allowed
+        .set
+        .iter()
+        .chain(&allowed.append)
+        .chain(&allowed.client)
+        .map(crate::outcome::header_cost)
+        .sum();
+    let removed: usize = allowed.remove.iter().map(String::len).sum();
+    STREAM_COST_BYTES + headers + removed
 }
 
 /// Which of the request's maps a header came from.

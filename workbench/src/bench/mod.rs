@@ -122,10 +122,31 @@ async fn measure(plan: &Plan, setup: Setup, round: usize, wasm: &Wasm<'_>) -> Re
         }
     };
     let script = script.as_deref();
-    wrk::run(&url, plan.connections, plan.warmup, load_cpu, script).await?;
+    // One credential, the same on every request (the mixed workload's script sets its own).
+    let headers: &[&str] = match plan.workload {
+        Workload::Uniform => &["authorization: Bearer bench"],
+        Workload::Zipf(_) => &[],
+    };
+    wrk::run(
+        &url,
+        plan.connections,
+        plan.warmup,
+        load_cpu,
+        script,
+        headers,
+    )
+    .await?;
     let calls_before = auth_calls(&envoy).await?;
     let cpu_before = envoy.cpu_time();
-    let report = wrk::run(&url, plan.connections, plan.duration, load_cpu, script).await?;
+    let report = wrk::run(
+        &url,
+        plan.connections,
+        plan.duration,
+        load_cpu,
+        script,
+        headers,
+    )
+    .await?;
     let cpu_after = envoy.cpu_time();
     let calls = auth_calls(&envoy).await?.saturating_sub(calls_before);
     let rss = envoy.rss_kib().unwrap_or_default();

@@ -37,7 +37,21 @@ pub struct Entry {
     pub fresh_until_ms: u64,
     /// An allow may be served until then when the auth service fails (`stale_if_error_ms`).
     pub stale_until_ms: u64,
-    pub verdict: CachedVerdict,
+    /// `None`: a tombstone, which holds the slot (for its version) and serves nothing.
+    pub verdict: Option<CachedVerdict>,
+}
+
+impl Entry {
+    /// An entry that serves nothing: written to claim an empty slot, or to take back a verdict
+    /// the auth service no longer gives.
+    pub fn tombstone(digest: Digest) -> Entry {
+        Entry {
+            digest,
+            fresh_until_ms: 0,
+            stale_until_ms: 0,
+            verdict: None,
+        }
+    }
 }
 
 impl Entry {
@@ -61,13 +75,13 @@ mod tests {
             digest: [3; 32],
             fresh_until_ms: 10,
             stale_until_ms: 20,
-            verdict: CachedVerdict::Allow(Allowed {
+            verdict: Some(CachedVerdict::Allow(Allowed {
                 set: vec![("x-user-id".into(), b"alice".to_vec())],
                 append: vec![],
                 client: vec![("set-cookie".into(), b"s=1".to_vec())],
                 remove: vec!["x-internal".into()],
                 dropped: 0,
-            }),
+            })),
         }
     }
 
@@ -76,14 +90,16 @@ mod tests {
         let bytes = entry().encode().unwrap();
         assert_eq!(Entry::decode(&bytes), Some(entry()));
         let deny = Entry {
-            verdict: CachedVerdict::Deny(Denied {
+            verdict: Some(CachedVerdict::Deny(Denied {
                 status: 401,
                 headers: vec![("www-authenticate".into(), "Bearer".into())],
                 body: b"no".to_vec(),
-            }),
+            })),
             ..entry()
         };
         assert_eq!(Entry::decode(&deny.encode().unwrap()), Some(deny));
+        let tombstone = Entry::tombstone([9; 32]);
+        assert_eq!(Entry::decode(&tombstone.encode().unwrap()), Some(tombstone));
     }
 
     proptest! {

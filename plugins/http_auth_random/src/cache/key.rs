@@ -18,11 +18,12 @@ pub enum KeyPart {
 }
 
 impl KeyPart {
-    /// The name a part is written as in the configuration.
+    /// The name a part is written as in the configuration. `host` is `:authority`: Envoy keeps
+    /// the Host header there, so a `host` header is never in a request.
     pub fn parse(name: &str) -> Option<KeyPart> {
         Some(match name {
             ":method" => KeyPart::Method,
-            ":authority" => KeyPart::Authority,
+            ":authority" | "host" => KeyPart::Authority,
             ":path" => KeyPart::Path,
             ":path_without_query" => KeyPart::PathWithoutQuery,
             other if other.starts_with(':') => return None,
@@ -42,15 +43,50 @@ impl KeyPart {
 
 pub type Digest = [u8; 32];
 
+/// Entries of another version of the plugin are never read as this one's: the version is part of
+/// every digest (and of the slots' names).
+pub const DOMAIN: &str = concat!("http_auth_random.cache.", env!("CARGO_PKG_VERSION"), ".v1");
+
+/// Whether a request header is one the key part names: the same name, or the same once each `_`
+/// reads as `-` (CGI, WSGI and Rack read `x_api_key` as `x-api-key`, so an auth service may
+/// see either).
+fn names(part_name: &str, header: &str) -> bool {
+    header == part_name
+        || (header.contains('_')
+            && header.len() == part_name.len()
+            && header
+                .bytes()
+                .zip(part_name.bytes())
+                .all(|(h, p)| h == p || (h == b'_' && p == b'-')))
+}
+
+/// Whether every header the key names is in the request. A request missing one is neither
+/// cached nor coalesced unless the configuration asks for it: anonymous requests would share one
+/// key, and one of them could fill it with a verdict the auth service gave on other grounds.
+pub fn complete(parts: &[KeyPart], request: &Headers) -> bool {
+    parts.iter().all(|part| {
+        let name = part.header_name();
+        request.iter().any(|(n, _)| names(name, n))
+    })
+}
+
 /// The digest of a request's key. A missing header and an empty one differ, and so do one value
-/// and the same bytes split over two headers.
+/// and the same bytes split over two headers, and a header spelled with underscores.
 pub fn digest(fingerprint: &Digest, parts: &[KeyPart], request: &Headers) -> Digest {
     let mut hash = Sha256::new();
-    hash.update(b"http_auth_random.cache.v1\0");
+    hash.update(DOMAIN.as_bytes());
+    hash.update([0u8]);
     hash.update(fingerprint);
     for part in parts {
         let name = part.header_name();
-        for (_, value) in request.iter().filter(|(n, _)| n == name) {
+        for (header, value) in request.iter().filter(|(n, _)| names(name, n)) {
+            // The spelling is part of the key: `x_api_key` and `x-api-key` are not one value.
+            hash.update(
+                u64::try_from(header.len())
+                    .unwrap_or(u64::MAX)
+                    .to_le_bytes(),
+            );
+            hash.update(header.as_bytes());
             let value = match part {
                 KeyPart::PathWithoutQuery => value.split(|b| *b == b'?').next().unwrap_or_default(),
                 _ => value.as_slice(),
@@ -139,6 +175,38 @@ mod tests {
             digest(&[2; 32], &parts, &req)
         );
         assert_ne!(fingerprint(b"{}"), fingerprint(b"{ }"));
+    }
+
+    #[test]
+    fn underscore_spellings_count_in_the_key_and_host_is_the_authority() {
+        assert_ne!(
+            key(&["x-api-key"], &[("x-api-key", b"a")]),
+            key(&["x-api-key"], &[("x-api-key", b"a"), ("x_api_key", b"m")])
+        );
+        assert_ne!(
+            key(&["x-api-key"], &[("x-api-key", b"a")]),
+            key(&["x-api-key"], &[("x_api_key", b"a")])
+        );
+        assert_eq!(KeyPart::parse("host"), Some(KeyPart::Authority));
+    }
+
+    #[test]
+    fn a_key_is_complete_only_with_every_header_it_names() {
+        let parts: Vec<KeyPart> = ["authorization", ":path"]
+            .iter()
+            .map(|p| KeyPart::parse(p).unwrap())
+            .collect();
+        assert!(complete(
+            &parts,
+            &request(&[(":path", b"/"), ("authorization", b"")])
+        ));
+        assert!(!complete(&parts, &request(&[(":path", b"/")])));
+        assert!(!complete(
+            &parts,
+            &request(&[(":path", b"/"), ("Authorization_", b"")])
+        ));
+        // A CONNECT has no :path.
+        assert!(!complete(&parts, &request(&[("authorization", b"x")])));
     }
 
     #[test]

@@ -6,8 +6,8 @@ mod key;
 mod ttl;
 
 pub use entry::{CachedVerdict, Entry};
-pub use key::{digest, fingerprint, slot, Digest, KeyPart};
-pub use ttl::ttl;
+pub use key::{complete, digest, fingerprint, slot, Digest, KeyPart};
+pub use ttl::{freshness, ttl, Freshness};
 
 use crate::abi::Status;
 use crate::config::CacheConfig;
@@ -34,6 +34,9 @@ pub struct Probe {
     pub found: Found,
     pub slot_key: String,
     pub cas: u32,
+    /// The slot held an entry for this key (fresh, stale or expired), which a newer answer that
+    /// may not be cached must take back.
+    pub ours: bool,
 }
 
 pub fn slot_key(cache: &CacheConfig, digest: &Digest) -> String {
@@ -41,7 +44,9 @@ pub fn slot_key(cache: &CacheConfig, digest: &Digest) -> String {
 }
 
 /// Looks the key up in its slot. Another key's entry in the slot, or an expired one, is not a
-/// hit: an expired entry is never served fresh.
+/// hit: an expired entry is never served fresh. An empty slot is claimed with a tombstone first,
+/// so that the answer's store has a version to check: a CAS of 0 would overwrite whatever
+/// another worker stored meanwhile.
 pub fn lookup(
     host: &impl Host,
     cache: &CacheConfig,
@@ -49,21 +54,22 @@ pub fn lookup(
     now_ms: u64,
 ) -> HostResult<Probe> {
     let slot_key = slot_key(cache, digest);
-    let (bytes, cas) = host.get_shared_data(&slot_key)?.unwrap_or_default();
-    let found = match Entry::decode(&bytes) {
-        Some(entry) if entry.digest == *digest => {
-            if now_ms < entry.fresh_until_ms {
-                Found::Fresh(entry.verdict)
-            } else {
-                match entry.verdict {
-                    CachedVerdict::Allow(allowed) if now_ms < entry.stale_until_ms => {
-                        Found::Stale {
-                            allowed,
-                            stale_until_ms: entry.stale_until_ms,
-                        }
-                    }
-                    _ => Found::Nothing,
-                }
+    let (bytes, cas) = match host.get_shared_data(&slot_key)? {
+        Some(found) => found,
+        None => {
+            let claim = Entry::tombstone([0; 32]).encode().unwrap_or_default();
+            host.set_shared_data(&slot_key, &claim, 0)?;
+            host.get_shared_data(&slot_key)?.unwrap_or_default()
+        }
+    };
+    let entry = Entry::decode(&bytes).filter(|entry| entry.digest == *digest);
+    let ours = entry.is_some();
+    let found = match entry.and_then(|e| Some((e.fresh_until_ms, e.stale_until_ms, e.verdict?))) {
+        Some((fresh_until, _, verdict)) if now_ms < fresh_until => Found::Fresh(verdict),
+        Some((_, stale_until, CachedVerdict::Allow(allowed))) if now_ms < stale_until => {
+            Found::Stale {
+                allowed,
+                stale_until_ms: stale_until,
             }
         }
         _ => Found::Nothing,
@@ -72,6 +78,7 @@ pub fn lookup(
         found,
         slot_key,
         cas,
+        ours,
     })
 }
 
@@ -107,25 +114,62 @@ pub fn store(
     })
 }
 
-/// Caches an answer in the slot its call's lookup read, if the answer may be cached: an allow,
-/// or a deny with `deny_ttl_ms`, for as long as its `Cache-Control` and the configuration allow.
-/// Errors and overloads never are.
+/// What became of an answer in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remembered {
+    Stored,
+    /// A verdict that may not be cached (a deny without `deny_ttl_ms`, `no-store`, `private`,
+    /// `no-cache`, a `Set-Cookie`), nor shared with other requests waiting for it.
+    NotCacheable,
+    /// An error or an overload: never cached, and the key's entry (a stale allow) is left as it is.
+    Error,
+    /// Cacheable, but not stored.
+    NotStored(NotStored),
+}
+
+/// Whether an answer carries a cookie for the client: a session or CSRF cookie must reach only
+/// the client it was made for, never one served from the cache.
+fn sets_cookie(verdict: &CachedVerdict) -> bool {
+    match verdict {
+        CachedVerdict::Allow(allowed) => allowed.client.iter().any(|(n, _)| n == "set-cookie"),
+        CachedVerdict::Deny(denied) => denied.headers.iter().any(|(n, _)| n == "set-cookie"),
+    }
+}
+
+/// Caches an answer in the slot its call's lookup read, if the answer may be cached: an allow, or
+/// a deny with `deny_ttl_ms`, for as long as its `Cache-Control` and the configuration allow, and
+/// never one that sets a cookie. A verdict that may not be cached takes back the key's own entry,
+/// so that a stale allow is not served after the auth service has said otherwise.
 pub fn remember(
     host: &impl Host,
     cache: &CacheConfig,
     write: &CacheWrite,
     answer: &Answer,
-) -> Result<(), NotStored> {
+) -> Remembered {
     let Some(verdict) = CachedVerdict::from_outcome(&answer.outcome) else {
-        return Ok(());
+        return Remembered::Error;
     };
     let allow = matches!(verdict, CachedVerdict::Allow(_));
-    let Some(ttl) = ttl(cache, allow, answer.cache_control.as_deref()) else {
-        return Ok(());
+    let freshness = if sets_cookie(&verdict) {
+        None
+    } else {
+        freshness(cache, allow, answer.cache_control.as_deref())
+    };
+    let Some(freshness) = freshness else {
+        if write.ours {
+            let _ = store(
+                host,
+                cache,
+                &write.slot_key,
+                write.cas,
+                &Entry::tombstone(write.digest),
+            );
+        }
+        return Remembered::NotCacheable;
     };
     let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let fresh_until_ms = (host.now_nanos() / 1_000_000).saturating_add(millis(ttl));
-    let stale_until_ms = if allow {
+    let fresh_until_ms = (host.now_nanos() / 1_000_000).saturating_add(millis(freshness.ttl));
+    let stale_until_ms = if allow && !freshness.must_revalidate {
         fresh_until_ms.saturating_add(millis(cache.stale_if_error))
     } else {
         fresh_until_ms
@@ -134,7 +178,10 @@ pub fn remember(
         digest: write.digest,
         fresh_until_ms,
         stale_until_ms,
-        verdict,
+        verdict: Some(verdict),
     };
-    store(host, cache, &write.slot_key, write.cas, &entry)
+    match store(host, cache, &write.slot_key, write.cas, &entry) {
+        Ok(()) => Remembered::Stored,
+        Err(err) => Remembered::NotStored(err),
+    }
 }

@@ -7,28 +7,50 @@ use headers::{CacheControl, Header, HeaderValue};
 
 use crate::config::CacheConfig;
 
+/// How long an answer is fresh, and whether it may be served stale afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    pub ttl: Duration,
+    /// `must-revalidate`: never served once expired, not even when the
+    /// auth service fails.
+    pub must_revalidate: bool,
+}
+
 /// The freshness of an answer that may be cached; `None` means it is not cached.
 pub fn ttl(cache: &CacheConfig, allow: bool, cache_control: Option<&[u8]>) -> Option<Duration> {
+    freshness(cache, allow, cache_control).map(|f| f.ttl)
+}
+
+/// As `ttl`, with whether the answer may be served stale.
+pub fn freshness(
+    cache: &CacheConfig,
+    allow: bool,
+    cache_control: Option<&[u8]>,
+) -> Option<Freshness> {
     let default = if allow { cache.ttl } else { cache.deny_ttl };
     if default.is_zero() && !allow {
         // Denies are cached only when the operator asked for it.
         return None;
     }
-    let ttl = match cache_control {
-        None => default,
+    let (ttl, must_revalidate) = match cache_control {
+        None => (default, false),
         Some(value) => {
             let directives = parse(value)?;
             if directives.no_store() || directives.no_cache() || directives.private() {
                 return None;
             }
             // A shared cache reads s-maxage first.
-            match directives.s_max_age().or_else(|| directives.max_age()) {
+            let ttl = match directives.s_max_age().or_else(|| directives.max_age()) {
                 Some(age) => age.min(cache.max_ttl),
                 None => default,
-            }
+            };
+            (ttl, directives.must_revalidate())
         }
     };
-    (!ttl.is_zero()).then_some(ttl)
+    (!ttl.is_zero()).then_some(Freshness {
+        ttl,
+        must_revalidate,
+    })
 }
 
 /// Directive names are case-insensitive, and the parser compares them as written, so the value
@@ -91,6 +113,21 @@ mod tests {
         ] {
             assert_eq!(ttl(&c, true, Some(value.as_bytes())), None, "{value}");
         }
+    }
+
+    #[test]
+    fn must_revalidate_forbids_serving_stale() {
+        let c = cache(r#""ttl_ms": 10000"#);
+        assert!(
+            !freshness(&c, true, Some(b"max-age=5"))
+                .unwrap()
+                .must_revalidate
+        );
+        assert!(
+            freshness(&c, true, Some(b"max-age=5, Must-Revalidate"))
+                .unwrap()
+                .must_revalidate
+        );
     }
 
     #[test]

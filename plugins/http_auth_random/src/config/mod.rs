@@ -102,6 +102,8 @@ pub struct CacheConfig {
     pub fingerprint: crate::cache::Digest,
     /// Shared-data keys are this plus the slot number.
     pub slot_prefix: String,
+    /// Cache (and coalesce) requests that lack a header the key names.
+    pub cache_missing_headers: bool,
 }
 
 pub const CACHE_FIELDS: &[&str] = &[
@@ -112,7 +114,10 @@ pub const CACHE_FIELDS: &[&str] = &[
     "stale_if_error_ms",
     "max_entries",
     "max_entry_bytes",
+    "cache_missing_headers",
 ];
+/// The most shared data a cache may hold (`max_entries` × `max_entry_bytes`).
+pub const MAX_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 pub const DEFAULT_CACHE_TTL_MS: u64 = 10_000;
 pub const DEFAULT_CACHE_MAX_TTL_MS: u64 = 300_000;
 pub const DEFAULT_CACHE_MAX_ENTRIES: u64 = 10_000;
@@ -708,6 +713,14 @@ fn cache_config(
         1024 * 1024,
         "bytes",
     )?;
+    if max_entries.saturating_mul(max_entry_bytes) > MAX_CACHE_BYTES {
+        return Err(ConfigError::new(
+            cache.field("max_entries"),
+            format!(
+                "{max_entries} entries of up to {max_entry_bytes} bytes could hold more than 1 GiB of Envoy's memory"
+            ),
+        ));
+    }
     Ok(CacheConfig {
         key,
         ttl: Duration::from_millis(ttl),
@@ -717,7 +730,8 @@ fn cache_config(
         max_entries: u32::try_from(max_entries).unwrap_or(u32::MAX),
         max_entry_bytes: usize::try_from(max_entry_bytes).unwrap_or(usize::MAX),
         fingerprint,
-        slot_prefix: format!("{stat_prefix}.cache."),
+        slot_prefix: format!("{stat_prefix}.cache.{}.", env!("CARGO_PKG_VERSION")),
+        cache_missing_headers: cache.bool("cache_missing_headers")?.unwrap_or(false),
     })
 }
 

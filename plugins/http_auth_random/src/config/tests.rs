@@ -419,7 +419,11 @@ fn the_cache_is_off_unless_configured_and_then_needs_a_key() {
     assert_eq!(cache.max_ttl, Duration::from_secs(300));
     assert!(cache.deny_ttl.is_zero() && cache.stale_if_error.is_zero());
     assert_eq!((cache.max_entries, cache.max_entry_bytes), (10_000, 8192));
-    assert_eq!(cache.slot_prefix, "http_auth_random.cache.");
+    assert_eq!(
+        cache.slot_prefix,
+        concat!("http_auth_random.cache.", env!("CARGO_PKG_VERSION"), ".")
+    );
+    assert!(!cache.cache_missing_headers);
     for (json, field, reason) in [
         (r#"{"cache": {}}"#, "cache.key", "is missing"),
         (r#"{"cache": {"key": []}}"#, "cache.key", "is empty"),

@@ -243,3 +243,172 @@ fn a_slot_written_since_it_was_read_is_not_overwritten_and_is_counted() {
     assert_eq!(count(&worker, Counter::CacheStoreFailed), 1);
     assert_eq!(*host.shared.borrow(), before, "the newer write stands");
 }
+
+fn dispatches(host: &MockHost) -> usize {
+    host.effects()
+        .iter()
+        .filter(|e| matches!(e, Effect::Dispatch { .. }))
+        .count()
+}
+
+#[test]
+fn requests_missing_a_key_header_are_neither_cached_nor_coalesced_unless_asked() {
+    let anonymous = headers(&[(":authority", "shop"), (":path", "/"), (":method", "GET")]);
+    for (json, shared) in [
+        (CACHED, false),
+        (
+            r#"{"decision": "status", "cache": {"key": ["authorization"], "cache_missing_headers": true}}"#,
+            true,
+        ),
+    ] {
+        let mut host = MockHost::with_request(&[]).answering("200", &[], b"");
+        host.request = anonymous.clone();
+        let mut worker = configured(json, &host);
+        start(&mut worker, &host, 2);
+        start(&mut worker, &host, 3);
+        assert_eq!(dispatches(&host) == 1, shared, "coalesced: {json}");
+        worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+        let (_, called) = start(&mut worker, &host, 4);
+        assert_eq!(!called, shared, "cached: {json}");
+    }
+}
+
+#[test]
+fn a_connect_is_never_cached() {
+    let mut host = MockHost::with_request(&[]).answering("200", &[], b"");
+    host.request = headers(&[
+        (":authority", "db:5432"),
+        (":method", "CONNECT"),
+        ("authorization", "Bearer a"),
+    ]);
+    let mut worker = configured(CACHED, &host);
+    start(&mut worker, &host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+    let (_, called) = start(&mut worker, &host, 3);
+    assert!(called);
+}
+
+#[test]
+fn an_answer_that_may_not_be_cached_is_not_shared_with_waiters_either() {
+    for extra in [
+        ("cache-control", "no-store, private"),
+        ("set-cookie", "sid=1"),
+    ] {
+        let json = r#"{"decision": "status", "allowed_client_headers_on_success": [{"exact": "set-cookie"}],
+            "cache": {"key": ["authorization"]}}"#;
+        let mut host = MockHost::with_request(&[]).answering("200", &[extra], b"");
+        host.request = request("Bearer a");
+        let mut worker = configured(json, &host);
+        start(&mut worker, &host, 2);
+        start(&mut worker, &host, 3);
+        assert_eq!(dispatches(&host), 1, "joined");
+        worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+        assert_eq!(*worker.flow(2).unwrap().state(), State::Allowed);
+        assert!(
+            matches!(worker.flow(3).unwrap().state(), State::AwaitingAuth { .. }),
+            "{extra:?}: the waiter asks for itself"
+        );
+        assert_eq!(dispatches(&host), 2);
+        worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+        assert_eq!(*worker.flow(3).unwrap().state(), State::Allowed);
+        let (_, called) = start(&mut worker, &host, 4);
+        assert!(called, "{extra:?}: never cached");
+    }
+}
+
+#[test]
+fn a_deny_that_is_not_cached_takes_back_the_stale_allow() {
+    let json = r#"{"decision": "status", "cache": {"key": ["authorization"], "ttl_ms": 1000,
+        "stale_if_error_ms": 60000}}"#;
+    let mut host = MockHost::with_request(&[]).answering("200", &[], b"");
+    host.request = request("Bearer a");
+    let mut worker = configured(json, &host);
+    start(&mut worker, &host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+    // Expired; the auth service now denies (not cached: no deny_ttl_ms).
+    host.clock.set(host.clock.get() + 2_000_000_000);
+    let shared = host.shared.borrow().clone();
+    let mut deny = MockHost::with_request(&[]).answering("403", &[], b"");
+    deny.request = request("Bearer a");
+    deny.clock.set(host.clock.get());
+    *deny.shared.borrow_mut() = shared;
+    start(&mut worker, &deny, 3);
+    worker.on_call_response(&deny, ROOT, deny.last_token(), 1, 0);
+    assert_eq!(*worker.flow(3).unwrap().state(), State::Denied);
+    // Then the auth service fails: the earlier allow is not served stale.
+    start(&mut worker, &deny, 4);
+    worker.on_call_response(&deny, ROOT, deny.last_token(), 0, 0);
+    assert_eq!(*worker.flow(4).unwrap().state(), State::FailedClosed);
+    assert_eq!(count(&worker, Counter::CacheStaleServed), 0);
+}
+
+#[test]
+fn must_revalidate_answers_are_never_served_stale() {
+    let json = r#"{"decision": "status", "cache": {"key": ["authorization"], "stale_if_error_ms": 60000}}"#;
+    let mut host = MockHost::with_request(&[]).answering(
+        "200",
+        &[("cache-control", "max-age=1, must-revalidate")],
+        b"",
+    );
+    host.request = request("Bearer a");
+    let mut worker = configured(json, &host);
+    start(&mut worker, &host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+    host.clock.set(host.clock.get() + 2_000_000_000);
+    start(&mut worker, &host, 3);
+    worker.on_call_response(&host, ROOT, host.last_token(), 0, 0);
+    assert_eq!(*worker.flow(3).unwrap().state(), State::FailedClosed);
+}
+
+#[test]
+fn an_older_answer_never_overwrites_a_newer_one_even_in_a_slot_that_was_empty() {
+    let json =
+        r#"{"decision": "status", "cache": {"key": ["authorization"], "deny_ttl_ms": 60000}}"#;
+    let mut host = MockHost::with_request(&[]).answering("200", &[], b"");
+    host.request = request("Bearer a");
+    let mut worker = configured(json, &host);
+    // Worker one misses on the empty slot and asks.
+    start(&mut worker, &host, 2);
+    // Meanwhile another worker stores a (newer) deny in that slot.
+    let mut other = configured(json, &host);
+    let deny = MockHost::with_request(&[]).answering("403", &[], b"");
+    *deny.shared.borrow_mut() = host.shared.borrow().clone();
+    let mut deny = deny;
+    deny.request = request("Bearer a");
+    other.on_context_create(9, ROOT);
+    other.on_request_headers(&deny, 9, true);
+    other.on_call_response(&deny, ROOT, deny.last_token(), 1, 0);
+    *host.shared.borrow_mut() = deny.shared.borrow().clone();
+    // Worker one's older allow arrives: it is served, not stored over the deny.
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+    assert_eq!(*worker.flow(2).unwrap().state(), State::Allowed);
+    assert_eq!(count(&worker, Counter::CacheStoreFailed), 1);
+    let (action, called) = start(&mut worker, &host, 3);
+    assert_eq!(
+        (action, called),
+        (Action::Pause, false),
+        "the cached deny answers"
+    );
+    assert_eq!(*worker.flow(3).unwrap().state(), State::Denied);
+}
+
+#[test]
+fn a_hit_refuses_what_a_miss_would_refuse() {
+    let mut host = MockHost::with_request(&[]).answering("200", &[], b"");
+    host.request = request("Bearer a");
+    let mut worker = configured(CACHED, &host);
+    start(&mut worker, &host, 2);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+    host.request.push(("x-odd".into(), vec![0xff]));
+    host.clear_effects();
+    let (action, called) = start(&mut worker, &host, 3);
+    assert_eq!((action, called), (Action::Pause, false));
+    assert_eq!(
+        host.effects(),
+        vec![Effect::Reply {
+            status: 400,
+            headers: vec![],
+            body: vec![]
+        }]
+    );
+}

@@ -2,7 +2,7 @@
 //! cannot cancel an HTTP call, so a call counts until its answer arrives or its deadline passes.
 //! A call may have waiters besides the stream that made it (requests with the same cache key).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::cache::Digest;
@@ -14,14 +14,17 @@ pub struct CacheWrite {
     pub digest: Digest,
     pub slot_key: String,
     pub cas: u32,
+    /// The slot held this key's entry when it was read.
+    pub ours: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Call {
     /// The stream that made the call; `None` once it has gone.
     pub stream: Option<u32>,
-    /// Other streams waiting for the same answer (same cache key).
-    pub waiters: Vec<u32>,
+    /// Other streams waiting for the same answer (same cache key). A set: a mass reset of
+    /// waiters must not cost quadratic time.
+    pub waiters: BTreeSet<u32>,
     /// When Envoy will have answered the call itself (a 504 at the timeout), on the worker's
     /// coarse clock. Past it (plus a grace period) the call no longer counts.
     pub deadline_nanos: u64,
@@ -70,7 +73,7 @@ impl Calls {
     pub fn join(&mut self, token: u32, stream: u32) -> bool {
         match self.pending.get_mut(&token) {
             Some(call) => {
-                call.waiters.push(stream);
+                call.waiters.insert(stream);
                 true
             }
             None => false,
@@ -88,7 +91,7 @@ impl Calls {
             if call.stream == Some(stream) {
                 call.stream = None;
             }
-            call.waiters.retain(|waiter| *waiter != stream);
+            call.waiters.remove(&stream);
         }
     }
 
@@ -114,7 +117,7 @@ mod tests {
     fn call(stream: u32, deadline_nanos: u64) -> Call {
         Call {
             stream: Some(stream),
-            waiters: Vec::new(),
+            waiters: BTreeSet::new(),
             deadline_nanos,
             started_nanos: None,
             config: Rc::new(Config::parse(b"").unwrap()),

@@ -15,7 +15,7 @@ pub use calls::{CacheWrite, Call, Calls};
 pub use root::Root;
 
 use crate::abi::Action;
-use crate::cache::{self, NotStored};
+use crate::cache::{self, NotStored, Remembered};
 use crate::config::Config;
 use crate::flow::Flow;
 use crate::host::Host;
@@ -249,20 +249,23 @@ impl Worker {
         // The answer is read in the root context the host delivered it to, before acting on
         // any stream.
         let answer = outcome::read(host, &call.config, num_headers, body_size);
-        if let (Some(write), Some(cache)) = (&call.cache, &call.config.cache) {
-            match cache::remember(host, cache, write, &answer) {
-                Ok(()) => {}
-                Err(NotStored::TooLarge(size)) => {
-                    debug!(
-                        "answer to call {token} not cached: {size} bytes is over max_entry_bytes"
-                    );
-                }
-                Err(NotStored::Failed(why)) => {
-                    debug!("answer to call {token} not cached: {why}");
-                    root.stats.count(Counter::CacheStoreFailed);
-                }
+        let remembered = match (&call.cache, &call.config.cache) {
+            (Some(write), Some(cache)) => Some(cache::remember(host, cache, write, &answer)),
+            _ => None,
+        };
+        match &remembered {
+            Some(Remembered::NotStored(NotStored::TooLarge(size))) => {
+                debug!("answer to call {token} not cached: {size} bytes is over max_entry_bytes");
             }
+            Some(Remembered::NotStored(NotStored::Failed(why))) => {
+                debug!("answer to call {token} not cached: {why}");
+                root.stats.count(Counter::CacheStoreFailed);
+            }
+            _ => {}
         }
+        // Requests that joined the call share its answer only if it could be cached (or it is an
+        // error, which each would meet): a `no-store` or a cookie is for the request that asked.
+        let shared = !matches!(remembered, Some(Remembered::NotCacheable));
         for stream_id in waiting {
             let Some(Stream {
                 flow: Some(flow), ..
@@ -274,7 +277,11 @@ impl Worker {
                 warn!("#{stream_id} cannot act on the stream for call {token}: {err}");
                 continue;
             }
-            flow.on_outcome(host, root, token, &answer.outcome);
+            if shared || call.stream == Some(stream_id) {
+                flow.on_outcome(host, root, token, &answer.outcome);
+            } else {
+                flow.ask_again(host, root, token);
+            }
         }
     }
 
