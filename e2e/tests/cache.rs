@@ -405,3 +405,81 @@ async fn far_more_keys_than_entries_keep_memory_bounded_and_verdicts_right() {
         "RSS grew from {first} to {last} KiB over {keys} distinct keys"
     );
 }
+
+#[tokio::test]
+async fn a_request_without_the_key_header_cannot_fill_the_cache_for_everyone_without_it() {
+    // The auth service also accepts a key in the query string, which the cache key leaves out.
+    let plugin = cached(json!({"key": ["x-api-key"], "ttl_ms": 60_000}));
+    let stack = Stack::start(&plugin, |request| {
+        let key = request
+            .header("x-api-key")
+            .map(str::to_owned)
+            .or_else(|| request.path.split("api_key=").nth(1).map(str::to_owned));
+        match key {
+            Some(key) => Reply::ok("").header("x-user-id", &key),
+            None => Reply::status(401, ""),
+        }
+    })
+    .await;
+    let client = stack.client.clone();
+    let anonymous = || client.get(format!("{}/x", stack.base));
+    assert_eq!(stack.send(anonymous()).await.status, 401);
+    let mallory = client.get(format!("{}/x?api_key=mallory", stack.base));
+    assert_eq!(stack.send(mallory).await.status, 200);
+    for _ in 0..3 {
+        assert_eq!(stack.send(anonymous()).await.status, 401, "never mallory's allow");
+    }
+    for request in stack.upstream.seen() {
+        assert!(request.path.contains("api_key=mallory"), "{request:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cookie_set_by_the_auth_service_reaches_only_the_client_it_was_made_for() {
+    let gate = Gate::default();
+    let held = gate.clone();
+    let sessions = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sessions);
+    let plugin = config(json!({
+        "decision": "status",
+        "allowed_client_headers_on_success": [{"exact": "set-cookie"}],
+        "cache": {"key": ["authorization"], "ttl_ms": 60_000},
+    }));
+    let stack = Stack::start(&plugin, move |_| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        Reply::Gated(
+            held.clone(),
+            Box::new(Reply::ok("").header("set-cookie", &format!("sid={n}"))),
+        )
+    })
+    .await;
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let client = stack.client.clone();
+        let base = stack.base.clone();
+        clients.spawn(async move {
+            let response = client
+                .get(format!("{base}/login"))
+                .header("authorization", "Bearer same")
+                .send()
+                .await
+                .unwrap();
+            response
+                .headers()
+                .get("set-cookie")
+                .map(|v| v.to_str().unwrap().to_owned())
+        });
+    }
+    while stack.auth_seen().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gate.open();
+    let mut cookies = Vec::new();
+    while let Some(cookie) = clients.join_next().await {
+        cookies.push(cookie.unwrap().expect("a cookie"));
+    }
+    cookies.sort();
+    cookies.dedup();
+    assert_eq!(cookies.len(), 5, "every client its own session: {cookies:?}");
+}
