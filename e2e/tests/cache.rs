@@ -427,7 +427,11 @@ async fn a_request_without_the_key_header_cannot_fill_the_cache_for_everyone_wit
     let mallory = client.get(format!("{}/x?api_key=mallory", stack.base));
     assert_eq!(stack.send(mallory).await.status, 200);
     for _ in 0..3 {
-        assert_eq!(stack.send(anonymous()).await.status, 401, "never mallory's allow");
+        assert_eq!(
+            stack.send(anonymous()).await.status,
+            401,
+            "never mallory's allow"
+        );
     }
     for request in stack.upstream.seen() {
         assert!(request.path.contains("api_key=mallory"), "{request:?}");
@@ -481,5 +485,9 @@ async fn a_cookie_set_by_the_auth_service_reaches_only_the_client_it_was_made_fo
     }
     cookies.sort();
     cookies.dedup();
-    assert_eq!(cookies.len(), 5, "every client its own session: {cookies:?}");
+    assert_eq!(
+        cookies.len(),
+        5,
+        "every client its own session: {cookies:?}"
+    );
 }
