@@ -281,6 +281,21 @@ pub fn cluster(name: &str, host: &str, port: u16) -> Value {
     })
 }
 
+/// A cluster with one HTTP/2 (prior knowledge) endpoint, as gRPC services need.
+pub fn h2_cluster(name: &str, host: &str, port: u16) -> Value {
+    let mut cluster = cluster(name, host, port);
+    cluster["typed_extension_protocol_options"] = h2_protocol_options();
+    cluster
+}
+
+/// The protocol options that make a cluster speak HTTP/2 to its endpoints.
+pub fn h2_protocol_options() -> Value {
+    json!({"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "explicit_http_config": {"http2_protocol_options": {}}
+    }})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod decision_log;
 pub mod envoy;
 pub mod envoy_config;
+pub mod grpc_auth;
 pub mod h2_client;
 pub mod httpbin;
 pub mod libfuzzer;

@@ -32,6 +32,12 @@ pub enum AuthError {
     NotFinal(u16),
     /// No answer by the call's deadline, not even Envoy's own 504.
     NoAnswer,
+    /// A gRPC check that did not complete: its gRPC status (14 unavailable, 4 deadline, …).
+    GrpcFailed(u32),
+    /// A `CheckResponse` with an `error_response`: the auth service reports its own error.
+    GrpcError(i32),
+    /// An answer that cannot be read.
+    Malformed(&'static str),
     MissingStatus,
     ServerError(u16),
     BodyTooLarge {
@@ -47,6 +53,11 @@ impl std::fmt::Display for AuthError {
             AuthError::DispatchRefused(why) => write!(f, "auth call refused by the host: {why}"),
             AuthError::CallFailed => write!(f, "auth call failed (reset or no response)"),
             AuthError::NoAnswer => write!(f, "auth call got no answer by its deadline"),
+            AuthError::GrpcFailed(status) => write!(f, "gRPC check failed with status {status}"),
+            AuthError::GrpcError(code) => {
+                write!(f, "auth service answered an error_response (code {code})")
+            }
+            AuthError::Malformed(what) => write!(f, "auth answer is malformed: {what}"),
             AuthError::NotFinal(status) => {
                 write!(f, "auth service answered {status}, an interim status")
             }

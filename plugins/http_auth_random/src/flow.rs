@@ -9,12 +9,13 @@ use log::{debug, log_enabled, warn, Level};
 use crate::abi::{Action, Status};
 use crate::auth_request::{auth_headers, check_sendable, BadRequest, SentBody};
 use crate::cache::{self, Found};
-use crate::config::{CacheConfig, Config, Limits, ResponseHeaders};
+use crate::config::{CacheConfig, Config, Limits, Protocol, ResponseHeaders};
 use crate::decision::AuthError;
 use crate::exempt::is_exempt;
+use crate::grpc;
 use crate::host::{Headers, Host, HostError};
 use crate::metrics::Counter;
-use crate::outcome::{Allowed, Denied, Outcome};
+use crate::outcome::{Allowed, Denied, Outcome, ResponseAction};
 use crate::worker::{CacheWrite, Call, Root};
 
 /// Header ext_authz adds to a request let through by `failure_mode_allow`.
@@ -85,6 +86,8 @@ pub struct Flow {
     state: State,
     /// Auth-answer headers for the client's response, kept from the allow until it arrives.
     success_headers: Headers,
+    /// gRPC: the same, with how each meets a header the upstream sent.
+    response_mutations: Vec<(String, Vec<u8>, ResponseAction)>,
     /// Bytes this stream has taken from the worker's memory budget.
     held: usize,
     stale: Option<Stale>,
@@ -97,6 +100,7 @@ impl Flow {
             config,
             state: State::Start,
             success_headers: Vec::new(),
+            response_mutations: Vec::new(),
             held: 0,
             stale: None,
         }
@@ -203,9 +207,33 @@ impl Flow {
             return self.overloaded(host, root, &why);
         }
         let spec = &config.auth_request;
-        let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
-        let body = body.map(|(bytes, _)| bytes).unwrap_or_default();
-        match host.dispatch(&spec.cluster, &pairs, &body, spec.timeout) {
+        let dispatched = match &config.protocol {
+            Protocol::Http => {
+                let pairs: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
+                let body = body.map(|(bytes, _)| bytes).unwrap_or_default();
+                host.dispatch(&spec.cluster, &pairs, &body, spec.timeout)
+            }
+            Protocol::Grpc { service } => {
+                let context = grpc::Context {
+                    source: property_text(host, &["source", "address"]),
+                    destination: property_text(host, &["destination", "address"]),
+                    protocol: property_text(host, &["request", "protocol"]).unwrap_or_default(),
+                    now_nanos: host.now_nanos(),
+                };
+                let sent = body.as_ref().map(|(bytes, partial)| grpc::Body {
+                    bytes,
+                    partial: *partial,
+                });
+                let message = match grpc::check_request(&config, request, &context, sent) {
+                    Ok(message) => message,
+                    Err(bad) => return self.refuse_bad_request(host, root, &bad),
+                };
+                host.dispatch_grpc(service, grpc::SERVICE, grpc::METHOD, &message, spec.timeout)
+            }
+        };
+        let grpc = matches!(config.protocol, Protocol::Grpc { .. });
+        match dispatched {
             Ok(token) => {
                 let timeout = u64::try_from(spec.timeout.as_nanos()).unwrap_or(u64::MAX);
                 if let Some(write) = &cache_write {
@@ -220,6 +248,7 @@ impl Flow {
                         started_nanos: config.latency_histogram.then(|| host.now_nanos()),
                         config: Rc::clone(&config),
                         cache: cache_write,
+                        grpc,
                     },
                 );
                 self.state = State::AwaitingAuth { token };
@@ -497,6 +526,25 @@ impl Flow {
         root.release(reserved);
         self.held -= reserved;
         self.stale = None;
+        if self.state == State::Allowed {
+            for (name, value, action) in std::mem::take(&mut self.response_mutations) {
+                let present = || matches!(host.response_header(&name), Ok(Some(_)));
+                let result = match action {
+                    ResponseAction::Append => host.add_response_header(&name, &value),
+                    ResponseAction::Set => host.set_response_header(&name, &value),
+                    ResponseAction::AddIfAbsent if !present() => {
+                        host.add_response_header(&name, &value)
+                    }
+                    ResponseAction::OverwriteIfExists if present() => {
+                        host.set_response_header(&name, &value)
+                    }
+                    ResponseAction::AddIfAbsent | ResponseAction::OverwriteIfExists => Ok(()),
+                };
+                if let Err(err) = result {
+                    warn!("#{} could not set response header {name}: {err}", self.id);
+                }
+            }
+        }
         if self.success_headers.is_empty() {
             return Action::Continue;
         }
@@ -529,13 +577,20 @@ impl Flow {
         }
     }
 
-    /// The stream is deleted: whatever it held goes back to the budget.
-    pub fn on_delete(&mut self, root: &mut Root) {
+    /// The stream is deleted: whatever it held goes back to the budget. Returns the call it was
+    /// waiting for, if any, which may now have nobody waiting.
+    pub fn on_delete(&mut self, root: &mut Root) -> Option<u32> {
+        let waited = match self.state {
+            State::AwaitingAuth { token } => Some(token),
+            _ => None,
+        };
         self.on_done(root);
         root.release(self.held);
         self.held = 0;
         self.success_headers = Vec::new();
+        self.response_mutations = Vec::new();
         self.stale = None;
+        waited
     }
 
     /// Anything not let through stays held: undecided, denied, failed closed, or gone.
@@ -631,12 +686,28 @@ impl Flow {
                 warn!("#{} could not pass header {name} upstream: {err}", self.id);
             }
         }
+        for (name, value) in &allowed.append_existing {
+            // ext_authz (1.40) appends to a header the request has, comma-joined, and adds
+            // nothing otherwise.
+            if let Ok(Some(existing)) = host.request_header(name) {
+                let mut joined = existing;
+                joined.push(b',');
+                joined.extend_from_slice(value);
+                if let Err(err) = host.set_request_header(name, &joined) {
+                    warn!("#{} could not pass header {name} upstream: {err}", self.id);
+                }
+            }
+        }
         for name in &allowed.remove {
             if let Err(err) = host.remove_request_header(name) {
                 warn!("#{} could not remove header {name}: {err}", self.id);
             }
         }
+        if !(allowed.query_set.is_empty() && allowed.query_remove.is_empty()) {
+            self.edit_query(host, allowed);
+        }
         self.success_headers = allowed.client.clone();
+        self.response_mutations = allowed.client_mutations.clone();
         if allowed.dropped > 0 {
             // One line per request, not per header: the log is a target too.
             warn!(
@@ -646,6 +717,18 @@ impl Flow {
             root.stats.count(Counter::SuccessHeadersDropped);
         }
         self.proceed(host, phase)
+    }
+
+    /// Rewrites the request's query string as the auth service asked.
+    fn edit_query(&self, host: &impl Host, allowed: &Allowed) {
+        let path = match host.request_header(":path") {
+            Ok(Some(path)) => String::from_utf8_lossy(&path).into_owned(),
+            _ => return,
+        };
+        let edited = crate::query::edit(&path, &allowed.query_set, &allowed.query_remove);
+        if let Err(err) = host.set_request_header(":path", edited.as_bytes()) {
+            warn!("#{} could not rewrite the query string: {err}", self.id);
+        }
     }
 
     fn deny(&mut self, host: &impl Host, root: &mut Root, denied: &Denied) -> Action {
@@ -761,6 +844,12 @@ enum Consulted {
     Missed(CacheWrite),
     /// This request is not for the cache: it makes its own call, which is not cached.
     Uncached,
+}
+
+/// A property as text, if the host has it.
+fn property_text(host: &impl Host, path: &[&str]) -> Option<String> {
+    let bytes = host.property(path).ok().flatten()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// What holding an expired allow as a fallback costs the memory budget.

@@ -47,6 +47,10 @@ pub trait Host {
     fn request_body(&self, max: usize) -> HostResult<Vec<u8>>;
     fn remove_request_trailer(&self, name: &str) -> HostResult<()>;
     fn add_response_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
+    fn response_header(&self, name: &str) -> HostResult<Option<Vec<u8>>>;
+    fn set_response_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
+    /// A property of the request or its connection (`["source", "address"]`, …).
+    fn property(&self, path: &[&str]) -> HostResult<Option<Vec<u8>>>;
 
     /// Starts the auth call; the answer arrives later, on the root context, with this token.
     fn dispatch(
@@ -56,6 +60,20 @@ pub trait Host {
         body: &[u8],
         timeout: Duration,
     ) -> HostResult<u32>;
+    /// Starts a gRPC unary call (`service` a serialized `GrpcService`); its answer arrives on the
+    /// root context, as `on_grpc_receive` or `on_grpc_close`, with this token.
+    fn dispatch_grpc(
+        &self,
+        service: &[u8],
+        service_name: &str,
+        method: &str,
+        message: &[u8],
+        timeout: Duration,
+    ) -> HostResult<u32>;
+    /// At most `max` bytes of a gRPC call's answer message.
+    fn grpc_response(&self, max: usize) -> HostResult<Vec<u8>>;
+    /// Cancels a gRPC call; no callback follows.
+    fn cancel_grpc(&self, token: u32) -> HostResult<()>;
     fn call_response_header(&self, name: &str) -> HostResult<Option<Vec<u8>>>;
     fn call_response_headers(&self) -> HostResult<Headers>;
     /// At most `max` bytes of the answer's body.

@@ -12,10 +12,12 @@ pub mod decision;
 pub mod exempt;
 pub mod flow;
 pub mod fnv;
+pub mod grpc;
 pub mod host;
 pub mod matcher;
 pub mod metrics;
 pub mod outcome;
+pub mod query;
 pub mod worker;
 
 #[cfg(target_arch = "wasm32")]

@@ -27,6 +27,13 @@ pub enum Effect {
     RemoveRequestHeader(String),
     RemoveRequestTrailer(String),
     AddResponseHeader(String, Vec<u8>),
+    SetResponseHeader(String, Vec<u8>),
+    DispatchGrpc {
+        service: Vec<u8>,
+        message: Vec<u8>,
+        timeout: Duration,
+    },
+    CancelGrpc(u32),
     /// Which stream later calls act on.
     Context(u32),
 }
@@ -36,6 +43,11 @@ pub struct MockHost {
     pub request: Headers,
     pub trailers: Headers,
     pub body: Vec<u8>,
+    /// The upstream's response headers.
+    pub response: Headers,
+    /// Properties by their dotted path.
+    pub properties: HashMap<String, Vec<u8>>,
+    pub grpc_answer: Vec<u8>,
     pub answer_headers: Headers,
     pub answer_body: Vec<u8>,
     /// Host calls (by their `HostError::call` name) that fail, and with which status.
@@ -186,6 +198,52 @@ impl Host for MockHost {
     fn add_response_header(&self, name: &str, value: &[u8]) -> HostResult<()> {
         self.check("add_response_header")?;
         self.record(Effect::AddResponseHeader(name.to_owned(), value.to_vec()));
+        Ok(())
+    }
+
+    fn response_header(&self, name: &str) -> HostResult<Option<Vec<u8>>> {
+        self.check("response_header")?;
+        Ok(find(&self.response, name))
+    }
+
+    fn set_response_header(&self, name: &str, value: &[u8]) -> HostResult<()> {
+        self.check("set_response_header")?;
+        self.record(Effect::SetResponseHeader(name.to_owned(), value.to_vec()));
+        Ok(())
+    }
+
+    fn property(&self, path: &[&str]) -> HostResult<Option<Vec<u8>>> {
+        self.check("property")?;
+        Ok(self.properties.get(&path.join(".")).cloned())
+    }
+
+    fn dispatch_grpc(
+        &self,
+        service: &[u8],
+        _service_name: &str,
+        _method: &str,
+        message: &[u8],
+        timeout: Duration,
+    ) -> HostResult<u32> {
+        self.check("dispatch_grpc")?;
+        self.record(Effect::DispatchGrpc {
+            service: service.to_vec(),
+            message: message.to_vec(),
+            timeout,
+        });
+        let token = self.next_token.get();
+        self.next_token.set(token + 1);
+        Ok(token)
+    }
+
+    fn grpc_response(&self, max: usize) -> HostResult<Vec<u8>> {
+        self.check("grpc_response")?;
+        Ok(self.grpc_answer.iter().copied().take(max).collect())
+    }
+
+    fn cancel_grpc(&self, token: u32) -> HostResult<()> {
+        self.check("cancel_grpc")?;
+        self.record(Effect::CancelGrpc(token));
         Ok(())
     }
 

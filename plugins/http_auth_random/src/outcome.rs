@@ -27,6 +27,27 @@ pub struct Allowed {
     pub remove: Vec<String>,
     /// Headers for the client left out, over `max_success_header_bytes`.
     pub dropped: usize,
+    /// gRPC: values appended to request headers the request already has (`append: true`).
+    pub append_existing: Headers,
+    /// gRPC: headers for the client's response, each with how it meets one already there.
+    pub client_mutations: Vec<(String, Vec<u8>, ResponseAction)>,
+    /// gRPC: query parameters to set (replacing every value of the key) and to remove.
+    pub query_set: Vec<(String, String)>,
+    pub query_remove: Vec<String>,
+}
+
+/// How a header for the client's response meets one the upstream already sent (ext_authz's
+/// `HeaderValueOption.append_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseAction {
+    /// Add another value.
+    Append,
+    /// Add only if absent.
+    AddIfAbsent,
+    /// Replace, or add.
+    Set,
+    /// Replace only if present.
+    OverwriteIfExists,
 }
 
 /// The auth answer header listing request headers to remove on allow, as ext_authz reads it.
@@ -42,7 +63,8 @@ pub struct Denied {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Allow(Allowed),
+    /// Boxed: an allow carries lists, every other outcome a few words.
+    Allow(Box<Allowed>),
     Deny(Denied),
     /// The auth service failed: the failure policy decides.
     Failed(AuthError),
@@ -118,7 +140,7 @@ fn read_outcome(
         Vec::new()
     };
     Ok(match decide(rule, status, &body) {
-        Verdict::Allow => Outcome::Allow(allowed(host, config)?),
+        Verdict::Allow => Outcome::Allow(Box::new(allowed(host, config)?)),
         Verdict::DenyConfigured => {
             let deny = &config.deny;
             Outcome::Deny(Denied {

@@ -68,6 +68,7 @@ pub mod map_type {
 pub mod buffer_type {
     pub const HTTP_REQUEST_BODY: u32 = 0;
     pub const HTTP_CALL_RESPONSE_BODY: u32 = 4;
+    pub const GRPC_RECEIVE_BUFFER: u32 = 5;
     pub const PLUGIN_CONFIGURATION: u32 = 7;
 }
 

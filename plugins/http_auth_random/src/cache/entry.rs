@@ -15,7 +15,7 @@ pub enum CachedVerdict {
 impl CachedVerdict {
     pub fn from_outcome(outcome: &Outcome) -> Option<CachedVerdict> {
         match outcome {
-            Outcome::Allow(allowed) => Some(CachedVerdict::Allow(allowed.clone())),
+            Outcome::Allow(allowed) => Some(CachedVerdict::Allow((**allowed).clone())),
             Outcome::Deny(denied) => Some(CachedVerdict::Deny(denied.clone())),
             Outcome::Failed(_) | Outcome::Overloaded(_) => None,
         }
@@ -23,7 +23,7 @@ impl CachedVerdict {
 
     pub fn into_outcome(self) -> Outcome {
         match self {
-            CachedVerdict::Allow(allowed) => Outcome::Allow(allowed),
+            CachedVerdict::Allow(allowed) => Outcome::Allow(Box::new(allowed)),
             CachedVerdict::Deny(denied) => Outcome::Deny(denied),
         }
     }
@@ -80,7 +80,7 @@ mod tests {
                 append: vec![],
                 client: vec![("set-cookie".into(), b"s=1".to_vec())],
                 remove: vec!["x-internal".into()],
-                dropped: 0,
+                ..Allowed::default()
             })),
         }
     }

@@ -66,6 +66,32 @@ impl<'a> Object<'a> {
         }
     }
 
+    /// Whether the field is given (and not null).
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The fields given, each as a string-to-string map entry.
+    pub fn string_map(&self, key: &str) -> Checked<std::collections::BTreeMap<String, String>> {
+        let mut map = std::collections::BTreeMap::new();
+        if let Some(item) = self.get(key) {
+            let Json::Object(fields) = item.value else {
+                return Err(type_error(&item.path, "an object of strings", item.value));
+            };
+            for (name, value) in fields {
+                let Json::String(text) = value else {
+                    return Err(type_error(
+                        &format!("{}.{name}", item.path),
+                        "a string",
+                        value,
+                    ));
+                };
+                map.insert(name.clone(), text.clone());
+            }
+        }
+        Ok(map)
+    }
+
     fn get(&self, key: &str) -> Option<Item<'a>> {
         self.fields
             .iter()

@@ -51,6 +51,8 @@ const FIELDS: &[&str] = &[
     "max_held_bytes",
     "cache",
     "with_request_body",
+    "protocol",
+    "context_extensions",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -68,6 +70,33 @@ pub const DEFAULT_MAX_SUCCESS_HEADER_BYTES: u64 = 8 * 1024;
 /// 1 GiB and never shrinks; a quarter leaves room for the transient copies of headers and answers.
 pub const DEFAULT_MAX_HELD_BYTES: u64 = 256 * 1024 * 1024;
 pub const MAX_HELD_BYTES_LIMIT: u64 = 768 * 1024 * 1024;
+
+/// How the plugin asks the auth service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// An HTTP call; the `decision` rule reads the answer.
+    Http,
+    /// ext_authz's `envoy.service.auth.v3.Authorization/Check`; the `CheckResponse` decides.
+    Grpc {
+        /// The serialized `GrpcService` naming the cluster, as `proxy_grpc_call` takes it.
+        service: Vec<u8>,
+    },
+}
+
+/// Fields that shape the HTTP call or read its answer, which a gRPC check has no use for.
+const HTTP_ONLY: [&str; 11] = [
+    "decision",
+    "path",
+    "path_prefix",
+    "method",
+    "authority",
+    "headers_to_add",
+    "deny",
+    "allowed_client_headers",
+    "allowed_client_headers_on_success",
+    "allowed_upstream_headers_to_append",
+    "max_response_body_bytes",
+];
 
 /// `with_request_body`: the request's body goes to the auth service with the check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,6 +391,9 @@ pub struct Config {
     pub limits: Limits,
     pub cache: Option<CacheConfig>,
     pub request_body: Option<RequestBody>,
+    pub protocol: Protocol,
+    /// gRPC: `AttributeContext.context_extensions`.
+    pub context_extensions: std::collections::BTreeMap<String, String>,
     #[cfg(feature = "test-switches")]
     pub test: crate::test_switches::TestSwitches,
 }
@@ -476,6 +508,33 @@ impl Config {
             MAX_RESPONSE_BODY_LIMIT,
             "bytes",
         )?;
+        let protocol = match root.string("protocol")? {
+            None | Some("http") => Protocol::Http,
+            Some("grpc") => {
+                if let Some(field) = HTTP_ONLY.iter().find(|f| root.has(f)) {
+                    return Err(ConfigError::new(
+                        *field,
+                        "has no effect with protocol grpc: the CheckResponse decides and says what to apply",
+                    ));
+                }
+                Protocol::Grpc {
+                    service: crate::grpc::service(&auth_request.cluster),
+                }
+            }
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "protocol",
+                    format!("unknown protocol \"{other}\", expected http or grpc"),
+                ))
+            }
+        };
+        let context_extensions = root.string_map("context_extensions")?;
+        if !context_extensions.is_empty() && protocol == Protocol::Http {
+            return Err(ConfigError::new(
+                "context_extensions",
+                "is sent only with protocol grpc",
+            ));
+        }
         let rule = match root.string("decision")? {
             None | Some("fnv_parity") => Rule::FnvParity,
             Some("status") => Rule::Status,
@@ -573,6 +632,8 @@ impl Config {
             limits,
             cache,
             request_body,
+            protocol,
+            context_extensions,
             #[cfg(feature = "test-switches")]
             test: match root.object("test_switches", &["trap_on_path", "drop_auth_header"])? {
                 None => crate::test_switches::TestSwitches::default(),

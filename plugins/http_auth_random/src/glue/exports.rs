@@ -108,3 +108,13 @@ pub extern "C" fn proxy_on_http_call_response(
 pub extern "C" fn proxy_on_delete(context_id: u32) {
     with_worker((), |w| w.on_delete(&WasmHost, context_id));
 }
+
+#[no_mangle]
+pub extern "C" fn proxy_on_grpc_receive(root_id: u32, token: u32, size: usize) {
+    with_worker((), |w| w.on_grpc_receive(&WasmHost, root_id, token, size));
+}
+
+#[no_mangle]
+pub extern "C" fn proxy_on_grpc_close(root_id: u32, token: u32, status: u32) {
+    with_worker((), |w| w.on_grpc_close(&WasmHost, root_id, token, status));
+}

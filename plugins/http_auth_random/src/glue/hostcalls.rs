@@ -169,6 +169,55 @@ pub fn http_call(
     Ok(token)
 }
 
+pub fn grpc_call(
+    service: &[u8],
+    service_name: &str,
+    method: &str,
+    message: &[u8],
+    timeout_ms: u32,
+) -> Result<u32> {
+    let no_metadata = 0u32.to_le_bytes();
+    let mut token = 0;
+    // SAFETY: every slice is live for the call; the host writes the token to a live local.
+    Status::check(unsafe {
+        raw::proxy_grpc_call(
+            service.as_ptr(),
+            service.len(),
+            service_name.as_ptr(),
+            service_name.len(),
+            method.as_ptr(),
+            method.len(),
+            no_metadata.as_ptr(),
+            no_metadata.len(),
+            message.as_ptr(),
+            message.len(),
+            timeout_ms,
+            &mut token,
+        )
+    })?;
+    Ok(token)
+}
+
+pub fn grpc_cancel(token: u32) -> Result<()> {
+    // SAFETY: no pointers.
+    Status::check(unsafe { raw::proxy_grpc_cancel(token) })
+}
+
+/// A property by its path (the segments joined by NUL, as the host reads them).
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>> {
+    let joined = path.join("\0");
+    let (mut data, mut size) = (null_mut(), 0);
+    // SAFETY: the path is live; the host writes to live locals as in `buffer`.
+    let status =
+        unsafe { raw::proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
+    match Status::check(status) {
+        // SAFETY: as in `buffer`.
+        Ok(()) => Ok(Some(unsafe { take(data, size) })),
+        Err(Status::NotFound) => Ok(None),
+        Err(status) => Err(status),
+    }
+}
+
 /// A shared-data entry and its version; `None` when there is no such key.
 pub fn shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>> {
     let (mut data, mut size, mut cas) = (null_mut(), 0, 0);

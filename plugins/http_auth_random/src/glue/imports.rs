@@ -68,6 +68,28 @@ extern "C" {
         return_token: *mut u32,
     ) -> u32;
 
+    pub fn proxy_grpc_call(
+        service: *const u8,
+        service_size: usize,
+        service_name: *const u8,
+        service_name_size: usize,
+        method: *const u8,
+        method_size: usize,
+        initial_metadata: *const u8,
+        initial_metadata_size: usize,
+        message: *const u8,
+        message_size: usize,
+        timeout_ms: u32,
+        return_token: *mut u32,
+    ) -> u32;
+    pub fn proxy_grpc_cancel(token: u32) -> u32;
+    pub fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        return_value: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+
     pub fn proxy_get_shared_data(
         key: *const u8,
         key_size: usize,

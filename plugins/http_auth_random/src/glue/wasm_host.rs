@@ -76,6 +76,53 @@ impl Host for WasmHost {
         )
     }
 
+    fn response_header(&self, name: &str) -> HostResult<Option<Vec<u8>>> {
+        named(
+            "get response header",
+            hostcalls::map_value(map_type::RESPONSE_HEADERS, name),
+        )
+    }
+
+    fn set_response_header(&self, name: &str, value: &[u8]) -> HostResult<()> {
+        named(
+            "set response header",
+            hostcalls::replace_map_value(map_type::RESPONSE_HEADERS, name, value),
+        )
+    }
+
+    fn property(&self, path: &[&str]) -> HostResult<Option<Vec<u8>>> {
+        named("get property", hostcalls::property(path))
+    }
+
+    fn dispatch_grpc(
+        &self,
+        service: &[u8],
+        service_name: &str,
+        method: &str,
+        message: &[u8],
+        timeout: Duration,
+    ) -> HostResult<u32> {
+        // 0 would be a deadline already passed, not "no timeout".
+        let timeout_ms = u32::try_from(timeout.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        named(
+            "dispatch grpc call",
+            hostcalls::grpc_call(service, service_name, method, message, timeout_ms),
+        )
+    }
+
+    fn grpc_response(&self, max: usize) -> HostResult<Vec<u8>> {
+        named(
+            "get grpc response",
+            hostcalls::buffer(buffer_type::GRPC_RECEIVE_BUFFER, max),
+        )
+    }
+
+    fn cancel_grpc(&self, token: u32) -> HostResult<()> {
+        named("cancel grpc call", hostcalls::grpc_cancel(token))
+    }
+
     fn dispatch(
         &self,
         cluster: &str,

@@ -33,9 +33,16 @@ pub struct Call {
     /// The configuration the call was made under: its answer is read by it.
     pub config: Rc<Config>,
     pub cache: Option<CacheWrite>,
+    /// A gRPC check, which the host can cancel (an HTTP call it cannot).
+    pub grpc: bool,
 }
 
 impl Call {
+    /// Whether nobody waits for the answer any more.
+    pub fn orphaned(&self) -> bool {
+        self.stream.is_none() && self.waiters.is_empty()
+    }
+
     /// Every stream still waiting for this call's answer.
     pub fn streams(&self) -> impl Iterator<Item = u32> + '_ {
         self.stream.into_iter().chain(self.waiters.iter().copied())
@@ -59,10 +66,7 @@ impl Calls {
 
     /// Calls nobody waits for any more.
     pub fn orphaned(&self) -> usize {
-        self.pending
-            .values()
-            .filter(|c| c.stream.is_none() && c.waiters.is_empty())
-            .count()
+        self.pending.values().filter(|c| c.orphaned()).count()
     }
 
     pub fn add(&mut self, token: u32, call: Call) {
@@ -78,6 +82,10 @@ impl Calls {
             }
             None => false,
         }
+    }
+
+    pub fn get(&self, token: u32) -> Option<&Call> {
+        self.pending.get(&token)
     }
 
     /// The call's answer has arrived.
@@ -122,6 +130,7 @@ mod tests {
             started_nanos: None,
             config: Rc::new(Config::parse(b"").unwrap()),
             cache: None,
+            grpc: false,
         }
     }
 

@@ -17,10 +17,12 @@ pub use root::Root;
 use crate::abi::Action;
 use crate::cache::{self, NotStored, Remembered};
 use crate::config::Config;
+use crate::decision::AuthError;
 use crate::flow::Flow;
+use crate::grpc;
 use crate::host::Host;
 use crate::metrics::{Counter, Gauges, Stats};
-use crate::outcome;
+use crate::outcome::{self, Answer, Outcome};
 
 /// How often counters and gauges reach Envoy's stats, and how fine the deadline clock is.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -214,9 +216,7 @@ impl Worker {
         }
     }
 
-    /// A call's answer, delivered to the root context that made the call. It is read once,
-    /// cached if it may be, and applied to every stream still waiting for it; it is counted off
-    /// whether or not any is.
+    /// An HTTP call's answer, delivered to the root context that made the call.
     pub fn on_call_response(
         &mut self,
         host: &impl Host,
@@ -224,6 +224,41 @@ impl Worker {
         token: u32,
         num_headers: usize,
         body_size: usize,
+    ) {
+        self.finish(host, root_id, token, |host, config| {
+            outcome::read(host, config, num_headers, body_size)
+        });
+    }
+
+    /// A gRPC check's answer message.
+    pub fn on_grpc_receive(&mut self, host: &impl Host, root_id: u32, token: u32, size: usize) {
+        self.finish(host, root_id, token, |host, config| Answer {
+            outcome: match host.grpc_response(size) {
+                Ok(bytes) => grpc::outcome(config, &bytes),
+                Err(err) => Outcome::from_host_error(err),
+            },
+            cache_control: None,
+        });
+    }
+
+    /// A gRPC check that ended without an answer (unavailable, deadline, reset, …). The host
+    /// also reports calls it refused inline this way, with a token the plugin never got: those
+    /// are not outstanding, and are ignored.
+    pub fn on_grpc_close(&mut self, host: &impl Host, root_id: u32, token: u32, status: u32) {
+        self.finish(host, root_id, token, |_, _| Answer {
+            outcome: Outcome::Failed(AuthError::GrpcFailed(status)),
+            cache_control: None,
+        });
+    }
+
+    /// A call has ended: its answer is read once, cached if it may be, and applied to every
+    /// stream still waiting for it; it is counted off whether or not any is.
+    fn finish<H: Host>(
+        &mut self,
+        host: &H,
+        root_id: u32,
+        token: u32,
+        read: impl FnOnce(&H, &Config) -> Answer,
     ) {
         let Some(Some(root)) = self.roots.get_mut(&root_id) else {
             debug!("answer to call {token} for unknown root {root_id}: ignored");
@@ -248,7 +283,7 @@ impl Worker {
         }
         // The answer is read in the root context the host delivered it to, before acting on
         // any stream.
-        let answer = outcome::read(host, &call.config, num_headers, body_size);
+        let answer = read(host, &call.config);
         let remembered = match (&call.cache, &call.config.cache) {
             (Some(write), Some(cache)) => Some(cache::remember(host, cache, write, &answer)),
             _ => None,
@@ -299,7 +334,9 @@ impl Worker {
             if let (Some(flow), Some(Some(root))) =
                 (stream.flow.as_mut(), self.roots.get_mut(&stream.root))
             {
-                flow.on_delete(root);
+                if let Some(token) = flow.on_delete(root) {
+                    cancel_if_orphaned(host, root, token);
+                }
             }
             return;
         }
@@ -323,6 +360,24 @@ impl Worker {
 
     pub fn flow(&self, context_id: u32) -> Option<&Flow> {
         self.streams.get(&context_id).and_then(|s| s.flow.as_ref())
+    }
+}
+
+/// A gRPC check nobody waits for any more is cancelled, as native ext_authz cancels its check
+/// when the client goes (an HTTP call cannot be: it is counted until it ends).
+fn cancel_if_orphaned(host: &impl Host, root: &mut Root, token: u32) {
+    let orphaned_grpc = root
+        .calls
+        .get(token)
+        .is_some_and(|call| call.grpc && call.orphaned());
+    if !orphaned_grpc {
+        return;
+    }
+    if let Err(err) = host.cancel_grpc(token) {
+        debug!("cancelling gRPC check {token}: {err}");
+    }
+    if let Some(call) = root.calls.take(token) {
+        forget_pending_key(root, token, &call);
     }
 }
 

@@ -1,0 +1,124 @@
+//! The `CheckRequest` for a request, filled as native ext_authz fills it, as far as proxy-wasm
+//! shows the plugin the request and its connection.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+
+use super::messages::{
+    Address, AttributeContext, CheckRequest, HttpRequest, Peer, Request, SocketAddress, Timestamp,
+};
+use crate::auth_request::{BadRequest, PARTIAL_BODY};
+use crate::config::{Config, Forward};
+use crate::host::Headers;
+
+/// What the plugin knows of the request beyond its headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    /// `source.address` and `destination.address`, as Envoy gives them (`ip:port`).
+    pub source: Option<String>,
+    pub destination: Option<String>,
+    /// `request.protocol`, e.g. `HTTP/1.1`.
+    pub protocol: String,
+    /// Wall-clock nanoseconds.
+    pub now_nanos: u64,
+}
+
+/// The body sent with the check, and whether it was cut at `max_request_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Body<'a> {
+    pub bytes: &'a [u8],
+    pub partial: bool,
+}
+
+/// The serialized `CheckRequest`. Header values must be UTF-8 (a `map<string,string>`): a
+/// request with one that is not is refused, as in HTTP mode, rather than checked altered.
+pub fn check_request(
+    config: &Config,
+    request: &Headers,
+    context: &Context,
+    body: Option<Body>,
+) -> Result<Vec<u8>, BadRequest> {
+    let text = |name: &str, value: &[u8]| -> Result<String, BadRequest> {
+        String::from_utf8(value.to_vec()).map_err(|_| BadRequest::NotUtf8(name.to_owned()))
+    };
+    let pseudo = |wanted: &str| -> Result<String, BadRequest> {
+        request
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map_or(Ok(String::new()), |(name, value)| text(name, value))
+    };
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in request {
+        if let Forward::Allowlist(set) = &config.auth_request.forward {
+            if !set.matches(name) {
+                continue;
+            }
+        }
+        let value = text(name, value)?;
+        // Repeated headers are joined with a comma, as native ext_authz joins them.
+        headers
+            .entry(name.clone())
+            .and_modify(|joined| {
+                joined.push(',');
+                joined.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    let (mut body_text, mut raw_body, mut size) = (String::new(), Vec::new(), 0);
+    if let Some(body) = body {
+        headers.insert(PARTIAL_BODY.to_owned(), body.partial.to_string());
+        size = i64::try_from(body.bytes.len()).unwrap_or(i64::MAX);
+        let pack_as_bytes = config
+            .request_body
+            .as_ref()
+            .is_some_and(|rule| rule.pack_as_bytes);
+        if pack_as_bytes {
+            raw_body = body.bytes.to_vec();
+        } else {
+            // `body` is a proto string: invalid UTF-8 is replaced, as native replaces it.
+            body_text = String::from_utf8_lossy(body.bytes).into_owned();
+        }
+    }
+    let seconds = i64::try_from(context.now_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+    let nanos = i32::try_from(context.now_nanos % 1_000_000_000).unwrap_or(0);
+    let message = CheckRequest {
+        attributes: Some(AttributeContext {
+            source: context.source.as_deref().map(peer),
+            destination: context.destination.as_deref().map(peer),
+            request: Some(Request {
+                time: Some(Timestamp { seconds, nanos }),
+                http: Some(HttpRequest {
+                    id: pseudo("x-request-id")?,
+                    method: pseudo(":method")?,
+                    path: pseudo(":path")?,
+                    host: pseudo(":authority")?,
+                    scheme: pseudo(":scheme")?,
+                    protocol: context.protocol.clone(),
+                    size,
+                    headers,
+                    body: body_text,
+                    raw_body,
+                }),
+            }),
+            context_extensions: config.context_extensions.clone(),
+        }),
+    };
+    Ok(message.encode_to_vec())
+}
+
+/// A peer from Envoy's `ip:port` (`[ip]:port` for IPv6).
+fn peer(address: &str) -> Peer {
+    let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
+    Peer {
+        address: Some(Address {
+            socket_address: Some(SocketAddress {
+                address: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                port_value: port.parse().unwrap_or(0),
+            }),
+        }),
+    }
+}

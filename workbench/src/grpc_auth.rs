@@ -1,0 +1,223 @@
+//! A programmable ext_authz gRPC service on loopback (`envoy.service.auth.v3.Authorization`,
+//! tonic with the `envoy-types` messages): the auth service in gRPC tests, benchmarks and
+//! `cargo xtask run --protocol grpc`. Each Check is recorded; a handler decides the answer.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Result;
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, AuthorizationServer, CheckRequest, CheckResponse, DeniedHttpResponse,
+    HeaderValue, HeaderValueOption, HttpStatus, OkHttpResponse, QueryParameter,
+};
+use envoy_types::pb::google::protobuf::BoolValue;
+use envoy_types::pb::google::rpc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Code, Request, Response, Status};
+
+pub use envoy_types::ext_authz::v3::pb::HttpResponse;
+
+/// What the service does with a Check.
+#[derive(Debug, Clone)]
+pub enum GrpcReply {
+    Answer(Box<CheckResponse>, Duration),
+    /// The call fails with this gRPC status (no CheckResponse).
+    Fail(Code, String),
+    /// Accept the call and never answer.
+    Hang,
+}
+
+impl GrpcReply {
+    /// `status.code = OK` with the given `ok_response` (which may be empty).
+    pub fn allow(ok: OkHttpResponse) -> GrpcReply {
+        GrpcReply::answer(CheckResponse {
+            status: Some(rpc::Status::default()),
+            http_response: Some(HttpResponse::OkResponse(ok)),
+            ..CheckResponse::default()
+        })
+    }
+
+    /// `status.code = code` (not OK) with an optional `denied_response`.
+    pub fn deny(code: Code, denied: Option<DeniedHttpResponse>) -> GrpcReply {
+        GrpcReply::answer(CheckResponse {
+            status: Some(rpc::Status {
+                code: code as i32,
+                ..rpc::Status::default()
+            }),
+            http_response: denied.map(HttpResponse::DeniedResponse),
+            ..CheckResponse::default()
+        })
+    }
+
+    pub fn answer(response: CheckResponse) -> GrpcReply {
+        GrpcReply::Answer(Box::new(response), Duration::ZERO)
+    }
+
+    pub fn after(self, wait: Duration) -> GrpcReply {
+        match self {
+            GrpcReply::Answer(response, _) => GrpcReply::Answer(response, wait),
+            other => other,
+        }
+    }
+}
+
+/// A `DeniedHttpResponse` with a status, a body and headers (set, as ext_authz applies them).
+pub fn denied(status: u16, body: &str, headers: &[(&str, &str)]) -> DeniedHttpResponse {
+    DeniedHttpResponse {
+        status: Some(HttpStatus {
+            code: i32::from(status),
+        }),
+        headers: headers
+            .iter()
+            .map(|(k, v)| header_option(k, v, Some(false)))
+            .collect(),
+        body: (*body).to_owned(),
+    }
+}
+
+/// A header option: `append` as given (None leaves it unset, so `append_action` decides).
+// `append` is deprecated in the API but is what ext_authz servers still send and Envoy reads.
+#[allow(deprecated)]
+pub fn header_option(key: &str, value: &str, append: Option<bool>) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            ..HeaderValue::default()
+        }),
+        append: append.map(|value| BoolValue { value }),
+        ..HeaderValueOption::default()
+    }
+}
+
+/// A header option with an explicit `append_action` (and `append` unset).
+pub fn header_action(key: &str, value: &str, action: i32) -> HeaderValueOption {
+    HeaderValueOption {
+        append_action: action,
+        ..header_option(key, value, None)
+    }
+}
+
+pub fn query_parameter(key: &str, value: &str) -> QueryParameter {
+    QueryParameter {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+/// A Check as the service received it: the message and the call's metadata.
+#[derive(Debug, Clone)]
+pub struct SeenCheck {
+    pub request: CheckRequest,
+    pub metadata: Vec<(String, String)>,
+}
+
+type Handler = dyn Fn(&CheckRequest) -> GrpcReply + Send + Sync;
+
+struct Service {
+    handler: Arc<Handler>,
+    seen: Arc<Mutex<Vec<SeenCheck>>>,
+}
+
+#[tonic::async_trait]
+impl Authorization for Service {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let metadata = request
+            .metadata()
+            .clone()
+            .into_headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let request = request.into_inner();
+        let reply = (self.handler)(&request);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push(SeenCheck { request, metadata });
+        }
+        match reply {
+            GrpcReply::Answer(response, delay) => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(Response::new(*response))
+            }
+            GrpcReply::Fail(code, message) => Err(Status::new(code, message)),
+            GrpcReply::Hang => std::future::pending().await,
+        }
+    }
+}
+
+pub struct GrpcAuthServer {
+    port: u16,
+    seen: Arc<Mutex<Vec<SeenCheck>>>,
+    serve: JoinHandle<()>,
+}
+
+impl GrpcAuthServer {
+    /// Starts on 127.0.0.1 with a kernel-chosen port.
+    pub async fn start<F>(handler: F) -> Result<GrpcAuthServer>
+    where
+        F: Fn(&CheckRequest) -> GrpcReply + Send + Sync + 'static,
+    {
+        GrpcAuthServer::start_on("127.0.0.1:0", handler).await
+    }
+
+    /// Starts on the given address (`host:port`).
+    pub async fn start_on<F>(address: &str, handler: F) -> Result<GrpcAuthServer>
+    where
+        F: Fn(&CheckRequest) -> GrpcReply + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind(address).await?;
+        let port = listener.local_addr()?.port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let service = Service {
+            handler: Arc::new(handler),
+            seen: Arc::clone(&seen),
+        };
+        let server = tonic::transport::Server::builder()
+            // Load tests hold thousands of Checks on one connection at once.
+            .max_concurrent_streams(Some(100_000))
+            .add_service(AuthorizationServer::new(service));
+        let serve = tokio::spawn(async move {
+            let _ = server
+                .serve_with_incoming(TcpIncoming::from(listener))
+                .await;
+        });
+        Ok(GrpcAuthServer { port, seen, serve })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn seen(&self) -> Vec<SeenCheck> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn seen_count(&self) -> usize {
+        self.seen.lock().map(|s| s.len()).unwrap_or_default()
+    }
+
+    /// Forgets the Checks seen so far (long runs would otherwise keep them all).
+    pub fn clear_seen(&self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.clear();
+        }
+    }
+}
+
+impl Drop for GrpcAuthServer {
+    fn drop(&mut self) {
+        self.serve.abort();
+    }
+}
