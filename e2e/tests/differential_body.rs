@@ -106,6 +106,7 @@ async fn setup() -> Setup {
 #[derive(Debug, PartialEq)]
 struct Observation {
     status: u16,
+    body: String,
     auth: Option<(BTreeMap<String, String>, Vec<u8>)>,
     upstream: Option<(BTreeMap<String, String>, Vec<u8>)>,
 }
@@ -139,7 +140,6 @@ fn seen(server: &TestServer, id: &str) -> Option<(BTreeMap<String, String>, Vec<
 async fn observe(setup: &Setup, listener: &str, path: &str, body: &str) -> Observation {
     let port = setup.envoy.listener_port(listener).await.unwrap();
     let id = format!("{listener}{path}{}", body.len());
-    eprintln!("DEBUG {listener} {path} {}", body.len());
     let response = client()
         .post(format!("http://127.0.0.1:{port}{path}"))
         .header("x-scenario", &id)
@@ -148,8 +148,10 @@ async fn observe(setup: &Setup, listener: &str, path: &str, body: &str) -> Obser
         .send()
         .await
         .unwrap();
+    let status = response.status().as_u16();
     Observation {
-        status: response.status().as_u16(),
+        status,
+        body: response.text().await.unwrap(),
         auth: seen(&setup.auth, &id),
         upstream: seen(&setup.upstream, &id),
     }

@@ -15,9 +15,10 @@ use envoy_types::pb::google::rpc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
-pub use envoy_types::ext_authz::v3::pb::HttpResponse;
+pub use envoy_types::ext_authz::v3::pb::{self as pb, HttpResponse};
+pub use tonic::Code;
 
 /// What the service does with a Check.
 #[derive(Debug, Clone)]

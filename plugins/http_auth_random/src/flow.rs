@@ -170,7 +170,7 @@ impl Flow {
         host: &impl Host,
         root: &mut Root,
         request: &Headers,
-        body: Option<(Vec<u8>, bool)>,
+        body: Option<(Vec<u8>, bool, usize)>,
         phase: Phase,
         use_cache: bool,
     ) -> Action {
@@ -188,7 +188,7 @@ impl Flow {
             },
             _ => None,
         };
-        let sent = body.as_ref().map(|(bytes, partial)| SentBody {
+        let sent = body.as_ref().map(|(bytes, partial, _)| SentBody {
             len: bytes.len(),
             partial: *partial,
         });
@@ -211,7 +211,7 @@ impl Flow {
             Protocol::Http => {
                 let pairs: Vec<(&str, &str)> =
                     headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
-                let body = body.map(|(bytes, _)| bytes).unwrap_or_default();
+                let body = body.map(|(bytes, _, _)| bytes).unwrap_or_default();
                 host.dispatch(&spec.cluster, &pairs, &body, spec.timeout)
             }
             Protocol::Grpc { service } => {
@@ -221,9 +221,10 @@ impl Flow {
                     protocol: property_text(host, &["request", "protocol"]).unwrap_or_default(),
                     now_nanos: host.now_nanos(),
                 };
-                let sent = body.as_ref().map(|(bytes, partial)| grpc::Body {
+                let sent = body.as_ref().map(|(bytes, partial, received)| grpc::Body {
                     bytes,
                     partial: *partial,
+                    received: *received,
                 });
                 let message = match grpc::check_request(&config, request, &context, sent) {
                     Ok(message) => message,
@@ -422,7 +423,8 @@ impl Flow {
             );
             root.stats.count(Counter::Denied);
             self.state = State::Denied;
-            return self.reply(host, 413, &[], b"");
+            // Envoy's own words for it, as ext_authz's buffer filter answers.
+            return self.reply(host, 413, &[], b"Payload Too Large");
         }
         let request = match host.request_headers() {
             Ok(headers) => headers,
@@ -437,7 +439,7 @@ impl Flow {
             host,
             root,
             &request,
-            Some((body, over)),
+            Some((body, over, buffered)),
             Phase::Request,
             true,
         )

@@ -184,7 +184,7 @@ impl Rule {
 pub enum Forward {
     /// Every request header, pseudo-headers included, as the seed did.
     All,
-    /// Only these, plus the ones ext_authz always sends.
+    /// Only these (in HTTP mode, plus the ones ext_authz always sends).
     Allowlist(NameSet),
 }
 
@@ -420,12 +420,17 @@ impl Config {
             MAX_TIMEOUT_MS,
             "ms",
         )?;
+        // ext_authz adds its always-sent headers to an HTTP service's allowlist only; a gRPC
+        // CheckRequest carries exactly the allowed ones.
+        let grpc = root.string("protocol")? == Some("grpc");
         let forward = match root.list("allowed_headers")? {
             None => Forward::All,
             Some(list) => {
                 let mut set = name_set(list)?;
-                for name in ALWAYS_FORWARDED {
-                    set.insert(NameMatcher::Exact(name.to_owned()));
+                if !grpc {
+                    for name in ALWAYS_FORWARDED {
+                        set.insert(NameMatcher::Exact(name.to_owned()));
+                    }
                 }
                 Forward::Allowlist(set)
             }

@@ -926,7 +926,7 @@ fn a_body_over_the_limit_is_refused_with_413_or_sent_partial() {
         flow.flow.on_request_body(&host, &mut flow.root, 10, true),
         Action::Pause
     );
-    assert_eq!(last(&host), reply(413, &[], b""));
+    assert_eq!(last(&host), reply(413, &[], b"Payload Too Large"));
     assert_eq!(dispatched_body(&host), None);
 
     let mut host = MockHost::with_request(REQUEST);

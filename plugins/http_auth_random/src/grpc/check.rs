@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use prost::Message;
 
 use super::messages::{
-    Address, AttributeContext, CheckRequest, HttpRequest, Peer, Request, SocketAddress, Timestamp,
+    Address, AttributeContext, CheckRequest, HttpRequest, Metadata, Peer, Request, SocketAddress,
+    Timestamp,
 };
 use crate::auth_request::{BadRequest, PARTIAL_BODY};
 use crate::config::{Config, Forward};
@@ -29,6 +30,8 @@ pub struct Context {
 pub struct Body<'a> {
     pub bytes: &'a [u8],
     pub partial: bool,
+    /// The body bytes received so far (`request.http.size`, as native counts them).
+    pub received: usize,
 }
 
 /// The serialized `CheckRequest`. Header values must be UTF-8 (a `map<string,string>`): a
@@ -68,7 +71,7 @@ pub fn check_request(
     let (mut body_text, mut raw_body, mut size) = (String::new(), Vec::new(), 0);
     if let Some(body) = body {
         headers.insert(PARTIAL_BODY.to_owned(), body.partial.to_string());
-        size = i64::try_from(body.bytes.len()).unwrap_or(i64::MAX);
+        size = i64::try_from(body.received).unwrap_or(i64::MAX);
         let pack_as_bytes = config
             .request_body
             .as_ref()
@@ -102,6 +105,8 @@ pub fn check_request(
                 }),
             }),
             context_extensions: config.context_extensions.clone(),
+            metadata_context: Some(Metadata {}),
+            route_metadata_context: Some(Metadata {}),
         }),
     };
     Ok(message.encode_to_vec())

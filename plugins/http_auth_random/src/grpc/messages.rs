@@ -22,7 +22,16 @@ pub struct AttributeContext {
     pub request: Option<Request>,
     #[prost(btree_map = "string, string", tag = "10")]
     pub context_extensions: BTreeMap<String, String>,
+    /// Sent empty, as native sends it when no metadata namespaces are configured.
+    #[prost(message, optional, tag = "11")]
+    pub metadata_context: Option<Metadata>,
+    #[prost(message, optional, tag = "13")]
+    pub route_metadata_context: Option<Metadata>,
 }
+
+/// `envoy.config.core.v3.Metadata`; the plugin has none of its own to send.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Metadata {}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Peer {

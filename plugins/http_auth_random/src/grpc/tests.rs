@@ -93,6 +93,7 @@ fn the_body_goes_as_text_or_bytes_with_the_partial_marker() {
     let body = Body {
         bytes: b"hi\xff",
         partial: true,
+        received: 9,
     };
     let text = decode(
         &check_request(
@@ -103,7 +104,11 @@ fn the_body_goes_as_text_or_bytes_with_the_partial_marker() {
         )
         .unwrap(),
     );
-    assert_eq!((text.body.as_str(), text.size), ("hi\u{fffd}", 3));
+    assert_eq!(
+        (text.body.as_str(), text.size),
+        ("hi\u{fffd}", 9),
+        "size counts all received"
+    );
     assert_eq!(text.headers["x-envoy-auth-partial-body"], "true");
     let raw = decode(&check_request(
         &config(r#"{"protocol": "grpc", "with_request_body": {"max_request_bytes": 3, "pack_as_bytes": true}}"#),
