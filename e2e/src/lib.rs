@@ -32,6 +32,22 @@ impl StackBuilder {
         StackBuilder(must(self.0.auth(handler).await))
     }
 
+    /// The auth service is a gRPC Check service answering as `handler` says.
+    pub async fn grpc_auth<F>(self, handler: F) -> Self
+    where
+        F: Fn(&workbench::grpc_auth::pb::CheckRequest) -> workbench::grpc_auth::GrpcReply
+            + Send
+            + Sync
+            + 'static,
+    {
+        StackBuilder(must(self.0.grpc_auth(handler).await))
+    }
+
+    /// The auth cluster speaks HTTP/2.
+    pub fn h2_auth(self) -> Self {
+        StackBuilder(self.0.h2_auth())
+    }
+
     /// The upstream answers as `handler` says.
     pub async fn upstream<F>(self, handler: F) -> Self
     where

@@ -18,6 +18,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 pub use envoy_types::ext_authz::v3::pb::{self as pb, HttpResponse};
+pub use envoy_types::pb::google::rpc::Status as RpcStatus;
 pub use tonic::Code;
 
 /// What the service does with a Check.

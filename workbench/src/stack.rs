@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::envoy::{Envoy, EnvoyOptions};
-use crate::envoy_config::EnvoyConfig;
+use crate::envoy_config::{h2_protocol_options, EnvoyConfig};
+use crate::grpc_auth::{GrpcAuthServer, GrpcReply};
 use crate::test_server::{Reply, SeenRequest, TestServer};
 use crate::{paths, plugin};
 
@@ -22,6 +23,7 @@ pub const UPSTREAM_BODY: &str = "upstream ok";
 pub struct Stack {
     pub envoy: Envoy,
     pub auth: Option<TestServer>,
+    pub grpc_auth: Option<GrpcAuthServer>,
     pub upstream: TestServer,
     pub base: String,
     port: u16,
@@ -94,6 +96,9 @@ type ConfigEdit = Box<dyn FnOnce(&mut EnvoyConfig) -> Result<()> + Send>;
 pub struct StackBuilder {
     plugin_config: String,
     auth: Option<TestServer>,
+    grpc_auth: Option<GrpcAuthServer>,
+    /// The auth cluster speaks HTTP/2, as a gRPC service needs.
+    h2_auth: bool,
     upstream: Option<TestServer>,
     wasm: Option<PathBuf>,
     large_capacity: bool,
@@ -106,6 +111,8 @@ impl StackBuilder {
         StackBuilder {
             plugin_config: plugin_config.to_owned(),
             auth: None,
+            grpc_auth: None,
+            h2_auth: false,
             upstream: None,
             wasm: None,
             large_capacity: false,
@@ -149,6 +156,28 @@ impl StackBuilder {
         Ok(self)
     }
 
+    /// The auth service is a gRPC Check service answering as `handler` says; the auth cluster
+    /// speaks HTTP/2.
+    pub async fn grpc_auth<F>(mut self, handler: F) -> Result<Self>
+    where
+        F: Fn(&envoy_types::ext_authz::v3::pb::CheckRequest) -> GrpcReply + Send + Sync + 'static,
+    {
+        self.grpc_auth = Some(
+            GrpcAuthServer::start(handler)
+                .await
+                .context("start the test gRPC auth service")?,
+        );
+        self.h2_auth = true;
+        Ok(self)
+    }
+
+    /// The auth cluster speaks HTTP/2 (for a gRPC check with nobody listening, or an HTTP
+    /// service over HTTP/2).
+    pub fn h2_auth(mut self) -> Self {
+        self.h2_auth = true;
+        self
+    }
+
     /// Serve this wasm instead of the built `main.wasm` (e.g. the test variant).
     pub fn wasm(mut self, wasm: PathBuf) -> Self {
         self.wasm = Some(wasm);
@@ -167,9 +196,10 @@ impl StackBuilder {
     }
 
     pub async fn start(self) -> Result<Stack> {
-        let auth_port = match &self.auth {
-            Some(auth) => auth.port(),
-            None => closed_port().await?,
+        let auth_port = match (&self.auth, &self.grpc_auth) {
+            (Some(auth), _) => auth.port(),
+            (None, Some(grpc)) => grpc.port(),
+            (None, None) => closed_port().await?,
         };
         let upstream = match self.upstream {
             Some(upstream) => upstream,
@@ -180,6 +210,13 @@ impl StackBuilder {
         let mut config = seed_config(&self.plugin_config, auth_port, upstream.port())?;
         if let Some(wasm) = &self.wasm {
             config.set_plugin_wasm("main", wasm)?;
+        }
+        if self.h2_auth {
+            config.set_cluster_field(
+                "httpbin",
+                "typed_extension_protocol_options",
+                h2_protocol_options(),
+            )?;
         }
         if self.large_capacity {
             for cluster in ["httpbin", "staticreply"] {
@@ -196,6 +233,7 @@ impl StackBuilder {
         Ok(Stack {
             envoy,
             auth: self.auth,
+            grpc_auth: self.grpc_auth,
             upstream,
             base: format!("http://127.0.0.1:{port}"),
             port,

@@ -53,6 +53,8 @@ pub enum Reply {
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
+        /// Sent after the body (HTTP/2, e.g. a gRPC status).
+        trailers: Vec<(String, String)>,
         delay: Duration,
     },
     /// Close the connection without answering.
@@ -92,6 +94,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: body.into(),
+            trailers: Vec::new(),
             delay: Duration::ZERO,
         }
     }
@@ -103,6 +106,13 @@ impl Reply {
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         if let Reply::Answer { headers, .. } = &mut self {
             headers.push((name.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    pub fn trailer(mut self, name: &str, value: &str) -> Reply {
+        if let Reply::Answer { trailers, .. } = &mut self {
+            trailers.push((name.to_owned(), value.to_owned()));
         }
         self
     }
@@ -306,6 +316,7 @@ async fn respond(mut reply: Reply) -> Result<Response<ReplyBody>, std::io::Error
             status,
             headers,
             body,
+            trailers,
             delay,
         } => {
             if !delay.is_zero() {
@@ -315,9 +326,20 @@ async fn respond(mut reply: Reply) -> Result<Response<ReplyBody>, std::io::Error
             for (name, value) in headers {
                 response = response.header(name, value);
             }
-            response
-                .body(ReplyBody::Full(Full::new(Bytes::from(body))))
-                .map_err(std::io::Error::other)
+            let body = if trailers.is_empty() {
+                ReplyBody::Full(Full::new(Bytes::from(body)))
+            } else {
+                let mut map = hyper::HeaderMap::new();
+                for (name, value) in trailers {
+                    let name =
+                        hyper::header::HeaderName::try_from(name).map_err(std::io::Error::other)?;
+                    let value = hyper::header::HeaderValue::try_from(value)
+                        .map_err(std::io::Error::other)?;
+                    map.append(name, value);
+                }
+                ReplyBody::WithTrailers(Some(Bytes::from(body)), Some(map))
+            };
+            response.body(body).map_err(std::io::Error::other)
         }
         // An error from the service makes hyper close the connection without a response.
         Reply::Drop => Err(std::io::Error::other("dropping the connection")),
@@ -330,9 +352,11 @@ async fn respond(mut reply: Reply) -> Result<Response<ReplyBody>, std::io::Error
     }
 }
 
-/// A whole body, or a part of one followed by an error that aborts the connection.
+/// A whole body, one followed by trailers, or a part of one followed by an error that aborts
+/// the connection.
 enum ReplyBody {
     Full(Full<Bytes>),
+    WithTrailers(Option<Bytes>, Option<hyper::HeaderMap>),
     Partial(Option<Bytes>),
 }
 
@@ -348,6 +372,10 @@ impl Body for ReplyBody {
             ReplyBody::Full(full) => Pin::new(full)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|f| f.map_err(|never: Infallible| match never {}))),
+            ReplyBody::WithTrailers(data, trailers) => Poll::Ready(match data.take() {
+                Some(data) => Some(Ok(Frame::data(data))),
+                None => trailers.take().map(|t| Ok(Frame::trailers(t))),
+            }),
             ReplyBody::Partial(part) => Poll::Ready(Some(match part.take() {
                 Some(data) => Ok(Frame::data(data)),
                 None => Err(std::io::Error::other("resetting mid-body")),

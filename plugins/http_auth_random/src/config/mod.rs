@@ -84,7 +84,7 @@ pub enum Protocol {
 }
 
 /// Fields that shape the HTTP call or read its answer, which a gRPC check has no use for.
-const HTTP_ONLY: [&str; 11] = [
+const HTTP_ONLY: [&str; 10] = [
     "decision",
     "path",
     "path_prefix",
@@ -95,7 +95,6 @@ const HTTP_ONLY: [&str; 11] = [
     "allowed_client_headers",
     "allowed_client_headers_on_success",
     "allowed_upstream_headers_to_append",
-    "max_response_body_bytes",
 ];
 
 /// `with_request_body`: the request's body goes to the auth service with the check.

@@ -371,3 +371,25 @@ fn http_only_fields_are_refused_with_grpc_and_extensions_without_it() {
         "protocol"
     );
 }
+
+#[test]
+fn an_answer_over_max_response_body_bytes_is_never_read_and_denies_even_failing_open() {
+    let json = r#"{"protocol": "grpc", "max_response_body_bytes": 8, "failure_mode_allow": true}"#;
+    let mut host = MockHost::with_request(&[]);
+    host.request = request();
+    let mut worker = worker(json, &host);
+    worker.on_context_create(2, ROOT);
+    worker.on_request_headers(&host, 2, true);
+    let ok = OkHttpResponse {
+        headers: vec![option("x-user", "alice", None, 0)],
+        ..OkHttpResponse::default()
+    };
+    host.grpc_answer = answer(0, Some(HttpResponse::OkResponse(ok)));
+    assert!(host.grpc_answer.len() > 8);
+    worker.on_grpc_receive(&host, ROOT, host.last_token(), host.grpc_answer.len());
+    assert_eq!(*worker.flow(2).unwrap().state(), State::Denied);
+    assert!(!host
+        .effects()
+        .iter()
+        .any(|e| matches!(e, Effect::SetRequestHeader(..))));
+}

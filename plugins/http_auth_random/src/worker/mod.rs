@@ -22,7 +22,7 @@ use crate::flow::Flow;
 use crate::grpc;
 use crate::host::Host;
 use crate::metrics::{Counter, Gauges, Stats};
-use crate::outcome::{self, Answer, Outcome};
+use crate::outcome::{self, Answer, Denied, Outcome};
 
 /// How often counters and gauges reach Envoy's stats, and how fine the deadline clock is.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -233,9 +233,24 @@ impl Worker {
     /// A gRPC check's answer message.
     pub fn on_grpc_receive(&mut self, host: &impl Host, root_id: u32, token: u32, size: usize) {
         self.finish(host, root_id, token, |host, config| Answer {
-            outcome: match host.grpc_response(size) {
-                Ok(bytes) => grpc::outcome(config, &bytes),
-                Err(err) => Outcome::from_host_error(err),
+            // An answer over the limit is never copied into the VM, whose memory never shrinks.
+            // The service did answer, so this is not the failure policy's to allow: a client
+            // able to swell a deny (say, one echoing its path) must not turn it into an allow.
+            outcome: if size > config.max_response_body_bytes {
+                warn!(
+                    "a {size}-byte CheckResponse is over max_response_body_bytes ({}): denying",
+                    config.max_response_body_bytes
+                );
+                Outcome::Deny(Denied {
+                    status: 403,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                })
+            } else {
+                match host.grpc_response(size) {
+                    Ok(bytes) => grpc::outcome(config, &bytes),
+                    Err(err) => Outcome::from_host_error(err),
+                }
             },
             cache_control: None,
         });

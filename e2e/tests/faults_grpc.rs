@@ -1,0 +1,288 @@
+//! The fault matrix in gRPC mode (`protocol: grpc`): every way a Check can go wrong, failing
+//! closed and failing open. Each case must give a defined answer in bounded time, never allow
+//! while failing closed, and leave Envoy serving the next request normally. Run with
+//! `--nocapture` to see the figures.
+
+use std::time::Duration;
+
+use e2e::{config, Reply, SeenRequest, Stack};
+use serde_json::json;
+use workbench::grpc_auth::pb::{CheckRequest, DeniedHttpResponse, HttpResponse, OkHttpResponse};
+use workbench::grpc_auth::{denied, Code, GrpcReply, RpcStatus};
+
+const TIMEOUT_MS: u64 = 500;
+
+/// What a request gets: through to the upstream, or a local reply with this status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Upstream,
+    Status(u16),
+}
+
+/// Who answers the Check.
+#[derive(Clone, Copy)]
+enum Service {
+    /// Nobody listens.
+    Down,
+    Grpc(fn(&CheckRequest) -> GrpcReply),
+    /// A plain HTTP/2 server, to send what a gRPC library would not.
+    Raw(fn(&SeenRequest) -> Reply),
+}
+
+struct Case {
+    name: &'static str,
+    service: Service,
+    /// The answer failing open (failing closed is always 403, the default `status_on_error`).
+    open: Answer,
+    /// Whether the next request is served normally; false when the fault is permanent.
+    next_is_normal: bool,
+}
+
+fn path_of(check: &CheckRequest) -> &str {
+    check
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .map_or("", |h| h.path.as_str())
+}
+
+/// The service misbehaves on `/fault` and allows anything else.
+fn on_fault(check: &CheckRequest, fault: GrpcReply) -> GrpcReply {
+    if path_of(check) == "/fault" {
+        fault
+    } else {
+        GrpcReply::allow(OkHttpResponse::default())
+    }
+}
+
+/// A gRPC answer frame (uncompressed, length-prefixed) around `message`.
+fn frame(message: &[u8]) -> Vec<u8> {
+    let mut framed = vec![0];
+    framed.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    framed.extend_from_slice(message);
+    framed
+}
+
+async fn run(case: Case) {
+    for fail_open in [false, true] {
+        let plugin = config(json!({
+            "protocol": "grpc",
+            "timeout_ms": TIMEOUT_MS,
+            "failure_mode_allow": fail_open,
+            "failure_mode_allow_header_add": true,
+        }));
+        let builder = Stack::builder(&plugin);
+        let builder = match case.service {
+            Service::Down => builder.h2_auth(),
+            Service::Grpc(handler) => builder.grpc_auth(handler).await,
+            Service::Raw(handler) => builder.auth(handler).await.h2_auth(),
+        };
+        let stack = builder.start().await;
+
+        let seen = stack.get("/fault").await;
+        let answer = if seen.reached_upstream() {
+            Answer::Upstream
+        } else {
+            Answer::Status(seen.status)
+        };
+        let mode = if fail_open { "open" } else { "closed" };
+        println!(
+            "| {} | {mode} | {answer:?} | {} ms |",
+            case.name,
+            seen.elapsed.as_millis()
+        );
+        let expected = if fail_open {
+            case.open
+        } else {
+            Answer::Status(403)
+        };
+        assert_eq!(answer, expected, "{} failing {mode}", case.name);
+        if !fail_open {
+            assert!(
+                stack.upstream.seen().is_empty(),
+                "{}: allowed while failing closed",
+                case.name
+            );
+        }
+        if fail_open && answer == Answer::Upstream {
+            let upstream = &stack.upstream.seen()[0];
+            assert_eq!(
+                upstream.header("x-envoy-auth-failure-mode-allowed"),
+                Some("true"),
+                "{}",
+                case.name
+            );
+        }
+        let bound = Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(1);
+        assert!(
+            seen.elapsed < bound,
+            "{} failing {mode} took {:?}",
+            case.name,
+            seen.elapsed
+        );
+
+        let next = stack.get("/next").await;
+        if case.next_is_normal {
+            assert!(
+                next.reached_upstream(),
+                "{}: the next request was not served: {next:?}",
+                case.name
+            );
+        } else {
+            assert_eq!(
+                next.reached_upstream(),
+                expected == Answer::Upstream,
+                "{}: Envoy answers the next request the same way",
+                case.name
+            );
+        }
+        assert_eq!(
+            stack.plugin_stat("calls_in_flight").await,
+            0,
+            "{}",
+            case.name
+        );
+    }
+}
+
+fn case(name: &'static str, service: Service) -> Case {
+    Case {
+        name,
+        service,
+        open: Answer::Upstream,
+        next_is_normal: true,
+    }
+}
+
+#[tokio::test]
+async fn check_service_refuses_the_connection() {
+    run(Case {
+        next_is_normal: false,
+        ..case("refused connection", Service::Down)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn check_service_accepts_and_never_answers() {
+    run(case(
+        "never answers",
+        Service::Grpc(|c| on_fault(c, GrpcReply::Hang)),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn check_service_answers_slower_than_the_timeout() {
+    run(case(
+        "slower than the timeout",
+        Service::Grpc(|c| {
+            on_fault(
+                c,
+                GrpcReply::allow(OkHttpResponse::default()).after(Duration::from_secs(3)),
+            )
+        }),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn check_service_is_unavailable() {
+    run(case(
+        "UNAVAILABLE",
+        Service::Grpc(|c| on_fault(c, GrpcReply::Fail(Code::Unavailable, "down".into()))),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn check_service_does_not_implement_check() {
+    run(case(
+        "UNIMPLEMENTED",
+        Service::Grpc(|c| on_fault(c, GrpcReply::Fail(Code::Unimplemented, "no".into()))),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn check_service_reports_its_own_error() {
+    run(case(
+        "error_response",
+        Service::Grpc(|c| {
+            let mut reply = workbench::grpc_auth::pb::CheckResponse {
+                status: Some(envoy_status(Code::Internal)),
+                ..Default::default()
+            };
+            reply.http_response = Some(HttpResponse::ErrorResponse(DeniedHttpResponse::default()));
+            on_fault(c, GrpcReply::answer(reply))
+        }),
+    ))
+    .await;
+}
+
+fn envoy_status(code: Code) -> RpcStatus {
+    RpcStatus {
+        code: code as i32,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn check_service_answers_a_message_that_does_not_decode() {
+    run(case(
+        "undecodable CheckResponse",
+        Service::Raw(|r| {
+            // An empty CheckResponse is an OK; four 0xff bytes are no message at all.
+            let message: &[u8] = if is_fault(r) { &[0xff; 4] } else { &[] };
+            Reply::ok(frame(message))
+                .header("content-type", "application/grpc")
+                .trailer("grpc-status", "0")
+        }),
+    ))
+    .await;
+}
+
+/// Whether a raw Check is about `/fault` (the path is in the serialized CheckRequest).
+fn is_fault(request: &SeenRequest) -> bool {
+    request.body.windows(6).any(|w| w == b"/fault")
+}
+
+#[tokio::test]
+async fn check_service_is_not_a_grpc_server() {
+    run(case(
+        "plain HTTP answer, no grpc-status",
+        Service::Raw(|r| {
+            if is_fault(r) {
+                Reply::ok("hello")
+            } else {
+                Reply::ok(frame(&[]))
+                    .header("content-type", "application/grpc")
+                    .trailer("grpc-status", "0")
+            }
+        }),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_limit_denies_even_failing_open() {
+    // A deny swollen past max_response_body_bytes (64 KiB), say by echoing the request, must
+    // stay a deny: the service answered, so the failure policy has no say.
+    run(Case {
+        open: Answer::Status(403),
+        ..case(
+            "CheckResponse over 64 KiB",
+            Service::Grpc(|c| {
+                on_fault(
+                    c,
+                    GrpcReply::deny(
+                        Code::PermissionDenied,
+                        Some(denied(401, &"x".repeat(70_000), &[])),
+                    ),
+                )
+            }),
+        )
+    })
+    .await;
+}
