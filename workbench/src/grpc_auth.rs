@@ -13,6 +13,8 @@ use envoy_types::ext_authz::v3::pb::{
 use envoy_types::pb::google::protobuf::BoolValue;
 use envoy_types::pb::google::rpc;
 use tokio::net::TcpListener;
+
+use crate::test_server::Gate;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -29,6 +31,8 @@ pub enum GrpcReply {
     Fail(Code, String),
     /// Accept the call and never answer.
     Hang,
+    /// Wait until the gate opens, then answer.
+    Gated(Gate, Box<GrpcReply>),
 }
 
 impl GrpcReply {
@@ -146,7 +150,13 @@ impl Authorization for Service {
         if let Ok(mut seen) = self.seen.lock() {
             seen.push(SeenCheck { request, metadata });
         }
+        let mut reply = reply;
+        while let GrpcReply::Gated(gate, then) = reply {
+            gate.wait().await;
+            reply = *then;
+        }
         match reply {
+            GrpcReply::Gated(..) => Err(Status::internal("unreachable: gates are waited above")),
             GrpcReply::Answer(response, delay) => {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;

@@ -9,6 +9,8 @@ use anyhow::Result;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::grpc_auth::pb::{CheckRequest, OkHttpResponse};
+use crate::grpc_auth::{denied, Code, GrpcReply};
 use crate::stack::UPSTREAM_BODY;
 use crate::test_server::{Reply, SeenRequest};
 
@@ -68,6 +70,32 @@ pub fn mixed_auth(request: &SeenRequest) -> Reply {
         "error" => Reply::status(503, EVEN),
         "reset" => Reply::ok(EVEN).after(RESET_HOLD),
         _ => Reply::status(404, "unknown kind"),
+    }
+}
+
+/// The mixed-traffic Check service (`protocol: grpc`), answering each kind as `mixed_auth`
+/// does: OK, a deny with the seed's body, a failed call, and a late OK.
+pub fn mixed_grpc_auth(check: &CheckRequest) -> GrpcReply {
+    let path = check
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .map_or("", |h| h.path.as_str());
+    let kind = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    match kind {
+        "allow" => GrpcReply::allow(OkHttpResponse::default()),
+        "deny" => GrpcReply::deny(
+            Code::PermissionDenied,
+            Some(denied(403, "access forbidden", &[])),
+        ),
+        "error" => GrpcReply::Fail(Code::Unavailable, "failing on purpose".into()),
+        "reset" => GrpcReply::allow(OkHttpResponse::default()).after(RESET_HOLD),
+        _ => GrpcReply::deny(Code::NotFound, Some(denied(404, "unknown kind", &[]))),
     }
 }
 

@@ -65,6 +65,9 @@ pub async fn soak(
         if let Some(auth) = &stack.auth {
             auth.clear_seen();
         }
+        if let Some(auth) = &stack.grpc_auth {
+            auth.clear_seen();
+        }
         stack.upstream.clear_seen();
         let sample = Sample {
             done: to,

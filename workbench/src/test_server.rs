@@ -77,7 +77,7 @@ impl Gate {
         self.0 .1.notify_waiters();
     }
 
-    async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         loop {
             let notified = self.0 .1.notified();
             if self.0 .0.load(Ordering::SeqCst) {

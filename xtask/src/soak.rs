@@ -23,6 +23,9 @@ pub struct SoakArgs {
     /// RSS samples (the first is the warm-up).
     #[arg(long, default_value_t = 20)]
     samples: u64,
+    /// How the plugin asks: `http` (the seed's rule) or `grpc` (ext_authz's Check).
+    #[arg(long, default_value = "http", value_parser = ["http", "grpc"])]
+    protocol: String,
 }
 
 pub async fn soak(args: SoakArgs) -> Result<()> {
@@ -34,9 +37,14 @@ pub async fn soak(args: SoakArgs) -> Result<()> {
 }
 
 async fn soak_once(args: SoakArgs) -> Result<()> {
-    let stack = StackBuilder::new("{}")
-        .auth(load::mixed_auth)
-        .await?
+    let builder = if args.protocol == "grpc" {
+        StackBuilder::new(r#"{"protocol": "grpc"}"#)
+            .grpc_auth(load::mixed_grpc_auth)
+            .await?
+    } else {
+        StackBuilder::new("{}").auth(load::mixed_auth).await?
+    };
+    let stack = builder
         .large_capacity()
         .envoy_options(EnvoyOptions {
             log_level: "warn".to_owned(),
@@ -45,8 +53,9 @@ async fn soak_once(args: SoakArgs) -> Result<()> {
         .start()
         .await?;
     println!(
-        "soak: {} requests (allow/deny/error/reset), {} at a time, Envoy pid {}",
+        "soak: {} requests (allow/deny/error/reset) over {}, {} at a time, Envoy pid {}",
         args.requests,
+        args.protocol,
         args.concurrency,
         stack.envoy.pid().unwrap_or_default()
     );
