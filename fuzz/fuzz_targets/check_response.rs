@@ -1,0 +1,23 @@
+//! Any bytes as a gRPC `CheckResponse`, and any allow's query edits applied to a path: a verdict
+//! or an error, never a panic.
+#![no_main]
+
+use http_auth_random::config::Config;
+use http_auth_random::grpc;
+use http_auth_random::outcome::Outcome;
+use http_auth_random::query;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    for json in [
+        &br#"{"protocol": "grpc"}"#[..],
+        br#"{"protocol": "grpc", "max_success_header_bytes": 64}"#,
+    ] {
+        let Ok(config) = Config::parse(json) else {
+            continue;
+        };
+        if let Outcome::Allow(allowed) = grpc::outcome(&config, data) {
+            let _ = query::edit("/p?a=1&b=%zz&c", &allowed.query_set, &allowed.query_remove);
+        }
+    }
+});
