@@ -357,6 +357,16 @@ const CLIENT_HEADERS: [(&str, &str); 4] = [
 ];
 
 async fn observe(setup: &Setup, listener: &str, path: &str, body: Option<&str>) -> Observation {
+    observe_with(setup, listener, path, body, &CLIENT_HEADERS).await
+}
+
+async fn observe_with(
+    setup: &Setup,
+    listener: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Observation {
     let port = setup.envoy.listener_port(listener).await.unwrap();
     let id = format!("{listener}{path}{}", body.map_or(0, str::len));
     let url = format!("http://127.0.0.1:{port}{path}");
@@ -365,8 +375,11 @@ async fn observe(setup: &Setup, listener: &str, path: &str, body: Option<&str>) 
         None => client().get(url),
     }
     .header("x-scenario", &id);
-    for (name, value) in CLIENT_HEADERS {
-        request = request.header(name, value);
+    for (name, value) in headers {
+        // Latin-1 spellings stand for single bytes: a value that is not UTF-8.
+        let bytes: Vec<u8> = value.chars().map(|c| c as u32 as u8).collect();
+        let value = reqwest::header::HeaderValue::from_bytes(&bytes).unwrap();
+        request = request.header(*name, value);
     }
     let response = request.send().await.expect("an answer");
     let status = response.status().as_u16();
@@ -411,12 +424,13 @@ async fn the_plugin_in_grpc_mode_behaves_as_native_ext_authz() {
     );
     let check = allowed.check.as_ref().expect("the service was asked");
     let attributes = check.attributes.as_ref().unwrap();
-    let extensions: Vec<(&str, &str)> = attributes
+    // A proto map: compared in key order.
+    let extensions: std::collections::BTreeMap<&str, &str> = attributes
         .context_extensions
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    assert_eq!(extensions, CONTEXT);
+    assert_eq!(extensions, CONTEXT.into_iter().collect());
     let http = attributes.request.as_ref().unwrap().http.as_ref().unwrap();
     assert_eq!(
         (http.method.as_str(), http.path.as_str()),
@@ -480,6 +494,15 @@ async fn the_plugin_in_grpc_mode_behaves_as_native_ext_authz() {
             vec!["true"]
         );
     }
+    // A value that is not UTF-8 reaches the service with its bad bytes replaced.
+    let latin1 = [("x-trace", "caf\u{e9}")];
+    let native = observe_with(&setup, "native_closed", "/allow?latin1", None, &latin1).await;
+    let plugin = observe_with(&setup, "plugin_closed", "/allow?latin1", None, &latin1).await;
+    assert_eq!(native, plugin, "a header value that is not UTF-8");
+    let check = plugin.check.unwrap();
+    let http = check.attributes.unwrap().request.unwrap().http.unwrap();
+    assert_eq!(http.headers["x-trace"], "caf!");
+
     let down = assert_same(&setup, "down_closed", "/allow", None).await;
     assert_eq!((down.status, down.upstream.is_none()), (403, true));
     let down_open = assert_same(&setup, "down_open", "/allow", None).await;

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         if let Outcome::Allow(allowed) = grpc::outcome(&config, data) {
-            let _ = query::edit("/p?a=1&b=%zz&c", &allowed.query_set, &allowed.query_remove);
+            let _ = query::edit(b"/p?a=1&b=%zz&c", &allowed.query_set, &allowed.query_remove);
         }
     }
 });

@@ -12,7 +12,12 @@ use clap::Args;
 use workbench::tools::{self, Tool};
 use workbench::{libfuzzer, paths, process};
 
-const TARGETS: [&str; 4] = ["config_parse", "auth_answer", "cache_control", "check_response"];
+const TARGETS: [&str; 4] = [
+    "config_parse",
+    "auth_answer",
+    "cache_control",
+    "check_response",
+];
 
 #[derive(Args)]
 pub struct FuzzArgs {

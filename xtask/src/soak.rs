@@ -38,7 +38,7 @@ pub async fn soak(args: SoakArgs) -> Result<()> {
 
 async fn soak_once(args: SoakArgs) -> Result<()> {
     let builder = if args.protocol == "grpc" {
-        StackBuilder::new(r#"{"protocol": "grpc"}"#)
+        StackBuilder::new(r#"{"protocol": "grpc", "timeout_ms": 5000}"#)
             .grpc_auth(load::mixed_grpc_auth)
             .await?
     } else {

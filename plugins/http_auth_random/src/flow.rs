@@ -15,7 +15,7 @@ use crate::exempt::is_exempt;
 use crate::grpc;
 use crate::host::{Headers, Host, HostError};
 use crate::metrics::Counter;
-use crate::outcome::{Allowed, Denied, Outcome, ResponseAction};
+use crate::outcome::{Allowed, Denied, Outcome, ResponseAction, HEADER_OVERHEAD_BYTES};
 use crate::worker::{CacheWrite, Call, Root};
 
 /// Header ext_authz adds to a request let through by `failure_mode_allow`.
@@ -32,17 +32,14 @@ pub const STREAM_COST_BYTES: usize = 512;
 /// it may keep. Reserved up front, so that a request admitted can always keep what it is owed,
 /// and a flood is refused at the door rather than half-served. (An expired entry it may fall back
 /// on is held only when one is found, and only if it fits.)
-pub fn reservation(
-    response: &ResponseHeaders,
-    limits: &Limits,
-    cache: Option<&CacheConfig>,
-) -> usize {
-    let success = if response.client_on_success.is_empty() {
+pub fn reservation(response: &ResponseHeaders, limits: &Limits, protocol: &Protocol) -> usize {
+    // A gRPC answer may always add headers for the client (`response_headers_to_add`).
+    let grpc = matches!(protocol, Protocol::Grpc { .. });
+    let success = if response.client_on_success.is_empty() && !grpc {
         0
     } else {
         limits.max_success_header_bytes
     };
-    let _ = cache;
     STREAM_COST_BYTES + success
 }
 
@@ -147,7 +144,7 @@ impl Flow {
         if exempt {
             return self.exempt_continue(root);
         }
-        let reserve = reservation(&config.response, &config.limits, config.cache.as_ref());
+        let reserve = reservation(&config.response, &config.limits, &config.protocol);
         if !root.try_hold(reserve) {
             let why = format!("{} bytes held (max_held_bytes)", root.held_bytes);
             return self.overloaded(host, root, &why);
@@ -176,7 +173,11 @@ impl Flow {
     ) -> Action {
         let config = Rc::clone(&self.config);
         // A request the auth service could not be asked about is refused, from the cache too.
-        if let Err(bad) = check_sendable(&config.auth_request, request) {
+        let sendable = match config.protocol {
+            Protocol::Http => check_sendable(&config.auth_request, request),
+            Protocol::Grpc { .. } => grpc::check_sendable(request),
+        };
+        if let Err(bad) = sendable {
             return self.refuse_bad_request(host, root, &bad);
         }
         // A hit needs no auth call, so the call's headers are built only after a miss.
@@ -188,31 +189,22 @@ impl Flow {
             },
             _ => None,
         };
-        let sent = body.as_ref().map(|(bytes, partial, _)| SentBody {
-            len: bytes.len(),
-            partial: *partial,
-        });
-        #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
-        let mut headers = match auth_headers(&config.auth_request, request, sent) {
-            Ok(headers) => headers,
-            Err(bad) => return self.refuse_bad_request(host, root, &bad),
-        };
-        #[cfg(feature = "test-switches")]
-        config.test.edit_auth_headers(&mut headers);
-        if root.calls.len() >= config.limits.max_calls_in_flight {
-            let why = format!(
-                "{} auth calls outstanding (max_calls_in_flight)",
-                root.calls.len()
-            );
-            return self.overloaded(host, root, &why);
-        }
-        let spec = &config.auth_request;
-        let dispatched = match &config.protocol {
+        // The call is built before the in-flight cap is checked: a request that cannot be
+        // described is refused (400) whatever the load.
+        let outgoing = match &config.protocol {
             Protocol::Http => {
-                let pairs: Vec<(&str, &str)> =
-                    headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
-                let body = body.map(|(bytes, _, _)| bytes).unwrap_or_default();
-                host.dispatch(&spec.cluster, &pairs, &body, spec.timeout)
+                let sent = body.as_ref().map(|(bytes, partial, _)| SentBody {
+                    len: bytes.len(),
+                    partial: *partial,
+                });
+                #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
+                let mut headers = match auth_headers(&config.auth_request, request, sent) {
+                    Ok(headers) => headers,
+                    Err(bad) => return self.refuse_bad_request(host, root, &bad),
+                };
+                #[cfg(feature = "test-switches")]
+                config.test.edit_auth_headers(&mut headers);
+                Outgoing::Http(headers)
             }
             Protocol::Grpc { service } => {
                 let context = grpc::Context {
@@ -226,11 +218,29 @@ impl Flow {
                     partial: *partial,
                     received: *received,
                 });
-                let message = match grpc::check_request(&config, request, &context, sent) {
-                    Ok(message) => message,
+                match grpc::check_request(&config, request, &context, sent) {
+                    Ok(message) => Outgoing::Grpc { service, message },
                     Err(bad) => return self.refuse_bad_request(host, root, &bad),
-                };
-                host.dispatch_grpc(service, grpc::SERVICE, grpc::METHOD, &message, spec.timeout)
+                }
+            }
+        };
+        if root.calls.len() >= config.limits.max_calls_in_flight {
+            let why = format!(
+                "{} auth calls outstanding (max_calls_in_flight)",
+                root.calls.len()
+            );
+            return self.overloaded(host, root, &why);
+        }
+        let spec = &config.auth_request;
+        let dispatched = match &outgoing {
+            Outgoing::Http(headers) => {
+                let pairs: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
+                let body = body.map(|(bytes, _, _)| bytes).unwrap_or_default();
+                host.dispatch(&spec.cluster, &pairs, &body, spec.timeout)
+            }
+            Outgoing::Grpc { service, message } => {
+                host.dispatch_grpc(service, grpc::SERVICE, grpc::METHOD, message, spec.timeout)
             }
         };
         let grpc = matches!(config.protocol, Protocol::Grpc { .. });
@@ -261,10 +271,14 @@ impl Flow {
             // Envoy refuses a call inline when it cannot be sent at all: the auth cluster's
             // circuit breaker overflowed (which a client can cause), or the cluster has no
             // healthy host. Envoy does not say which, so both are an overload, never open.
+            // A gRPC check to a cluster Envoy does not have is refused the same way.
             Err(err) if err.status == Status::InternalFailure => self.overloaded(
                 host,
                 root,
-                &format!("auth call refused by Envoy: circuit breaker overflow or no healthy auth host ({err})"),
+                &format!(
+                    "auth call to cluster \"{}\" refused by Envoy: circuit breaker overflow, no healthy host, or (gRPC) no such cluster ({err})",
+                    spec.cluster
+                ),
             ),
             Err(err) => self.apply(
                 host,
@@ -581,11 +595,16 @@ impl Flow {
 
     /// The stream is deleted: whatever it held goes back to the budget. Returns the call it was
     /// waiting for, if any, which may now have nobody waiting.
-    pub fn on_delete(&mut self, root: &mut Root) -> Option<u32> {
-        let waited = match self.state {
+    /// The call this stream waits for, if it waits for one.
+    pub fn awaited(&self) -> Option<u32> {
+        match self.state {
             State::AwaitingAuth { token } => Some(token),
             _ => None,
-        };
+        }
+    }
+
+    pub fn on_delete(&mut self, root: &mut Root) -> Option<u32> {
+        let waited = self.awaited();
         self.on_done(root);
         root.release(self.held);
         self.held = 0;
@@ -724,11 +743,11 @@ impl Flow {
     /// Rewrites the request's query string as the auth service asked.
     fn edit_query(&self, host: &impl Host, allowed: &Allowed) {
         let path = match host.request_header(":path") {
-            Ok(Some(path)) => String::from_utf8_lossy(&path).into_owned(),
+            Ok(Some(path)) => path,
             _ => return,
         };
         let edited = crate::query::edit(&path, &allowed.query_set, &allowed.query_remove);
-        if let Err(err) = host.set_request_header(":path", edited.as_bytes()) {
+        if let Err(err) = host.set_request_header(":path", &edited) {
             warn!("#{} could not rewrite the query string: {err}", self.id);
         }
     }
@@ -838,6 +857,12 @@ impl Flow {
     }
 }
 
+/// An auth call, built and ready to send.
+enum Outgoing<'a> {
+    Http(Vec<(&'a str, std::borrow::Cow<'a, str>)>),
+    Grpc { service: &'a [u8], message: Vec<u8> },
+}
+
 /// What consulting the cache came to.
 enum Consulted {
     /// The request is decided (a hit) or waits for another request's call.
@@ -861,10 +886,22 @@ fn allowed_cost(allowed: &Allowed) -> usize {
         .iter()
         .chain(&allowed.append)
         .chain(&allowed.client)
+        .chain(&allowed.append_existing)
         .map(crate::outcome::header_cost)
         .sum();
+    let mutations: usize = allowed
+        .client_mutations
+        .iter()
+        .map(|(name, value, _)| name.len() + value.len() + HEADER_OVERHEAD_BYTES)
+        .sum();
+    let query: usize = allowed
+        .query_set
+        .iter()
+        .map(|(key, value)| key.len() + value.len() + HEADER_OVERHEAD_BYTES)
+        .chain(allowed.query_remove.iter().map(String::len))
+        .sum();
     let removed: usize = allowed.remove.iter().map(String::len).sum();
-    STREAM_COST_BYTES + headers + removed
+    STREAM_COST_BYTES + headers + mutations + query + removed
 }
 
 /// Which of the request's maps a header came from.

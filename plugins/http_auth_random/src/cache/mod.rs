@@ -131,7 +131,13 @@ pub enum Remembered {
 /// the client it was made for, never one served from the cache.
 fn sets_cookie(verdict: &CachedVerdict) -> bool {
     match verdict {
-        CachedVerdict::Allow(allowed) => allowed.client.iter().any(|(n, _)| n == "set-cookie"),
+        CachedVerdict::Allow(allowed) => {
+            allowed.client.iter().any(|(n, _)| n == "set-cookie")
+                || allowed
+                    .client_mutations
+                    .iter()
+                    .any(|(n, _, _)| n == "set-cookie")
+        }
         CachedVerdict::Deny(denied) => denied.headers.iter().any(|(n, _)| n == "set-cookie"),
     }
 }

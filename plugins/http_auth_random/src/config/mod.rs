@@ -3,6 +3,7 @@
 mod json;
 mod json_value;
 mod validate;
+pub use validate::is_envoy_owned;
 
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub use validate::ConfigError;
 
 pub const DEFAULT_CLUSTER: &str = "httpbin";
 pub const DEFAULT_TIMEOUT_MS: u64 = 50_000;
+/// ext_authz's default `grpc_service.timeout`.
+pub const DEFAULT_GRPC_TIMEOUT_MS: u64 = 200;
 pub const DEFAULT_STATUS_ON_ERROR: u32 = 403;
 pub const DEFAULT_DENY_STATUS: u32 = 403;
 pub const DEFAULT_DENY_BODY: &str = "access forbidden";
@@ -412,16 +415,22 @@ impl Config {
 
     fn from_json(value: &Json, fingerprint: crate::cache::Digest) -> Checked<Config> {
         let root = Object::new(String::new(), value, FIELDS)?;
+        let grpc = root.string("protocol")? == Some("grpc");
+        // gRPC follows ext_authz's `grpc_service.timeout` default; HTTP keeps the seed's.
+        let default_timeout_ms = if grpc {
+            DEFAULT_GRPC_TIMEOUT_MS
+        } else {
+            DEFAULT_TIMEOUT_MS
+        };
         let timeout_ms = validate::in_range(
             "timeout_ms",
-            root.integer("timeout_ms")?.unwrap_or(DEFAULT_TIMEOUT_MS),
+            root.integer("timeout_ms")?.unwrap_or(default_timeout_ms),
             1,
             MAX_TIMEOUT_MS,
             "ms",
         )?;
         // ext_authz adds its always-sent headers to an HTTP service's allowlist only; a gRPC
         // CheckRequest carries exactly the allowed ones.
-        let grpc = root.string("protocol")? == Some("grpc");
         let forward = match root.list("allowed_headers")? {
             None => Forward::All,
             Some(list) => {
@@ -613,7 +622,7 @@ impl Config {
                 "cannot be used with cache: a verdict that depends on the body cannot be keyed",
             ));
         }
-        let per_request = crate::flow::reservation(&response, &limits, cache.as_ref());
+        let per_request = crate::flow::reservation(&response, &limits, &protocol);
         if limits.max_held_bytes < per_request {
             return Err(ConfigError::new(
                 "max_held_bytes",

@@ -34,8 +34,24 @@ pub struct Body<'a> {
     pub received: usize,
 }
 
-/// The serialized `CheckRequest`. Header values must be UTF-8 (a `map<string,string>`): a
-/// request with one that is not is refused, as in HTTP mode, rather than checked altered.
+/// The request-line pseudo-headers a check describes the request by; they must be UTF-8.
+const REQUEST_LINE: [&str; 4] = [":method", ":path", ":authority", ":scheme"];
+
+/// Whether a check can describe the request: its request line is UTF-8. Native ext_authz
+/// would replace bad bytes, but then the service would authorize a path other than the one
+/// the upstream gets. A cache hit refuses what a miss would.
+pub fn check_sendable(request: &Headers) -> Result<(), BadRequest> {
+    for (name, value) in request {
+        if REQUEST_LINE.contains(&name.as_str()) && std::str::from_utf8(value).is_err() {
+            return Err(BadRequest::NotUtf8(name.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The serialized `CheckRequest`. Header values and the body go in proto strings, so bytes that
+/// are not UTF-8 are replaced as native replaces them; the request line's pseudo-headers must be
+/// UTF-8 (Envoy's codecs make them so), or the request is refused.
 pub fn check_request(
     config: &Config,
     request: &Headers,
@@ -46,10 +62,16 @@ pub fn check_request(
         String::from_utf8(value.to_vec()).map_err(|_| BadRequest::NotUtf8(name.to_owned()))
     };
     let pseudo = |wanted: &str| -> Result<String, BadRequest> {
-        request
-            .iter()
-            .find(|(name, _)| name == wanted)
-            .map_or(Ok(String::new()), |(name, value)| text(name, value))
+        request.iter().find(|(name, _)| name == wanted).map_or(
+            Ok(String::new()),
+            |(name, value)| {
+                if REQUEST_LINE.contains(&wanted) {
+                    text(name, value)
+                } else {
+                    Ok(sanitized(value))
+                }
+            },
+        )
     };
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in request {
@@ -58,7 +80,7 @@ pub fn check_request(
                 continue;
             }
         }
-        let value = text(name, value)?;
+        let value = sanitized(value);
         // Repeated headers are joined with a comma, as native ext_authz joins them.
         headers
             .entry(name.clone())
@@ -80,7 +102,7 @@ pub fn check_request(
             raw_body = body.bytes.to_vec();
         } else {
             // `body` is a proto string: invalid UTF-8 is replaced, as native replaces it.
-            body_text = String::from_utf8_lossy(body.bytes).into_owned();
+            body_text = sanitized(body.bytes);
         }
     }
     let seconds = i64::try_from(context.now_nanos / 1_000_000_000).unwrap_or(i64::MAX);
@@ -110,6 +132,17 @@ pub fn check_request(
         }),
     };
     Ok(message.encode_to_vec())
+}
+
+/// Text with each byte that is not part of valid UTF-8 replaced by `!`, as Envoy's
+/// `MessageUtil::sanitizeUtf8String` does for native ext_authz.
+fn sanitized(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        text.extend(std::iter::repeat_n('!', chunk.invalid().len()));
+    }
+    text
 }
 
 /// A peer from Envoy's `ip:port` (`[ip]:port` for IPv6).

@@ -5,7 +5,7 @@ mod check;
 pub mod messages;
 mod verdict;
 
-pub use check::{check_request, Body, Context};
+pub use check::{check_request, check_sendable, Body, Context};
 pub use verdict::outcome;
 
 use prost::Message;

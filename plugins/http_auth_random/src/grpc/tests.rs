@@ -106,7 +106,7 @@ fn the_body_goes_as_text_or_bytes_with_the_partial_marker() {
     );
     assert_eq!(
         (text.body.as_str(), text.size),
-        ("hi\u{fffd}", 9),
+        ("hi!", 9),
         "size counts all received"
     );
     assert_eq!(text.headers["x-envoy-auth-partial-body"], "true");
@@ -124,7 +124,7 @@ fn the_body_goes_as_text_or_bytes_with_the_partial_marker() {
 }
 
 #[test]
-fn an_allowlist_limits_the_headers_and_non_utf8_ones_are_refused() {
+fn an_allowlist_limits_the_headers_and_bytes_that_are_not_utf8_are_replaced() {
     let mut req = request();
     req.push(("cookie".into(), b"c".to_vec()));
     let http = decode(
@@ -137,8 +137,9 @@ fn an_allowlist_limits_the_headers_and_non_utf8_ones_are_refused() {
         .unwrap(),
     );
     assert!(http.headers.contains_key("cookie") && !http.headers.contains_key("x-multi"));
-    req.push(("x-odd".into(), vec![0xff]));
-    assert!(check_request(&config(GRPC), &req, &Context::default(), None).is_err());
+    req.push(("x-odd".into(), b"caf\xe9\xff!".to_vec()));
+    let http = decode(&check_request(&config(GRPC), &req, &Context::default(), None).unwrap());
+    assert_eq!(http.headers["x-odd"], "caf!!!");
 }
 
 fn option(key: &str, value: &str, append: Option<bool>, action: i32) -> HeaderValueOption {
@@ -392,4 +393,136 @@ fn an_answer_over_max_response_body_bytes_is_never_read_and_denies_even_failing_
         .effects()
         .iter()
         .any(|e| matches!(e, Effect::SetRequestHeader(..))));
+}
+
+fn rejected_with_500(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Deny(Denied { status: 500, .. }))
+}
+
+#[test]
+fn a_mutation_that_is_not_a_valid_field_or_that_frames_the_message_rejects_the_answer() {
+    let config = config(GRPC);
+    let with =
+        |ok: OkHttpResponse| outcome(&config, &answer(0, Some(HttpResponse::OkResponse(ok))));
+    let splitting = OkHttpResponse {
+        response_headers_to_add: vec![option("x-a", "a\r\nset-cookie: evil=1", None, 0)],
+        ..OkHttpResponse::default()
+    };
+    assert!(rejected_with_500(&with(splitting)));
+    for name in [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "x-envoy-original-path",
+        "bad name",
+    ] {
+        let upstream = OkHttpResponse {
+            headers: vec![option(name, "0", Some(false), 0)],
+            ..OkHttpResponse::default()
+        };
+        assert!(rejected_with_500(&with(upstream)), "{name}");
+        let removal = OkHttpResponse {
+            headers_to_remove: vec![name.to_uppercase()],
+            ..OkHttpResponse::default()
+        };
+        assert!(rejected_with_500(&with(removal)), "{name}");
+    }
+    let nul = OkHttpResponse {
+        headers: vec![option("x-user", "a\0b", Some(false), 0)],
+        ..OkHttpResponse::default()
+    };
+    assert!(rejected_with_500(&with(nul)));
+    // A valid answer still allows: obs-text bytes and tabs are valid field values.
+    let fine = OkHttpResponse {
+        headers: vec![option("x-user", "caf\u{e9}\tbar", Some(false), 0)],
+        ..OkHttpResponse::default()
+    };
+    assert!(matches!(with(fine), Outcome::Allow(_)));
+}
+
+#[test]
+fn request_mutations_over_envoys_header_limits_reject_the_answer() {
+    let config = config(GRPC);
+    let with =
+        |ok: OkHttpResponse| outcome(&config, &answer(0, Some(HttpResponse::OkResponse(ok))));
+    let many = OkHttpResponse {
+        headers: (0..101)
+            .map(|n| option(&format!("x-h{n}"), "v", Some(false), 0))
+            .collect(),
+        ..OkHttpResponse::default()
+    };
+    assert!(rejected_with_500(&with(many)));
+    let big = OkHttpResponse {
+        headers: vec![option("x-big", &"v".repeat(61 * 1024), Some(false), 0)],
+        ..OkHttpResponse::default()
+    };
+    assert!(rejected_with_500(&with(big)));
+    let at_the_limit = OkHttpResponse {
+        headers: (0..100)
+            .map(|n| option(&format!("x-h{n}"), "v", Some(false), 0))
+            .collect(),
+        ..OkHttpResponse::default()
+    };
+    assert!(matches!(with(at_the_limit), Outcome::Allow(_)));
+}
+
+#[test]
+fn a_denials_unusable_headers_are_left_out_and_it_still_denies() {
+    let denied = DeniedHttpResponse {
+        status: Some(HttpStatus { code: 401 }),
+        headers: vec![
+            option("x-ok", "fine", None, 0),
+            option("x-bad", "a\r\nset-cookie: evil=1", None, 0),
+            option("content-length", "0", None, 0),
+        ],
+        body: "no".into(),
+    };
+    let outcome = outcome(
+        &config(GRPC),
+        &answer(7, Some(HttpResponse::DeniedResponse(denied))),
+    );
+    assert_eq!(
+        outcome,
+        Outcome::Deny(Denied {
+            status: 401,
+            headers: vec![("x-ok".into(), "fine".into())],
+            body: b"no".to_vec(),
+        })
+    );
+}
+
+#[test]
+fn a_header_is_read_from_value_as_native_reads_it_never_raw_value() {
+    let mut only_raw = option("x-user", "", Some(false), 0);
+    if let Some(header) = only_raw.header.as_mut() {
+        header.raw_value = b"alice".to_vec();
+    }
+    let ok = OkHttpResponse {
+        headers: vec![only_raw],
+        ..OkHttpResponse::default()
+    };
+    match outcome(
+        &config(GRPC),
+        &answer(0, Some(HttpResponse::OkResponse(ok))),
+    ) {
+        Outcome::Allow(allowed) => assert_eq!(allowed.set, vec![("x-user".into(), Vec::new())]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_grpc_stream_reserves_room_for_the_headers_an_answer_may_add_for_the_client() {
+    let http = config("{}");
+    let grpc = config(GRPC);
+    let reserve = |c: &Config| crate::flow::reservation(&c.response, &c.limits, &c.protocol);
+    assert_eq!(
+        reserve(&grpc) - reserve(&http),
+        grpc.limits.max_success_header_bytes
+    );
+}
+
+#[test]
+fn grpc_mode_defaults_to_ext_authz_grpc_timeout() {
+    assert_eq!(config(GRPC).auth_request.timeout.as_millis(), 200);
+    assert_eq!(config("{}").auth_request.timeout.as_millis(), 50_000);
 }

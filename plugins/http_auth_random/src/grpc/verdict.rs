@@ -5,22 +5,56 @@
 use prost::Message;
 
 use super::messages::{CheckResponse, HeaderValueOption, HttpResponse};
-use crate::config::{is_reserved, Config};
+use crate::config::{is_envoy_owned, is_reserved, Config};
 use crate::decision::AuthError;
 use crate::outcome::{header_cost, Allowed, Denied, Outcome, ResponseAction};
 
 /// gRPC's OK status code.
 const OK: i32 = 0;
 
-/// A header option's name and value (`raw_value` when set, as Envoy reads it).
+/// What an OK may do to the request at most: Envoy's default request header limits
+/// (`max_request_headers_kb`, `max_headers_count`), over which native ext_authz answers 500.
+const MAX_REQUEST_MUTATION_BYTES: usize = 60 * 1024;
+const MAX_REQUEST_MUTATIONS: usize = 100;
+
+/// A header option's lowercase name and its `value` (native 1.40 reads `value`, not
+/// `raw_value`).
 fn header(option: &HeaderValueOption) -> Option<(String, Vec<u8>)> {
     let header = option.header.as_ref()?;
-    let value = if header.raw_value.is_empty() {
-        header.value.as_bytes().to_vec()
-    } else {
-        header.raw_value.clone()
-    };
-    Some((header.key.to_ascii_lowercase(), value))
+    Some((
+        header.key.to_ascii_lowercase(),
+        header.value.as_bytes().to_vec(),
+    ))
+}
+
+/// Why a header from an answer may not be applied: not a valid HTTP field (a CR or LF in it
+/// would split the message on an HTTP/1 hop), or one Envoy frames the message with.
+fn unusable(name: &str, value: &[u8]) -> Option<&'static str> {
+    if name.is_empty() || !name.bytes().all(is_token_char) {
+        return Some("a name that is not an HTTP token");
+    }
+    if http::HeaderValue::from_bytes(value).is_err() {
+        return Some("a value with a control character");
+    }
+    let text = std::str::from_utf8(value).unwrap_or_default();
+    is_envoy_owned(name, text).then_some("a header Envoy frames or routes the message with")
+}
+
+/// RFC 9110's `tchar`. (`http::HeaderName::from_bytes` says the same, but brings its table of
+/// standard headers, 13 KB of wasm, for a character class.)
+fn is_token_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// An answer the plugin will not apply: 500, as native ext_authz answers a mutation it
+/// rejects, and never the failure policy's to allow, because the service did answer.
+fn rejected(what: &str, name: &str) -> Outcome {
+    log::warn!("the CheckResponse's {what} for \"{name}\" cannot be applied: answering 500");
+    Outcome::Deny(Denied {
+        status: 500,
+        headers: Vec::new(),
+        body: Vec::new(),
+    })
 }
 
 /// The outcome of a `CheckResponse`'s bytes.
@@ -33,7 +67,10 @@ pub fn outcome(config: &Config, bytes: &[u8]) -> Outcome {
     };
     let code = response.status.as_ref().map_or(OK, |status| status.code);
     match (code, response.http_response) {
-        (OK, Some(HttpResponse::OkResponse(ok))) => Outcome::Allow(Box::new(allowed(config, ok))),
+        (OK, Some(HttpResponse::OkResponse(ok))) => match allowed(config, ok) {
+            Ok(allowed) => Outcome::Allow(Box::new(allowed)),
+            Err(outcome) => outcome,
+        },
         (OK, _) => Outcome::Allow(Box::default()),
         (code, Some(HttpResponse::ErrorResponse(_))) => Outcome::Failed(AuthError::GrpcError(code)),
         (_, Some(HttpResponse::DeniedResponse(denied))) => {
@@ -44,12 +81,13 @@ pub fn outcome(config: &Config, bytes: &[u8]) -> Outcome {
                 .filter(|code| (200..=599).contains(code))
                 .unwrap_or(403);
             // A denial's headers replace the reply's own; native drops those marked `append`.
+            // One that is not a valid field, or frames the reply, is left out: still a deny.
             let headers = denied
                 .headers
                 .iter()
                 .filter(|option| !option.append.as_ref().is_some_and(|a| a.value))
                 .filter_map(header)
-                .filter(|(name, _)| !is_reserved(name))
+                .filter(|(name, value)| !is_reserved(name) && unusable(name, value).is_none())
                 .filter_map(|(name, value)| Some((name, String::from_utf8(value).ok()?)))
                 .collect();
             Outcome::Deny(Denied {
@@ -68,9 +106,11 @@ pub fn outcome(config: &Config, bytes: &[u8]) -> Outcome {
 
 /// An OK's mutations, as native 1.40 applies them to the request: `append: true` appends to a
 /// header the request has (and adds nothing otherwise); anything else replaces. Pseudo-headers
-/// and `host` are never taken from an answer.
-fn allowed(config: &Config, ok: super::messages::OkHttpResponse) -> Allowed {
+/// and `host` are never taken from an answer. A mutation that is not a valid field or that
+/// Envoy owns, or request mutations over Envoy's header limits, reject the whole answer.
+fn allowed(config: &Config, ok: super::messages::OkHttpResponse) -> Result<Allowed, Outcome> {
     let mut allowed = Allowed::default();
+    let mut request_bytes = 0;
     for option in &ok.headers {
         let Some((name, value)) = header(option) else {
             continue;
@@ -78,18 +118,33 @@ fn allowed(config: &Config, ok: super::messages::OkHttpResponse) -> Allowed {
         if is_reserved(&name) {
             continue;
         }
+        if let Some(why) = unusable(&name, &value) {
+            return Err(rejected(why, &name));
+        }
+        request_bytes += name.len() + value.len();
         if option.append.as_ref().is_some_and(|a| a.value) {
             allowed.append_existing.push((name, value));
         } else {
             allowed.set.push((name, value));
         }
     }
-    allowed.remove = ok
-        .headers_to_remove
-        .iter()
-        .map(|name| name.to_ascii_lowercase())
-        .filter(|name| !is_reserved(name))
-        .collect();
+    let mutations = allowed.set.len() + allowed.append_existing.len();
+    if request_bytes > MAX_REQUEST_MUTATION_BYTES || mutations > MAX_REQUEST_MUTATIONS {
+        return Err(rejected(
+            "request headers (over Envoy's 60 KiB or 100 headers)",
+            "ok_response.headers",
+        ));
+    }
+    for name in &ok.headers_to_remove {
+        let name = name.to_ascii_lowercase();
+        if is_reserved(&name) {
+            continue;
+        }
+        if let Some(why) = unusable(&name, b"") {
+            return Err(rejected(why, &name));
+        }
+        allowed.remove.push(name);
+    }
     let cap = config.limits.max_success_header_bytes;
     let mut kept = 0;
     for option in &ok.response_headers_to_add {
@@ -98,6 +153,9 @@ fn allowed(config: &Config, ok: super::messages::OkHttpResponse) -> Allowed {
         };
         if is_reserved(&header.0) {
             continue;
+        }
+        if let Some(why) = unusable(&header.0, &header.1) {
+            return Err(rejected(why, &header.0));
         }
         let action = match option.append.as_ref().map(|a| a.value) {
             Some(true) => ResponseAction::Append,
@@ -123,5 +181,5 @@ fn allowed(config: &Config, ok: super::messages::OkHttpResponse) -> Allowed {
         .map(|p| (p.key, p.value))
         .collect();
     allowed.query_remove = ok.query_parameters_to_remove;
-    allowed
+    Ok(allowed)
 }

@@ -412,3 +412,52 @@ fn a_hit_refuses_what_a_miss_would_refuse() {
         }]
     );
 }
+
+fn grpc_dispatches(host: &MockHost) -> usize {
+    host.effects()
+        .iter()
+        .filter(|e| matches!(e, Effect::DispatchGrpc { .. }))
+        .count()
+}
+
+#[test]
+fn a_grpc_allow_that_sets_a_cookie_is_neither_cached_nor_shared() {
+    use crate::grpc::messages::{
+        CheckResponse, HeaderValue, HeaderValueOption, HttpResponse, OkHttpResponse,
+    };
+    use prost::Message;
+    let json = r#"{"protocol": "grpc", "cache": {"key": ["authorization"], "ttl_ms": 60000}}"#;
+    let mut host = MockHost::with_request(&[]);
+    host.request = request("Bearer a");
+    host.grpc_answer = CheckResponse {
+        status: None,
+        http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+            response_headers_to_add: vec![HeaderValueOption {
+                header: Some(HeaderValue {
+                    key: "Set-Cookie".into(),
+                    value: "session=for-the-first-client".into(),
+                    raw_value: Vec::new(),
+                }),
+                append: None,
+                append_action: 0,
+            }],
+            ..OkHttpResponse::default()
+        })),
+    }
+    .encode_to_vec();
+    let mut worker = configured(json, &host);
+    start(&mut worker, &host, 2);
+    start(&mut worker, &host, 3);
+    assert_eq!(grpc_dispatches(&host), 1, "joined");
+    let size = host.grpc_answer.len();
+    worker.on_grpc_receive(&host, ROOT, host.last_token(), size);
+    assert_eq!(*worker.flow(2).unwrap().state(), State::Allowed);
+    assert!(
+        matches!(worker.flow(3).unwrap().state(), State::AwaitingAuth { .. }),
+        "the waiter asks for itself"
+    );
+    assert_eq!(grpc_dispatches(&host), 2);
+    worker.on_grpc_receive(&host, ROOT, host.last_token(), size);
+    start(&mut worker, &host, 4);
+    assert_eq!(grpc_dispatches(&host), 3, "never cached");
+}

@@ -204,7 +204,15 @@ impl Worker {
 
     pub fn on_request_trailers(&mut self, host: &impl Host, context_id: u32) -> Action {
         match self.stream(context_id) {
-            Some((Some(flow), Some(root))) => flow.on_request_trailers(host, root),
+            Some((Some(flow), Some(root))) => {
+                // A request refused here leaves its check, which may then have nobody waiting.
+                let waited = flow.awaited();
+                let action = flow.on_request_trailers(host, root);
+                if let Some(token) = waited.filter(|_| flow.awaited().is_none()) {
+                    cancel_if_orphaned(host, root, token);
+                }
+                action
+            }
             _ => Action::Pause,
         }
     }
@@ -232,27 +240,32 @@ impl Worker {
 
     /// A gRPC check's answer message.
     pub fn on_grpc_receive(&mut self, host: &impl Host, root_id: u32, token: u32, size: usize) {
-        self.finish(host, root_id, token, |host, config| Answer {
+        self.finish(host, root_id, token, |host, config| {
             // An answer over the limit is never copied into the VM, whose memory never shrinks.
             // The service did answer, so this is not the failure policy's to allow: a client
             // able to swell a deny (say, one echoing its path) must not turn it into an allow.
-            outcome: if size > config.max_response_body_bytes {
+            // Nor is the deny the service's own, so it is not cached for the key.
+            if size > config.max_response_body_bytes {
                 warn!(
                     "a {size}-byte CheckResponse is over max_response_body_bytes ({}): denying",
                     config.max_response_body_bytes
                 );
-                Outcome::Deny(Denied {
-                    status: 403,
-                    headers: Vec::new(),
-                    body: Vec::new(),
-                })
-            } else {
-                match host.grpc_response(size) {
+                return Answer {
+                    outcome: Outcome::Deny(Denied {
+                        status: 403,
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    }),
+                    cache_control: Some(b"no-store".to_vec()),
+                };
+            }
+            Answer {
+                outcome: match host.grpc_response(size) {
                     Ok(bytes) => grpc::outcome(config, &bytes),
                     Err(err) => Outcome::from_host_error(err),
-                }
-            },
-            cache_control: None,
+                },
+                cache_control: None,
+            }
         });
     }
 
