@@ -128,21 +128,23 @@ fn signal(child: &Child, signal: &str) -> std::io::Result<std::process::ExitStat
 
 /// Starts `cargo xtask run` on free ports, with its temporary files in `tmp`, and returns once
 /// it has printed its banner, with what it printed so far.
-fn start_run(tmp: &Path, port: u16, admin_port: u16) -> (RunningXtask, Vec<String>) {
+fn start_run(
+    tmp: &Path,
+    port: u16,
+    admin_port: u16,
+    extra: &[&str],
+) -> (RunningXtask, Vec<String>) {
+    let (port, admin_port) = (port.to_string(), admin_port.to_string());
+    let mut args = vec!["run", "--port", &port, "--admin-port", &admin_port];
+    args.extend_from_slice(extra);
     let mut child = RunningXtask(
-        xtask(&[
-            "run",
-            "--port",
-            &port.to_string(),
-            "--admin-port",
-            &admin_port.to_string(),
-        ])
-        .env("TMPDIR", tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap(),
+        xtask(&args)
+            .env("TMPDIR", tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
     );
     let (lines, received) = mpsc::channel();
     for stream in [
@@ -206,7 +208,7 @@ fn stopping_run_leaves_nothing_behind(signal: &str) {
     let _build = one_build_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let (port, admin_port) = (free_port(), free_port());
-    let (mut child, printed) = start_run(tmp.path(), port, admin_port);
+    let (mut child, printed) = start_run(tmp.path(), port, admin_port, &[]);
     let banner: Vec<String> = printed
         .iter()
         .skip_while(|l| !l.starts_with("Envoy is ready"))
@@ -347,4 +349,47 @@ fn a_test_file_name_runs_that_file_alone_and_summarizes_it() {
         "{summary}"
     );
     assert!(!stdout.contains("unit tests (configuration"), "{stdout}");
+}
+
+/// One HTTP/1.1 GET on loopback; the whole response as text.
+fn get(port: u16, headers: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nhost: example\r\nconnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn run_with_protocol_grpc_serves_the_example_check_service_and_stops_it() {
+    let _build = one_build_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let (mut child, printed) = start_run(tmp.path(), port, admin_port, &["--protocol", "grpc"]);
+    let banner = printed.join("\n");
+    assert!(
+        banner.contains("the example gRPC Check service"),
+        "{banner}"
+    );
+    assert!(banner.contains("(from envoy/envoy-grpc.yaml)"), "{banner}");
+
+    let denied = get(port, "");
+    assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+    assert!(
+        denied.contains("www-authenticate: Bearer realm=\"example\""),
+        "{denied}"
+    );
+    let allowed = get(port, "authorization: Bearer alice\r\n");
+    assert!(allowed.starts_with("HTTP/1.1 200"), "{allowed}");
+    assert!(allowed.contains("x-auth-example: allowed"), "{allowed}");
+    assert!(allowed.ends_with("example body\n"), "{allowed}");
+
+    assert!(self::signal(&child.0, "TERM").unwrap().success());
+    assert!(child.0.wait().unwrap().success());
+    TcpListener::bind(("0.0.0.0", port)).expect("the listener's port is free again");
 }

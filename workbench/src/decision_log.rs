@@ -37,6 +37,9 @@ pub fn access_log() -> Value {
     }])
 }
 
+/// The response code details the plugin gives its own replies.
+pub const PLUGIN_REPLY_DETAILS: &str = "http_auth_random";
+
 /// One access-log line as a decision line; a line that is not one is returned as it is.
 /// `outcomes` is `None` for a plugin whose configuration the workbench cannot read.
 pub fn describe(line: &str, outcomes: Option<&Outcomes>) -> String {
@@ -60,8 +63,8 @@ pub fn describe(line: &str, outcomes: Option<&Outcomes>) -> String {
                 None => format!("let through: the upstream answered {status}"),
             }
         }
-    } else if !details.is_empty() && details != "-" {
-        // Envoy's own local replies name themselves (the plugin's do not).
+    } else if !details.is_empty() && details != "-" && details != PLUGIN_REPLY_DETAILS {
+        // Envoy's own local replies name themselves; the plugin's name the plugin.
         format!(
             "Envoy answered {status} itself ({details}, flags {})",
             text("flags")
@@ -147,21 +150,29 @@ mod tests {
     #[test]
     fn the_plugins_deny_reply_and_its_error_reply_are_told_apart() {
         assert_eq!(
-            describe(&line(403, "", 16, None), Some(&fnv())),
+            describe(&line(403, PLUGIN_REPLY_DETAILS, 16, None), Some(&fnv())),
             "GET /uuid -> deny (odd hash of the auth answer): 403, 16-byte body"
         );
-        assert!(describe(&line(403, "", 0, None), Some(&fnv()))
-            .starts_with("GET /uuid -> error, failed closed: 403, no body"));
+        assert!(
+            describe(&line(403, PLUGIN_REPLY_DETAILS, 0, None), Some(&fnv()))
+                .starts_with("GET /uuid -> error, failed closed: 403, no body")
+        );
     }
 
     #[test]
     fn under_the_status_rule_an_empty_403_may_be_either() {
         assert_eq!(
-            describe(&line(401, "", 12, None), Some(&status_rule())),
+            describe(
+                &line(401, PLUGIN_REPLY_DETAILS, 12, None),
+                Some(&status_rule())
+            ),
             "GET /uuid -> deny (the auth service's answer): 401, 12-byte body"
         );
         assert_eq!(
-            describe(&line(403, "", 0, None), Some(&status_rule())),
+            describe(
+                &line(403, PLUGIN_REPLY_DETAILS, 0, None),
+                Some(&status_rule())
+            ),
             "GET /uuid -> deny (the auth service's answer) or error failed closed: 403, no body"
         );
     }

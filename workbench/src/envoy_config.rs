@@ -21,6 +21,11 @@ impl EnvoyConfig {
         Self::load(&paths::seed_envoy_config())
     }
 
+    /// The seed topology asking an ext_authz gRPC service, from `envoy/envoy-grpc.yaml`.
+    pub fn seed_grpc() -> Result<Self> {
+        Self::load(&paths::seed_grpc_envoy_config())
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;

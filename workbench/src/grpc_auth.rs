@@ -2,10 +2,11 @@
 //! tonic with the `envoy-types` messages): the auth service in gRPC tests, benchmarks and
 //! `cargo xtask run --protocol grpc`. Each Check is recorded; a handler decides the answer.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use envoy_types::ext_authz::v3::pb::{
     Authorization, AuthorizationServer, CheckRequest, CheckResponse, DeniedHttpResponse,
     HeaderValue, HeaderValueOption, HttpStatus, OkHttpResponse, QueryParameter,
@@ -124,7 +125,9 @@ type Handler = dyn Fn(&CheckRequest) -> GrpcReply + Send + Sync;
 
 struct Service {
     handler: Arc<Handler>,
-    seen: Arc<Mutex<Vec<SeenCheck>>>,
+    /// None when the Checks are only counted (long runs and benchmarks).
+    seen: Option<Arc<Mutex<Vec<SeenCheck>>>>,
+    count: Arc<AtomicUsize>,
 }
 
 #[tonic::async_trait]
@@ -133,6 +136,10 @@ impl Authorization for Service {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        let Some(seen) = &self.seen else {
+            return answer((self.handler)(request.get_ref())).await;
+        };
         let metadata = request
             .metadata()
             .clone()
@@ -147,54 +154,70 @@ impl Authorization for Service {
             .collect();
         let request = request.into_inner();
         let reply = (self.handler)(&request);
-        if let Ok(mut seen) = self.seen.lock() {
+        if let Ok(mut seen) = seen.lock() {
             seen.push(SeenCheck { request, metadata });
         }
-        let mut reply = reply;
-        while let GrpcReply::Gated(gate, then) = reply {
-            gate.wait().await;
-            reply = *then;
-        }
-        match reply {
-            GrpcReply::Gated(..) => Err(Status::internal("unreachable: gates are waited above")),
-            GrpcReply::Answer(response, delay) => {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                Ok(Response::new(*response))
+        answer(reply).await
+    }
+}
+
+/// Carries out a reply: waits at its gate or for its delay, then answers or fails.
+async fn answer(mut reply: GrpcReply) -> Result<Response<CheckResponse>, Status> {
+    while let GrpcReply::Gated(gate, then) = reply {
+        gate.wait().await;
+        reply = *then;
+    }
+    match reply {
+        GrpcReply::Gated(..) => Err(Status::internal("unreachable: gates are waited above")),
+        GrpcReply::Answer(response, delay) => {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
             }
-            GrpcReply::Fail(code, message) => Err(Status::new(code, message)),
-            GrpcReply::Hang => std::future::pending().await,
+            Ok(Response::new(*response))
         }
+        GrpcReply::Fail(code, message) => Err(Status::new(code, message)),
+        GrpcReply::Hang => std::future::pending().await,
     }
 }
 
 pub struct GrpcAuthServer {
     port: u16,
     seen: Arc<Mutex<Vec<SeenCheck>>>,
+    count: Arc<AtomicUsize>,
     serve: JoinHandle<()>,
 }
 
 impl GrpcAuthServer {
-    /// Starts on 127.0.0.1 with a kernel-chosen port.
+    /// Starts on 127.0.0.1 with a kernel-chosen port, recording every Check.
     pub async fn start<F>(handler: F) -> Result<GrpcAuthServer>
     where
         F: Fn(&CheckRequest) -> GrpcReply + Send + Sync + 'static,
     {
-        GrpcAuthServer::start_on("127.0.0.1:0", handler).await
+        GrpcAuthServer::listen("127.0.0.1:0", handler, true).await
     }
 
-    /// Starts on the given address (`host:port`).
-    pub async fn start_on<F>(address: &str, handler: F) -> Result<GrpcAuthServer>
+    /// Starts on `address` (`host:port`), only counting the Checks, for as long as it runs.
+    pub async fn serve_on<F>(address: &str, handler: F) -> Result<GrpcAuthServer>
     where
         F: Fn(&CheckRequest) -> GrpcReply + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind(address).await?;
+        GrpcAuthServer::listen(address, handler, false).await
+    }
+
+    async fn listen<F>(address: &str, handler: F, record: bool) -> Result<GrpcAuthServer>
+    where
+        F: Fn(&CheckRequest) -> GrpcReply + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let count = Arc::new(AtomicUsize::new(0));
         let service = Service {
             handler: Arc::new(handler),
-            seen: Arc::clone(&seen),
+            seen: record.then(|| Arc::clone(&seen)),
+            count: Arc::clone(&count),
         };
         let server = tonic::transport::Server::builder()
             // Load tests hold thousands of Checks on one connection at once.
@@ -205,7 +228,12 @@ impl GrpcAuthServer {
                 .serve_with_incoming(TcpIncoming::from(listener))
                 .await;
         });
-        Ok(GrpcAuthServer { port, seen, serve })
+        Ok(GrpcAuthServer {
+            port,
+            seen,
+            count,
+            serve,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -216,8 +244,9 @@ impl GrpcAuthServer {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Checks received so far, recorded or not.
     pub fn seen_count(&self) -> usize {
-        self.seen.lock().map(|s| s.len()).unwrap_or_default()
+        self.count.load(Ordering::SeqCst)
     }
 
     /// Forgets the Checks seen so far (long runs would otherwise keep them all).
@@ -231,5 +260,93 @@ impl GrpcAuthServer {
 impl Drop for GrpcAuthServer {
     fn drop(&mut self) {
         self.serve.abort();
+    }
+}
+
+/// The example Check service `cargo xtask run --protocol grpc` serves: a request with
+/// `authorization: Bearer <name>` is allowed, and the upstream told `x-user-id: <name>`; any
+/// other is denied 401 with a `www-authenticate` challenge.
+pub fn example_policy(check: &CheckRequest) -> GrpcReply {
+    let authorization = check
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .and_then(|h| h.headers.get("authorization"));
+    let name = authorization
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|name| !name.is_empty());
+    match name {
+        Some(name) => GrpcReply::allow(OkHttpResponse {
+            headers: vec![header_option("x-user-id", name, Some(false))],
+            response_headers_to_add: vec![header_option("x-auth-example", "allowed", Some(false))],
+            ..OkHttpResponse::default()
+        }),
+        None => GrpcReply::deny(
+            Code::Unauthenticated,
+            Some(denied(
+                401,
+                "send authorization: Bearer <name>\n",
+                &[("www-authenticate", "Bearer realm=\"example\"")],
+            )),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
+        HttpRequest, Request as AttributeRequest,
+    };
+    use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+
+    fn check(headers: &[(&str, &str)]) -> CheckRequest {
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(AttributeRequest {
+                    http: Some(HttpRequest {
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                        ..HttpRequest::default()
+                    }),
+                    ..AttributeRequest::default()
+                }),
+                ..AttributeContext::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_example_policy_allows_a_bearer_and_names_it_upstream() {
+        match example_policy(&check(&[("authorization", "Bearer alice")])) {
+            GrpcReply::Answer(response, _) => match response.http_response {
+                Some(HttpResponse::OkResponse(ok)) => {
+                    let header = ok.headers[0].header.as_ref().unwrap();
+                    assert_eq!(
+                        (header.key.as_str(), header.value.as_str()),
+                        ("x-user-id", "alice")
+                    );
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        for headers in [
+            &[][..],
+            &[("authorization", "Basic x")],
+            &[("authorization", "Bearer  ")],
+        ] {
+            match example_policy(&check(headers)) {
+                GrpcReply::Answer(response, _) => assert!(matches!(
+                    response.http_response,
+                    Some(HttpResponse::DeniedResponse(_))
+                )),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

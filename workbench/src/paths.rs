@@ -23,6 +23,11 @@ pub fn seed_envoy_config() -> PathBuf {
     envoy_dir().join("envoy.yaml")
 }
 
+/// The same topology with the plugin asking an ext_authz gRPC service (cluster `authz`).
+pub fn seed_grpc_envoy_config() -> PathBuf {
+    envoy_dir().join("envoy-grpc.yaml")
+}
+
 pub fn venv_dir() -> PathBuf {
     std::env::var_os("WORKBENCH_VENV")
         .map(PathBuf::from)

@@ -15,6 +15,7 @@ use serde_json::Value;
 use workbench::decision_log;
 use workbench::envoy::{Envoy, EnvoyOptions, LineFormat};
 use workbench::envoy_config::EnvoyConfig;
+use workbench::grpc_auth::{self, GrpcAuthServer};
 use workbench::httpbin::Httpbin;
 use workbench::shutdown::StopSignals;
 use workbench::tools::{self, Tool};
@@ -49,6 +50,15 @@ impl LogLevel {
     }
 }
 
+/// How the plugin asks its auth service.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProtocolArg {
+    /// envoy/envoy.yaml: an HTTP call to httpbin, as the seed does.
+    Http,
+    /// envoy/envoy-grpc.yaml: ext_authz's gRPC Check, to an example Check service.
+    Grpc,
+}
+
 #[derive(Args)]
 pub struct RunArgs {
     /// Plugin folder (default: plugins/http_auth_random).
@@ -80,15 +90,20 @@ pub struct RunArgs {
     /// Route allowed requests to httpbin itself (the seed's other variant) instead of staticreply.
     #[arg(long)]
     route_to_httpbin: bool,
-    /// Plugin configuration JSON, replacing the one in envoy/envoy.yaml.
+    /// Plugin configuration JSON, replacing the one in envoy/envoy.yaml (envoy-grpc.yaml).
     #[arg(long)]
     plugin_config: Option<String>,
+    /// How the plugin asks: `grpc` serves envoy/envoy-grpc.yaml with a small example gRPC Check
+    /// service (a bearer token allows) in place of httpbin.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Http)]
+    protocol: ProtocolArg,
 }
 
 /// What was started, so that every way out stops it.
 #[derive(Default)]
 struct Running {
     httpbin: Option<Httpbin>,
+    check_service: Option<GrpcAuthServer>,
     envoy: Option<Envoy>,
 }
 
@@ -100,6 +115,7 @@ impl Running {
         if let Some(httpbin) = self.httpbin {
             httpbin.stop().await;
         }
+        drop(self.check_service);
     }
 }
 
@@ -109,7 +125,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .plugin_dir
         .clone()
         .unwrap_or_else(paths::default_plugin_dir);
-    let mut config = EnvoyConfig::seed()?;
+    let grpc = args.protocol == ProtocolArg::Grpc;
+    if grpc && (args.public_httpbin || args.route_to_httpbin) {
+        bail!("--public-httpbin and --route-to-httpbin are for --protocol http: with grpc there is no httpbin");
+    }
+    let mut config = if grpc {
+        EnvoyConfig::seed_grpc()?
+    } else {
+        EnvoyConfig::seed()?
+    };
     let plugin = read_plugin_config(&plugin_dir, &args, &mut config)?;
     check_ports(&args)?;
     tools::ensure("run", &[Tool::WasmTarget, Tool::WasmOpt, Tool::PythonVenv])?;
@@ -184,6 +208,13 @@ async fn serve(
     running: &mut Running,
 ) -> Result<()> {
     let auth = match public {
+        _ if args.protocol == ProtocolArg::Grpc => {
+            let service = running
+                .check_service
+                .insert(GrpcAuthServer::serve_on("127.0.0.1:0", grpc_auth::example_policy).await?);
+            config.set_cluster_endpoint("authz", "127.0.0.1", service.port())?;
+            AuthService::ExampleGrpc(service.port())
+        }
         Some(resolved) => {
             config.set_cluster_endpoint("httpbin", "httpbin.org", 80)?;
             AuthService::PublicHttpbin { resolved }
@@ -253,7 +284,11 @@ fn read_plugin_config(
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
-            Source::SeedFile,
+            if args.protocol == ProtocolArg::Grpc {
+                Source::GrpcSeedFile
+            } else {
+                Source::SeedFile
+            },
         ),
     };
     Ok(Some((plugin_config::check(&text, source)?, source)))

@@ -1,7 +1,7 @@
 //! What `cargo xtask run` prints once Envoy is ready: what is actually running (plugin, rule,
 //! failure mode, auth service, upstream) and what a request should get, from the configuration.
 
-use http_auth_random::config::{Config, Rule};
+use http_auth_random::config::{Config, Protocol, Rule};
 
 use super::plugin_config;
 
@@ -12,6 +12,18 @@ pub enum AuthService {
     LocalHttpbin(u16),
     /// httpbin.org:80; `resolved` is one of its addresses, if the name resolved here.
     PublicHttpbin { resolved: Option<String> },
+    /// The example gRPC Check service started for this run, on this loopback port.
+    ExampleGrpc(u16),
+}
+
+impl AuthService {
+    /// The cluster the shipped config sends auth calls to for this service.
+    fn cluster(&self) -> &'static str {
+        match self {
+            AuthService::ExampleGrpc(_) => "authz",
+            _ => "httpbin",
+        }
+    }
 }
 
 /// What answers allowed requests.
@@ -102,6 +114,7 @@ impl Banner<'_> {
         let stops = match self.auth {
             AuthService::LocalHttpbin(_) => "Envoy and httpbin",
             AuthService::PublicHttpbin { .. } => "Envoy",
+            AuthService::ExampleGrpc(_) => "Envoy and the example Check service",
         };
         lines.push(format!("Ctrl-C (or SIGTERM, SIGHUP) stops {stops}."));
         lines
@@ -125,9 +138,15 @@ impl Banner<'_> {
                 "the public httpbin.org:80, which DOES NOT RESOLVE here: every auth call fails"
                     .to_owned()
             }
+            AuthService::ExampleGrpc(port) => format!(
+                "the example gRPC Check service on 127.0.0.1:{port}, started for this run \
+                 (a bearer token allows, and names the user upstream)"
+            ),
         };
         match cluster {
-            Some(cluster) if cluster != "httpbin" => format!("cluster {cluster:?} (not httpbin)"),
+            Some(cluster) if cluster != self.auth.cluster() => {
+                format!("cluster {cluster:?} (not {})", self.auth.cluster())
+            }
             _ => service,
         }
     }
@@ -154,6 +173,20 @@ impl Banner<'_> {
                 curl("/uuid"),
                 plugin_config::when_auth_fails(config)
             )];
+        }
+        if matches!(config.protocol, Protocol::Grpc { .. }) {
+            if !matches!(self.auth, AuthService::ExampleGrpc(_))
+                || config.auth_request.cluster != "authz"
+            {
+                return vec![curl("/")];
+            }
+            return vec![
+                format!("{}   (denied: 401, no token)", curl("/")),
+                format!(
+                    "curl -v -H 'authorization: Bearer alice' localhost:{}/   (allowed: 200; the upstream gets x-user-id: alice)",
+                    self.port
+                ),
+            ];
         }
         let asks_httpbin =
             config.auth_request.cluster == "httpbin" && plugin_config::asks_client_path(config);

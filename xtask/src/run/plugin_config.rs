@@ -3,7 +3,7 @@
 //! and the decision log what the plugin will do.
 
 use anyhow::{bail, Result};
-use http_auth_random::config::{Config, PathRule, Rule};
+use http_auth_random::config::{Config, PathRule, Protocol, Rule};
 use workbench::decision_log::Outcomes;
 
 /// Where the configuration text came from, for messages.
@@ -11,6 +11,7 @@ use workbench::decision_log::Outcomes;
 pub enum Source {
     Flag,
     SeedFile,
+    GrpcSeedFile,
 }
 
 impl Source {
@@ -18,6 +19,7 @@ impl Source {
         match self {
             Source::Flag => "--plugin-config",
             Source::SeedFile => "envoy/envoy.yaml",
+            Source::GrpcSeedFile => "envoy/envoy-grpc.yaml",
         }
     }
 }
@@ -35,6 +37,13 @@ pub fn check(text: &str, source: Source) -> Result<Config> {
 
 /// The rule's name and what it does, in words.
 pub fn rule(config: &Config) -> (&'static str, String) {
+    if matches!(config.protocol, Protocol::Grpc { .. }) {
+        return (
+            "grpc",
+            "ext_authz's Check over gRPC: an OK allows (with the headers it sets), any other code denies with the service's denied_response, or 403"
+                .to_owned(),
+        );
+    }
     let meaning = match config.rule {
         Rule::FnvParity => format!(
             "an even FNV-1a hash of the auth answer's body allows, an odd one denies with {} {:?}",
@@ -84,6 +93,14 @@ pub fn asks_client_path(config: &Config) -> bool {
 /// What each outcome looks like in the access log, for `--log-decisions`.
 pub fn outcomes(config: &Config) -> Outcomes {
     let status_on_error = config.failure.status_on_error;
+    if matches!(config.protocol, Protocol::Grpc { .. }) {
+        return Outcomes {
+            allow_reason: "the Check service answered OK".to_owned(),
+            deny_reply: None,
+            deny_reason: "the Check service's denial".to_owned(),
+            status_on_error,
+        };
+    }
     match config.rule {
         Rule::FnvParity => Outcomes {
             allow_reason: "even hash of the auth answer".to_owned(),
