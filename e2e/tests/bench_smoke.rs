@@ -49,7 +49,9 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
             "ext_authz",
             "plugin-fnv",
             "plugin-status",
-            "plugin-cached"
+            "plugin-cached",
+            "ext_authz-grpc",
+            "plugin-grpc"
         ]
     );
     for setup in summary {

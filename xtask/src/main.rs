@@ -1,6 +1,7 @@
 //! `cargo xtask`: the workbench's commands, each a small function over the `workbench` library.
 
 mod bench;
+mod check_service;
 mod fuzz;
 mod package;
 mod run;
@@ -46,6 +47,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Package the plugin as an OCI image (Istio compat variant): a layout folder and a tarball.
     Package(package::PackageArgs),
+    /// A gRPC Check service that always allows or denies (the benchmark runs it).
+    #[command(hide = true)]
+    CheckService(check_service::CheckServiceArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,5 +79,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Fuzz(args) => fuzz::fuzz(args),
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Package(args) => package::package(args),
+        Command::CheckService(args) => runtime.block_on(check_service::serve(args)),
     }
 }

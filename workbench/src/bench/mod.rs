@@ -46,6 +46,9 @@ pub struct Plan {
     pub connections: u32,
     pub envoy_cpu: String,
     pub load_cpu: String,
+    /// The command that serves a gRPC Check service (the gRPC configurations need one); it is
+    /// given `--address 127.0.0.1:PORT --answer allow|deny` and runs on the load's CPU.
+    pub check_service: Vec<String>,
 }
 
 /// One configuration measured once.
@@ -99,7 +102,13 @@ pub async fn run(plan: &Plan, wasm: &Wasm<'_>, mut on_run: impl FnMut(&Run)) -> 
 }
 
 async fn measure(plan: &Plan, setup: Setup, round: usize, wasm: &Wasm<'_>) -> Result<Run> {
-    let config = setups::bootstrap(setup, plan.path, wasm, free_port()?, free_port()?)?;
+    let auth_port = free_port()?;
+    let config = setups::bootstrap(setup, plan.path, wasm, free_port()?, auth_port)?;
+    let _check_service = if setup.grpc() {
+        Some(start_check_service(plan, auth_port).await?)
+    } else {
+        None
+    };
     let options = EnvoyOptions {
         concurrency: 1,
         log_level: "warn".to_owned(),
@@ -172,9 +181,47 @@ async fn measure(plan: &Plan, setup: Setup, round: usize, wasm: &Wasm<'_>) -> Re
     })
 }
 
-/// Requests the auth service's listener has served so far.
+/// Calls Envoy has made to the auth cluster so far (HTTP or gRPC).
 async fn auth_calls(envoy: &Envoy) -> Result<u64> {
-    envoy.stat("http.auth.downstream_rq_total").await
+    envoy.stat("cluster.auth.upstream_rq_total").await
+}
+
+/// Starts the gRPC Check service on `port`, pinned to the load's CPU, and waits until it
+/// accepts connections. It is killed when dropped.
+async fn start_check_service(plan: &Plan, port: u16) -> Result<tokio::process::Child> {
+    let Some((program, args)) = plan.check_service.split_first() else {
+        bail!("the gRPC configurations need a Check service command");
+    };
+    let answer = match plan.path {
+        AuthPath::Allow => "allow",
+        AuthPath::Deny => "deny",
+    };
+    let mut command = tokio::process::Command::new("taskset");
+    command
+        .args(["-c", &plan.load_cpu, program])
+        .args(args)
+        .args([
+            "--address",
+            &format!("127.0.0.1:{port}"),
+            "--answer",
+            answer,
+        ])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(child);
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("the Check service exited ({status}) before listening on {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the Check service did not listen on {port} within 10 s")
 }
 
 /// A loopback port free right now. The benchmark runs one Envoy at a time, so nothing else

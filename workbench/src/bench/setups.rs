@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::envoy_config::{
-    cluster, http_listener, plugin_filter, route, socket_address, EnvoyConfig,
+    cluster, h2_protocol_options, http_listener, plugin_filter, route, socket_address, EnvoyConfig,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,16 +24,22 @@ pub enum Setup {
     PluginStatus,
     /// The status rule with the decision cache on `authorization` and `:path` (TTL 10 s).
     PluginCached,
+    /// Native ext_authz asking a gRPC Check service (outside Envoy, on the load's CPU).
+    ExtAuthzGrpc,
+    /// The plugin with `protocol: grpc`, asking the same Check service.
+    PluginGrpc,
 }
 
 impl Setup {
-    pub const ALL: [Setup; 6] = [
+    pub const ALL: [Setup; 8] = [
         Setup::None,
         Setup::NoopWasm,
         Setup::ExtAuthz,
         Setup::PluginFnv,
         Setup::PluginStatus,
         Setup::PluginCached,
+        Setup::ExtAuthzGrpc,
+        Setup::PluginGrpc,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,13 +50,35 @@ impl Setup {
             Setup::PluginFnv => "plugin-fnv",
             Setup::PluginStatus => "plugin-status",
             Setup::PluginCached => "plugin-cached",
+            Setup::ExtAuthzGrpc => "ext_authz-grpc",
+            Setup::PluginGrpc => "plugin-grpc",
+        }
+    }
+
+    /// Whether the auth service is a gRPC Check service (run outside Envoy).
+    pub fn grpc(self) -> bool {
+        matches!(self, Setup::ExtAuthzGrpc | Setup::PluginGrpc)
+    }
+
+    /// The native filter this configuration is measured against: ext_authz speaking the same
+    /// protocol.
+    pub fn native_peer(self) -> Setup {
+        if self.grpc() {
+            Setup::ExtAuthzGrpc
+        } else {
+            Setup::ExtAuthz
         }
     }
 
     pub fn checks_auth(self) -> bool {
         matches!(
             self,
-            Setup::ExtAuthz | Setup::PluginFnv | Setup::PluginStatus | Setup::PluginCached
+            Setup::ExtAuthz
+                | Setup::PluginFnv
+                | Setup::PluginStatus
+                | Setup::PluginCached
+                | Setup::ExtAuthzGrpc
+                | Setup::PluginGrpc
         )
     }
 }
@@ -114,21 +142,32 @@ pub fn bootstrap(
                     "cache": {"key": ["authorization", ":path"], "ttl_ms": 10_000}})
                 .to_string(),
         )],
+        Setup::ExtAuthzGrpc => vec![ext_authz_grpc()],
+        Setup::PluginGrpc => vec![plugin_filter(
+            "http_auth_random",
+            wasm.plugin,
+            &json!({"protocol": "grpc", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS})
+                .to_string(),
+        )],
     };
     let mut main = http_listener("main", filters, vec![route("/", "target")]);
     main["address"] = socket_address("127.0.0.1", 0);
+    // A gRPC Check service listens on `auth_port` outside Envoy; the HTTP one is a listener here.
+    let mut listeners = vec![
+        main,
+        direct_response("target", target_port, 200, "target ok"),
+    ];
+    let mut auth_cluster = cluster("auth", "127.0.0.1", auth_port);
+    if setup.grpc() {
+        auth_cluster["typed_extension_protocol_options"] = h2_protocol_options();
+    } else {
+        listeners.push(direct_response("auth", auth_port, status, body));
+    }
     Ok(EnvoyConfig::from_value(json!({
         "admin": { "address": socket_address("127.0.0.1", 0) },
         "static_resources": {
-            "listeners": [
-                main,
-                direct_response("target", target_port, 200, "target ok"),
-                direct_response("auth", auth_port, status, body),
-            ],
-            "clusters": [
-                cluster("target", "127.0.0.1", target_port),
-                cluster("auth", "127.0.0.1", auth_port),
-            ]
+            "listeners": listeners,
+            "clusters": [cluster("target", "127.0.0.1", target_port), auth_cluster]
         }
     })))
 }
@@ -141,6 +180,21 @@ fn ext_authz() -> Value {
             "http_service": {
                 "server_uri": { "uri": "http://auth", "cluster": "auth", "timeout": format!("{}s", AUTH_TIMEOUT_MS / 1000) }
             },
+            "failure_mode_allow": false
+        }
+    })
+}
+
+fn ext_authz_grpc() -> Value {
+    json!({
+        "name": "envoy.filters.http.ext_authz",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "grpc_service": {
+                "envoy_grpc": { "cluster_name": "auth" },
+                "timeout": format!("{}s", AUTH_TIMEOUT_MS / 1000)
+            },
+            "transport_api_version": "V3",
             "failure_mode_allow": false
         }
     })

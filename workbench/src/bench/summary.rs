@@ -48,7 +48,8 @@ pub struct Summary {
     pub auth_calls_per_request: Spread,
     pub non_2xx: u64,
     pub requests: u64,
-    /// Against ext_authz and against none, per round: CPU per request and p99.
+    /// Against ext_authz speaking the same protocol, and against none, per round: CPU per
+    /// request and p99.
     pub cpu_vs_ext_authz: Option<Spread>,
     pub p99_vs_ext_authz: Option<Spread>,
     pub cpu_vs_none: Option<Spread>,
@@ -91,10 +92,10 @@ pub fn summarize(runs: &[Run], setups: &[Setup]) -> Vec<Summary> {
                 auth_calls_per_request: figure(|r| r.auth_calls_per_request),
                 non_2xx: mine.iter().map(|r| r.non_2xx).sum(),
                 requests: mine.iter().map(|r| r.requests).sum(),
-                cpu_vs_ext_authz: ratio(runs, setup, Setup::ExtAuthz, |r| {
+                cpu_vs_ext_authz: ratio(runs, setup, setup.native_peer(), |r| {
                     r.envoy_cpu_us_per_request
                 }),
-                p99_vs_ext_authz: ratio(runs, setup, Setup::ExtAuthz, |r| r.p99_ms),
+                p99_vs_ext_authz: ratio(runs, setup, setup.native_peer(), |r| r.p99_ms),
                 cpu_vs_none: ratio(runs, setup, Setup::None, |r| r.envoy_cpu_us_per_request),
             }
         })
