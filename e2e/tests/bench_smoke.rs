@@ -71,14 +71,16 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
     }
     let plugin = summary.iter().find(|s| s["setup"] == "plugin-fnv").unwrap();
     assert!(plugin["cpu_vs_ext_authz"]["median"].as_f64().unwrap() > 0.0);
-    assert_eq!(report["runs"].as_array().unwrap().len(), 6);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 8);
     // Every request is checked, except by the cache, where one request repeated is a hit.
     let calls = |name: &str| {
         summary.iter().find(|s| s["setup"] == name).unwrap()["auth_calls_per_request"]["median"]
             .as_f64()
             .unwrap()
     };
-    assert!(calls("ext_authz") > 0.99 && calls("plugin-fnv") > 0.99);
+    for checked in ["ext_authz", "plugin-fnv", "ext_authz-grpc", "plugin-grpc"] {
+        assert!(calls(checked) > 0.99, "{checked}: {}", calls(checked));
+    }
     assert!(calls("plugin-cached") < 0.01, "{}", calls("plugin-cached"));
     assert_eq!(calls("none"), 0.0);
 
