@@ -321,3 +321,30 @@ fn the_envoy_gateway_policy_fails_closed_with_a_config_the_plugin_accepts() {
     );
     assert_eq!(closed["spec"]["authorization"]["defaultAction"], "Deny");
 }
+
+#[test]
+fn the_istio_opa_grpc_wasmplugin_asks_a_grpc_cluster_with_a_config_the_plugin_accepts() {
+    let path = "deploy/istio/wasmplugin-opa-grpc.yaml";
+    let manifest = yaml(&paths::repo_root().join(path));
+    assert_eq!(manifest["kind"], "WasmPlugin");
+    let spec = &manifest["spec"];
+    assert_eq!(spec["phase"], "AUTHZ");
+    assert_eq!(spec["failStrategy"], "FAIL_RELOAD");
+    plugin_accepts(&spec["pluginConfig"], path);
+    let config = Config::parse(
+        serde_json::to_string(&spec["pluginConfig"])
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(matches!(
+        config.protocol,
+        http_auth_random::config::Protocol::Grpc { .. }
+    ));
+    assert!(!config.failure.allow, "fails closed");
+    let cluster = spec["pluginConfig"]["cluster"].as_str().unwrap();
+    assert!(
+        cluster.starts_with("outbound|9191||") && cluster.ends_with(".svc.cluster.local"),
+        "Istio's outbound|PORT||HOST form: {cluster}"
+    );
+}
