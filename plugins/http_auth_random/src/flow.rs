@@ -88,6 +88,8 @@ pub struct Flow {
     /// Bytes this stream has taken from the worker's memory budget.
     held: usize,
     stale: Option<Stale>,
+    /// A call this stream left without ending, for the worker to cancel if orphaned.
+    left_call: Option<u32>,
 }
 
 impl Flow {
@@ -100,6 +102,7 @@ impl Flow {
             response_mutations: Vec::new(),
             held: 0,
             stale: None,
+            left_call: None,
         }
     }
 
@@ -463,31 +466,40 @@ impl Flow {
     /// while the request is going, or may go, upstream. If they cannot be, the request is
     /// refused, even after it was let through: a local reply then resets the upstream request.
     pub fn on_request_trailers(&mut self, host: &impl Host, root: &mut Root) -> Action {
+        let going_upstream = |state: &State| {
+            matches!(
+                state,
+                State::AwaitingAuth { .. } | State::Allowed | State::Exempt | State::FailedOpen
+            )
+        };
         if self.state == State::AwaitingBody {
-            // The body has ended (trailers follow it): send what there is.
+            // The body has ended (trailers follow it): send what there is. The trailers are
+            // stripped below whatever that gives, unless it refused the request.
             let buffered = host.request_body(usize::MAX).map_or(0, |b| b.len());
             let action = self.ask_with_body(host, root, buffered, true);
-            if action == Action::Continue {
-                return self.on_request_trailers(host, root);
+            if !going_upstream(&self.state) {
+                return action;
             }
-            return action;
         }
-        let going_upstream = matches!(
-            self.state,
-            State::AwaitingAuth { .. } | State::Allowed | State::Exempt | State::FailedOpen
-        );
-        if self.config.response.strips_client_copies() && going_upstream {
+        if self.config.response.strips_client_copies() && going_upstream(&self.state) {
             let stripped = host
                 .request_trailers()
                 .and_then(|trailers| self.strip_spoofed(host, &trailers, Map::Trailers));
             if let Err(err) = stripped {
                 if let State::AwaitingAuth { token } = self.state {
                     root.calls.leave(token, self.id);
+                    self.left_call = Some(token);
                 }
                 return self.fail_request(host, root, err);
             }
         }
         self.hold_while_undecided()
+    }
+
+    /// The call this stream stopped waiting for without ending (refused at its trailers), for
+    /// the worker to cancel if nobody else waits for it.
+    pub fn take_left_call(&mut self) -> Option<u32> {
+        self.left_call.take()
     }
 
     /// The answer to the call this stream waits for, read once for all its waiters.

@@ -18,8 +18,15 @@ pub fn edit(path: &[u8], set: &[(String, String)], remove: &[String]) -> Vec<u8>
         }
         None => (path, &b""[..]),
     };
-    // Each key to set, and whether it has found its place among the parameters yet.
-    let mut to_set: Vec<(&(String, String), bool)> = set.iter().map(|pair| (pair, false)).collect();
+    // Each key to set (the last value given for it, as native overwrites), and whether it has
+    // found its place among the parameters yet.
+    let mut to_set: Vec<(&(String, String), bool)> = Vec::new();
+    for pair in set {
+        match to_set.iter_mut().find(|((k, _), _)| *k == pair.0) {
+            Some(entry) => entry.0 = pair,
+            None => to_set.push((pair, false)),
+        }
+    }
     let mut kept: Vec<Vec<u8>> = Vec::new();
     let segments = query
         .split(|b| *b == b'&')
@@ -106,6 +113,15 @@ mod tests {
         );
         // Keys are compared decoded: an encoded spelling of a removed key goes too.
         assert_eq!(edited("/p?%61=1&b=2", &[], &["a"]), "/p?b=2");
+    }
+
+    #[test]
+    fn a_key_set_twice_takes_the_last_value() {
+        assert_eq!(
+            edited("/p?a=1&b=2", &[("a", "x"), ("a", "y")], &[]),
+            "/p?a=y&b=2"
+        );
+        assert_eq!(edited("/p", &[("n", "x"), ("n", "y")], &[]), "/p?n=y");
     }
 
     #[test]

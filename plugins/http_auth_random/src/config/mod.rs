@@ -65,6 +65,8 @@ const FIELDS: &[&str] = &[
 pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// The largest auth answer body the plugin will read.
 pub const MAX_RESPONSE_BODY_LIMIT: u64 = 16 * 1024 * 1024;
+/// The smallest `max_response_body_bytes` with protocol grpc (a CheckResponse with a few headers).
+pub const MIN_GRPC_RESPONSE_BYTES: u64 = 1024;
 /// Outstanding auth calls per worker. Below Envoy's default circuit breaker (1,024 requests per
 /// cluster), so that with one or two workers the plugin refuses first, with a 503 it counts.
 pub const DEFAULT_MAX_CALLS_IN_FLIGHT: u64 = 500;
@@ -524,6 +526,16 @@ impl Config {
         let protocol = match root.string("protocol")? {
             None | Some("http") => Protocol::Http,
             Some("grpc") => {
+                // A CheckResponse over the limit denies: a limit that fits no real answer
+                // (an HTTP-mode 0 carried over, say) would deny every request.
+                if max_body < MIN_GRPC_RESPONSE_BYTES {
+                    return Err(ConfigError::new(
+                        "max_response_body_bytes",
+                        format!(
+                            "{max_body} is too small for a CheckResponse with protocol grpc: at least {MIN_GRPC_RESPONSE_BYTES} bytes"
+                        ),
+                    ));
+                }
                 if let Some(field) = HTTP_ONLY.iter().find(|f| root.has(f)) {
                     return Err(ConfigError::new(
                         *field,

@@ -954,6 +954,23 @@ fn trailers_end_the_body_sent_with_the_check() {
 }
 
 #[test]
+fn trailers_that_end_a_body_sent_with_the_check_lose_forged_identities_too() {
+    let json = r#"{"decision": "status", "allowed_upstream_headers": [{"exact": "x-user-id"}],
+        "with_request_body": {"max_request_bytes": 8}}"#;
+    let mut host = MockHost::with_request(REQUEST);
+    host.body = b"abc".to_vec();
+    host.trailers = crate::mock_host::headers(&[("x-user-id", "mallory")]);
+    let mut flow = T::new(json);
+    flow.flow.on_request_headers(&host, &mut flow.root, false);
+    flow.flow.on_request_body(&host, &mut flow.root, 3, false);
+    assert_eq!(flow.trailers(&host), Action::Pause);
+    assert_eq!(dispatched_body(&host).unwrap().1, b"abc");
+    assert!(host
+        .effects()
+        .contains(&Effect::RemoveRequestTrailer("x-user-id".into())));
+}
+
+#[test]
 fn the_auth_service_can_remove_request_headers_on_allow_but_not_pseudo_headers() {
     let host = MockHost::with_request(REQUEST).answering(
         "200",

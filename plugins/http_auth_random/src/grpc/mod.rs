@@ -6,7 +6,7 @@ pub mod messages;
 mod verdict;
 
 pub use check::{check_request, check_sendable, Body, Context};
-pub use verdict::outcome;
+pub use verdict::{answer, outcome};
 
 use prost::Message;
 

@@ -375,18 +375,19 @@ fn http_only_fields_are_refused_with_grpc_and_extensions_without_it() {
 
 #[test]
 fn an_answer_over_max_response_body_bytes_is_never_read_and_denies_even_failing_open() {
-    let json = r#"{"protocol": "grpc", "max_response_body_bytes": 8, "failure_mode_allow": true}"#;
+    let json =
+        r#"{"protocol": "grpc", "max_response_body_bytes": 1024, "failure_mode_allow": true}"#;
     let mut host = MockHost::with_request(&[]);
     host.request = request();
     let mut worker = worker(json, &host);
     worker.on_context_create(2, ROOT);
     worker.on_request_headers(&host, 2, true);
     let ok = OkHttpResponse {
-        headers: vec![option("x-user", "alice", None, 0)],
+        headers: vec![option("x-user", &"a".repeat(1100), None, 0)],
         ..OkHttpResponse::default()
     };
     host.grpc_answer = answer(0, Some(HttpResponse::OkResponse(ok)));
-    assert!(host.grpc_answer.len() > 8);
+    assert!(host.grpc_answer.len() > 1024);
     worker.on_grpc_receive(&host, ROOT, host.last_token(), host.grpc_answer.len());
     assert_eq!(*worker.flow(2).unwrap().state(), State::Denied);
     assert!(!host
@@ -525,4 +526,48 @@ fn a_grpc_stream_reserves_room_for_the_headers_an_answer_may_add_for_the_client(
 fn grpc_mode_defaults_to_ext_authz_grpc_timeout() {
     assert_eq!(config(GRPC).auth_request.timeout.as_millis(), 200);
     assert_eq!(config("{}").auth_request.timeout.as_millis(), 50_000);
+}
+
+#[test]
+fn a_response_limit_too_small_for_any_check_response_is_refused() {
+    let err = Config::parse(br#"{"protocol": "grpc", "max_response_body_bytes": 0}"#).unwrap_err();
+    assert!(err.to_string().contains("max_response_body_bytes"), "{err}");
+    assert!(Config::parse(br#"{"protocol": "grpc", "max_response_body_bytes": 1024}"#).is_ok());
+    assert!(
+        Config::parse(br#"{"max_response_body_bytes": 0}"#).is_ok(),
+        "HTTP mode keeps 0"
+    );
+}
+
+#[test]
+fn an_answer_the_plugin_rejects_is_never_cached_and_query_growth_counts() {
+    let config = config(GRPC);
+    let splitting = OkHttpResponse {
+        response_headers_to_add: vec![option("x-a", "a\r\nb", None, 0)],
+        ..OkHttpResponse::default()
+    };
+    let rejected = super::answer(
+        &config,
+        &answer(0, Some(HttpResponse::OkResponse(splitting))),
+    );
+    assert!(matches!(
+        rejected.outcome,
+        Outcome::Deny(Denied { status: 500, .. })
+    ));
+    assert_eq!(rejected.cache_control.as_deref(), Some(&b"no-store"[..]));
+    let fine = super::answer(&config, &answer(0, None));
+    assert_eq!(fine.cache_control, None);
+
+    let query = OkHttpResponse {
+        query_parameters_to_set: vec![QueryParameter {
+            key: "q".into(),
+            value: "/".repeat(40_000),
+        }],
+        ..OkHttpResponse::default()
+    };
+    let grown = outcome(&config, &answer(0, Some(HttpResponse::OkResponse(query))));
+    assert!(
+        matches!(grown, Outcome::Deny(Denied { status: 500, .. })),
+        "{grown:?}"
+    );
 }

@@ -7,7 +7,7 @@ use prost::Message;
 use super::messages::{CheckResponse, HeaderValueOption, HttpResponse};
 use crate::config::{is_envoy_owned, is_reserved, Config};
 use crate::decision::AuthError;
-use crate::outcome::{header_cost, Allowed, Denied, Outcome, ResponseAction};
+use crate::outcome::{header_cost, Allowed, Answer, Denied, Outcome, ResponseAction};
 
 /// gRPC's OK status code.
 const OK: i32 = 0;
@@ -59,18 +59,37 @@ fn rejected(what: &str, name: &str) -> Outcome {
 
 /// The outcome of a `CheckResponse`'s bytes.
 pub fn outcome(config: &Config, bytes: &[u8]) -> Outcome {
+    read(config, bytes).unwrap_or_else(|rejection| rejection)
+}
+
+/// A `CheckResponse` as the cache and the waiting requests take it: an answer the plugin
+/// rejected is the plugin's verdict, not the service's, so it is marked not to be cached.
+pub fn answer(config: &Config, bytes: &[u8]) -> Answer {
+    match read(config, bytes) {
+        Ok(outcome) => Answer {
+            outcome,
+            cache_control: None,
+        },
+        Err(rejection) => Answer {
+            outcome: rejection,
+            cache_control: Some(b"no-store".to_vec()),
+        },
+    }
+}
+
+/// The outcome, or the reply to an answer the plugin will not apply.
+fn read(config: &Config, bytes: &[u8]) -> Result<Outcome, Outcome> {
     let response = match CheckResponse::decode(bytes) {
         Ok(response) => response,
         Err(_) => {
-            return Outcome::Failed(AuthError::Malformed("a CheckResponse that does not decode"))
+            return Ok(Outcome::Failed(AuthError::Malformed(
+                "a CheckResponse that does not decode",
+            )))
         }
     };
     let code = response.status.as_ref().map_or(OK, |status| status.code);
-    match (code, response.http_response) {
-        (OK, Some(HttpResponse::OkResponse(ok))) => match allowed(config, ok) {
-            Ok(allowed) => Outcome::Allow(Box::new(allowed)),
-            Err(outcome) => outcome,
-        },
+    Ok(match (code, response.http_response) {
+        (OK, Some(HttpResponse::OkResponse(ok))) => Outcome::Allow(Box::new(allowed(config, ok)?)),
         (OK, _) => Outcome::Allow(Box::default()),
         (code, Some(HttpResponse::ErrorResponse(_))) => Outcome::Failed(AuthError::GrpcError(code)),
         (_, Some(HttpResponse::DeniedResponse(denied))) => {
@@ -101,7 +120,7 @@ pub fn outcome(config: &Config, bytes: &[u8]) -> Outcome {
             headers: Vec::new(),
             body: Vec::new(),
         }),
-    }
+    })
 }
 
 /// An OK's mutations, as native 1.40 applies them to the request: `append: true` appends to a
@@ -174,6 +193,18 @@ fn allowed(config: &Config, ok: super::messages::OkHttpResponse) -> Result<Allow
         }
         kept += cost;
         allowed.client_mutations.push((header.0, header.1, action));
+    }
+    // Set query values are URL-encoded, up to three bytes each, into the request's `:path`.
+    let query_bytes: usize = ok
+        .query_parameters_to_set
+        .iter()
+        .map(|p| 3 * (p.key.len() + p.value.len()) + 2)
+        .sum();
+    if request_bytes + query_bytes > MAX_REQUEST_MUTATION_BYTES {
+        return Err(rejected(
+            "request headers and query (over Envoy's 60 KiB)",
+            "ok_response.query_parameters_to_set",
+        ));
     }
     allowed.query_set = ok
         .query_parameters_to_set

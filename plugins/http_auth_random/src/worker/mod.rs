@@ -205,10 +205,10 @@ impl Worker {
     pub fn on_request_trailers(&mut self, host: &impl Host, context_id: u32) -> Action {
         match self.stream(context_id) {
             Some((Some(flow), Some(root))) => {
-                // A request refused here leaves its check, which may then have nobody waiting.
-                let waited = flow.awaited();
+                // A request refused here leaves its check (perhaps one sent just now, with the
+                // body), which may then have nobody waiting.
                 let action = flow.on_request_trailers(host, root);
-                if let Some(token) = waited.filter(|_| flow.awaited().is_none()) {
+                if let Some(token) = flow.take_left_call() {
                     cancel_if_orphaned(host, root, token);
                 }
                 action
@@ -259,12 +259,12 @@ impl Worker {
                     cache_control: Some(b"no-store".to_vec()),
                 };
             }
-            Answer {
-                outcome: match host.grpc_response(size) {
-                    Ok(bytes) => grpc::outcome(config, &bytes),
-                    Err(err) => Outcome::from_host_error(err),
+            match host.grpc_response(size) {
+                Ok(bytes) => grpc::answer(config, &bytes),
+                Err(err) => Answer {
+                    outcome: Outcome::from_host_error(err),
+                    cache_control: None,
                 },
-                cache_control: None,
             }
         });
     }
