@@ -375,14 +375,14 @@ mod tests {
 [2026-11-27 02:17:38.847][10547][error][wasm] [source/extensions/common/wasm/wasm.cc:104] Wasm VM failed Failed to configure base Wasm plugin
 [2026-11-27 02:17:38.848][10547][critical][wasm] [source/extensions/common/wasm/wasm.cc:626] Plugin http_auth_random failed to load
 [2026-11-27 02:17:38.851][10547][critical][main] [source/server/server.cc:449] error `Unable to create Wasm plugin http_auth_random` initializing config 'goo.gle/debugproto    
-  /tmp/envoy-abc/envoy.json'
+  scratch/envoy-abc/envoy.json'
 [2026-11-27 02:17:38.851][10547][info][main] [source/server/server.cc:1159] exiting
 Unable to create Wasm plugin http_auth_random
 ";
 
     #[test]
     fn a_failed_start_shows_the_error_lines_only() {
-        let report = failure_report(BAD_PLUGIN_CONFIG, Path::new("/tmp/envoy-abc/envoy.json"));
+        let report = failure_report(BAD_PLUGIN_CONFIG, Path::new("scratch/envoy-abc/envoy.json"));
         assert_eq!(
             report,
             "Its errors:
@@ -396,7 +396,7 @@ Unable to create Wasm plugin http_auth_random
     #[test]
     fn a_taken_port_is_named() {
         let log = "[2026-11-27 02:17:39.137][10594][error][config] [source/common/listener_manager/listener_manager_impl.cc:1405] listener 'main' failed to bind or apply socket options: cannot bind '0.0.0.0:28000': Address already in use\n";
-        let report = failure_report(log, Path::new("/tmp/x/envoy.json"));
+        let report = failure_report(log, Path::new("scratch/x/envoy.json"));
         assert!(
             report.ends_with("[error][config] listener 'main' failed to bind or apply socket options: cannot bind '0.0.0.0:28000': Address already in use"),
             "{report}"
