@@ -4,6 +4,7 @@
 
 use std::ops::Deref;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use workbench::envoy::{Envoy, EnvoyOptions};
 use workbench::envoy_config::EnvoyConfig;
@@ -114,6 +115,127 @@ impl Stack {
     pub async fn stat(&self, name: &str) -> u64 {
         must(self.0.settled_stat(name).await)
     }
+}
+
+/// Sends `count` requests (`/r/0` …) to a stack whose auth service holds every call at `gate`:
+/// all must reach the service and be counted in flight at once; once the gate opens, each must
+/// get its own verdict exactly once: even FNV-1a hash of the path through to the upstream, odd
+/// denied `403 access forbidden`. `checks_seen` reads how many calls the service has got.
+pub async fn paused_requests_each_get_their_own_answer(
+    stack: &Stack,
+    gate: &workbench::test_server::Gate,
+    count: usize,
+    checks_seen: impl Fn() -> usize,
+) {
+    let mut requests = tokio::task::JoinSet::new();
+    for n in 0..count {
+        let client = stack.client.clone();
+        let url = format!("{}/r/{n}", stack.base);
+        requests.spawn(async move {
+            let response = client.get(&url).send().await.expect("an answer");
+            let status = response.status().as_u16();
+            (n, status, response.text().await.unwrap_or_default())
+        });
+    }
+    for _ in 0..600 {
+        if checks_seen() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        checks_seen(),
+        count,
+        "every request reached the auth service, while none was answered"
+    );
+    assert_eq!(stack.plugin_stat("calls_in_flight").await, count as u64);
+    gate.open();
+
+    let (mut allowed, mut denied) = (0, 0);
+    while let Some(result) = requests.join_next().await {
+        let (n, status, body) = result.unwrap();
+        if fnv1a(format!("/r/{n}").as_bytes()) % 2 == 0 {
+            assert_eq!((status, body.as_str()), (200, UPSTREAM_BODY), "/r/{n}");
+            allowed += 1;
+        } else {
+            assert_eq!((status, body.as_str()), (403, "access forbidden"), "/r/{n}");
+            denied += 1;
+        }
+    }
+    assert_eq!(allowed + denied, count, "none lost");
+    // Each request was decided exactly once, and only allowed ones went upstream.
+    assert_eq!(stack.plugin_stat("ok").await, allowed as u64);
+    assert_eq!(stack.plugin_stat("denied").await, denied as u64);
+    assert_eq!(stack.upstream.seen_count(), allowed);
+    assert_eq!(stack.plugin_stat("calls_in_flight").await, 0);
+}
+
+/// `count` client resets while their auth calls are pending, after a warm-up of the same
+/// traffic (so that "before" already holds Envoy's high-water buffers and pools): no wrong
+/// answer, no call left counted, normal service afterwards, and RSS within 10% of before.
+pub async fn resets_leave_nothing_behind(stack: &Stack, count: u64, what: &str) {
+    use workbench::load::{self, Kind};
+    let port = stack.port();
+    let warm = must(load::drive(port, 0, 1_000, 50, |_| Kind::Reset).await);
+    // Reset calls still count against max_calls_in_flight until answered (HTTP cannot cancel
+    // them): let them end, or the allows that follow could meet a full worker (503).
+    tokio::time::sleep(load::RESET_HOLD + Duration::from_millis(500)).await;
+    let warm_allow = must(load::drive(port, 0, 2_000, 16, |_| Kind::Allow).await);
+    assert_eq!(
+        warm.wrong + warm_allow.wrong,
+        0,
+        "{:?} {:?}",
+        warm.first_wrong,
+        warm_allow.first_wrong
+    );
+    tokio::time::sleep(load::RESET_HOLD + Duration::from_millis(500)).await;
+    let rss_before = stack.envoy.rss_kib().expect("Envoy's RSS");
+
+    let tally = must(load::drive(port, 0, count, 50, |_| Kind::Reset).await);
+    assert_eq!(tally.wrong, 0, "{:?}", tally.first_wrong);
+    tokio::time::sleep(load::RESET_HOLD + Duration::from_millis(500)).await;
+    // On a loaded machine Envoy may still be working through the resets: wait (bounded) for
+    // the count to settle rather than read it once.
+    let mut in_flight = stack.plugin_stat("calls_in_flight").await;
+    for _ in 0..20 {
+        if in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        in_flight = stack.plugin_stat("calls_in_flight").await;
+    }
+    assert_eq!(in_flight, 0, "no call is left counted as in flight");
+
+    let after = must(load::drive(port, 0, 2_000, 16, |_| Kind::Allow).await);
+    assert_eq!(after.wrong, 0, "Envoy serves normally after the resets");
+    let rss_after = stack.envoy.rss_kib().expect("Envoy's RSS");
+    let growth = (rss_after as f64 - rss_before as f64) / rss_before as f64;
+    println!(
+        "{count} resets{what}: Envoy RSS {:.1} MiB before, {:.1} MiB after ({:+.1}%)",
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        growth * 100.0
+    );
+    assert!(
+        growth < 0.10,
+        "RSS grew {:.1}% over {count} resets",
+        growth * 100.0
+    );
+}
+
+/// 8,000 mixed requests (allow, deny, error, reset): no wrong answer, no VM restart, no call
+/// left, RSS within 10% of the warm-up's.
+pub async fn short_soak(stack: &Stack) {
+    let report = must(workbench::soak::soak(stack, 8_000, 16, 4, |_| {}).await);
+    assert_eq!(report.tally.total(), 8_000);
+    assert_eq!(report.tally.wrong, 0, "{:?}", report.tally.first_wrong);
+    assert_eq!(report.vm_restarts(), 0);
+    assert_eq!(report.calls_in_flight_after, 0);
+    assert!(
+        report.growth_after_warmup() < 0.10,
+        "RSS grew {:.1}% after warm-up",
+        report.growth_after_warmup() * 100.0
+    );
 }
 
 /// Starts Envoy, failing the test with Envoy's own log if it does not come up.

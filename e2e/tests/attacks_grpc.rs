@@ -6,22 +6,11 @@
 use e2e::{config, Stack};
 use serde_json::json;
 use workbench::grpc_auth::pb::{CheckRequest, OkHttpResponse};
-use workbench::grpc_auth::{header_option, query_parameter, GrpcReply};
-
-fn path_of(check: &CheckRequest) -> String {
-    check
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .map(|h| h.path.clone())
-        .unwrap_or_default()
-}
+use workbench::grpc_auth::{header_option, query_parameter, request_path, GrpcReply};
 
 /// Allows with mutations chosen by the request's path.
 fn hostile(check: &CheckRequest) -> GrpcReply {
-    let path = path_of(check);
-    let ok = match path.split('?').next().unwrap_or_default() {
+    let ok = match request_path(check).split('?').next().unwrap_or_default() {
         "/split" => OkHttpResponse {
             response_headers_to_add: vec![header_option(
                 "x-a",

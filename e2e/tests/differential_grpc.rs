@@ -13,7 +13,8 @@ use workbench::envoy::Envoy;
 use workbench::envoy_config::{h2_cluster, http_listener, plugin_filter, route, EnvoyConfig};
 use workbench::grpc_auth::pb::{CheckRequest, OkHttpResponse};
 use workbench::grpc_auth::{
-    denied, header_action, header_option, query_parameter, Code, GrpcAuthServer, GrpcReply,
+    denied, header_action, header_option, http_request, query_parameter, request_path, Code,
+    GrpcAuthServer, GrpcReply,
 };
 use workbench::test_server::TestServer;
 use workbench::{paths, plugin};
@@ -127,15 +128,7 @@ fn plugin(pair: &Pair, wasm: &std::path::Path) -> Value {
 
 /// The Check service: the request's path (without its query) picks the answer.
 fn check_answer(request: &CheckRequest) -> GrpcReply {
-    let path = request
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .map(|h| h.path.clone())
-        .unwrap_or_default();
-    let path = path.split('?').next().unwrap_or_default();
-    match path {
+    match request_path(request).split('?').next().unwrap_or_default() {
         "/allow" => GrpcReply::allow(OkHttpResponse::default()),
         "/allow-headers" => GrpcReply::allow(OkHttpResponse {
             headers: vec![
@@ -325,11 +318,7 @@ fn check_with(server: &GrpcAuthServer, id: &str) -> Option<CheckRequest> {
         .into_iter()
         .map(|seen| seen.request)
         .find(|check| {
-            check
-                .attributes
-                .as_ref()
-                .and_then(|a| a.request.as_ref())
-                .and_then(|r| r.http.as_ref())
+            http_request(check)
                 .and_then(|h| h.headers.get("x-scenario"))
                 .is_some_and(|tag| tag == id)
         })
@@ -431,7 +420,7 @@ async fn the_plugin_in_grpc_mode_behaves_as_native_ext_authz() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     assert_eq!(extensions, CONTEXT.into_iter().collect());
-    let http = attributes.request.as_ref().unwrap().http.as_ref().unwrap();
+    let http = http_request(check).unwrap();
     assert_eq!(
         (http.method.as_str(), http.path.as_str()),
         ("GET", "/allow")
@@ -500,7 +489,7 @@ async fn the_plugin_in_grpc_mode_behaves_as_native_ext_authz() {
     let plugin = observe_with(&setup, "plugin_closed", "/allow?latin1", None, &latin1).await;
     assert_eq!(native, plugin, "a header value that is not UTF-8");
     let check = plugin.check.unwrap();
-    let http = check.attributes.unwrap().request.unwrap().http.unwrap();
+    let http = http_request(&check).unwrap();
     assert_eq!(http.headers["x-trace"], "caf!");
 
     let down = assert_same(&setup, "down_closed", "/allow", None).await;
@@ -516,8 +505,7 @@ async fn the_request_body_goes_with_the_check_as_native_ext_authz_sends_it() {
 
     let under = assert_same(&setup, "body", "/allow", Some("small")).await;
     assert_eq!(under.status, 200);
-    let http = under.check.as_ref().unwrap().attributes.as_ref().unwrap();
-    let http = http.request.as_ref().unwrap().http.as_ref().unwrap();
+    let http = http_request(under.check.as_ref().unwrap()).unwrap();
     assert_eq!(http.body, "small");
     assert_eq!(http.size, 5);
 
@@ -527,8 +515,7 @@ async fn the_request_body_goes_with_the_check_as_native_ext_authz_sends_it() {
 
     let partial = assert_same(&setup, "body_partial", "/allow", Some(long)).await;
     assert_eq!(partial.status, 200);
-    let http = partial.check.as_ref().unwrap().attributes.as_ref().unwrap();
-    let http = http.request.as_ref().unwrap().http.as_ref().unwrap();
+    let http = http_request(partial.check.as_ref().unwrap()).unwrap();
     assert_eq!(http.body, &long[..MAX_BYTES as usize]);
     assert_eq!(
         http.headers

@@ -8,7 +8,7 @@ use std::time::Duration;
 use e2e::{config, Reply, SeenRequest, Stack};
 use serde_json::json;
 use workbench::grpc_auth::pb::{CheckRequest, DeniedHttpResponse, HttpResponse, OkHttpResponse};
-use workbench::grpc_auth::{denied, Code, GrpcReply, RpcStatus};
+use workbench::grpc_auth::{denied, request_path, Code, GrpcReply, RpcStatus};
 
 const TIMEOUT_MS: u64 = 500;
 
@@ -38,18 +38,9 @@ struct Case {
     next_is_normal: bool,
 }
 
-fn path_of(check: &CheckRequest) -> &str {
-    check
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .map_or("", |h| h.path.as_str())
-}
-
 /// The service misbehaves on `/fault` and allows anything else.
 fn on_fault(check: &CheckRequest, fault: GrpcReply) -> GrpcReply {
-    if path_of(check) == "/fault" {
+    if request_path(check) == "/fault" {
         fault
     } else {
         GrpcReply::allow(OkHttpResponse::default())

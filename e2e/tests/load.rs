@@ -1,12 +1,12 @@
 //! Load and lifetime, short versions (`cargo xtask soak` is the long one): thousands of paused
 //! requests at once, thousands of client resets mid-call, and a mixed soak.
 
-use std::time::Duration;
-
-use e2e::{config, fnv1a, Reply, Stack};
+use e2e::{
+    config, fnv1a, paused_requests_each_get_their_own_answer, resets_leave_nothing_behind,
+    short_soak, Reply, Stack,
+};
 use serde_json::json;
 use workbench::load::{self, EVEN, ODD};
-use workbench::soak;
 use workbench::test_server::Gate;
 
 const CONCURRENT: usize = 2_000;
@@ -30,56 +30,14 @@ async fn two_thousand_paused_requests_all_get_their_own_answer_once() {
         .large_capacity()
         .start()
         .await;
-    let mut requests = tokio::task::JoinSet::new();
-    for n in 0..CONCURRENT {
-        let client = stack.client.clone();
-        let url = format!("{}/r/{n}", stack.base);
-        requests.spawn(async move {
-            let response = client.get(&url).send().await.expect("an answer");
-            let status = response.status().as_u16();
-            (n, status, response.text().await.unwrap_or_default())
-        });
-    }
-    for _ in 0..600 {
-        if stack.auth.as_ref().unwrap().seen_count() >= CONCURRENT {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let auth = stack.auth.as_ref().unwrap();
-    assert_eq!(
-        auth.seen_count(),
-        CONCURRENT,
-        "every request reached the auth service"
-    );
+    paused_requests_each_get_their_own_answer(&stack, &gate, CONCURRENT, || auth.seen_count())
+        .await;
     assert_eq!(
         auth.most_at_once(),
         CONCURRENT,
         "all were paused at the same time"
     );
-    assert_eq!(
-        stack.plugin_stat("calls_in_flight").await,
-        CONCURRENT as u64
-    );
-    gate.open();
-
-    let (mut allowed, mut denied) = (0, 0);
-    while let Some(result) = requests.join_next().await {
-        let (n, status, body) = result.unwrap();
-        if fnv1a(format!("/r/{n}").as_bytes()) % 2 == 0 {
-            assert_eq!((status, body.as_str()), (200, e2e::UPSTREAM_BODY), "/r/{n}");
-            allowed += 1;
-        } else {
-            assert_eq!((status, body.as_str()), (403, "access forbidden"), "/r/{n}");
-            denied += 1;
-        }
-    }
-    assert_eq!(allowed + denied, CONCURRENT, "none lost");
-    // Each request was decided exactly once, and only allowed ones went upstream.
-    assert_eq!(stack.plugin_stat("ok").await, allowed as u64);
-    assert_eq!(stack.plugin_stat("denied").await, denied as u64);
-    assert_eq!(stack.upstream.seen_count(), allowed);
-    assert_eq!(stack.plugin_stat("calls_in_flight").await, 0);
 }
 
 /// The seed's configuration, the mixed-traffic auth service, and room for many requests at once.
@@ -103,60 +61,10 @@ fn resets() -> u64 {
 #[tokio::test]
 async fn client_resets_while_calls_are_pending_leave_nothing_behind() {
     let stack = mixed_traffic_stack().await;
-    // Warm up with the same traffic, so that "before" already holds Envoy's high-water buffers
-    // and pools: what stays above it afterwards is what the resets leaked.
-    let warm = load::drive(stack.port(), 0, 1_000, 50, |_| load::Kind::Reset)
-        .await
-        .unwrap();
-    let warm_allow = load::drive(stack.port(), 0, 2_000, 16, |_| load::Kind::Allow)
-        .await
-        .unwrap();
-    assert_eq!(warm.wrong + warm_allow.wrong, 0);
-    tokio::time::sleep(load::RESET_HOLD + Duration::from_millis(500)).await;
-    let rss_before = stack.envoy.rss_kib().unwrap();
-
-    let count = resets();
-    let tally = load::drive(stack.port(), 0, count, 50, |_| load::Kind::Reset)
-        .await
-        .unwrap();
-    assert_eq!(tally.wrong, 0, "{:?}", tally.first_wrong);
-    tokio::time::sleep(load::RESET_HOLD + Duration::from_millis(500)).await;
-
-    assert_eq!(
-        stack.plugin_stat("calls_in_flight").await,
-        0,
-        "no call is left counted as in flight"
-    );
-    let after = load::drive(stack.port(), 0, 2_000, 16, |_| load::Kind::Allow)
-        .await
-        .unwrap();
-    assert_eq!(after.wrong, 0, "Envoy serves normally after the resets");
-    let rss_after = stack.envoy.rss_kib().unwrap();
-    let growth = (rss_after as f64 - rss_before as f64) / rss_before as f64;
-    println!(
-        "{count} resets: Envoy RSS {:.1} MiB before, {:.1} MiB after ({:+.1}%)",
-        rss_before as f64 / 1024.0,
-        rss_after as f64 / 1024.0,
-        growth * 100.0
-    );
-    assert!(
-        growth < 0.10,
-        "RSS grew {:.1}% over {count} resets",
-        growth * 100.0
-    );
+    resets_leave_nothing_behind(&stack, resets(), "").await;
 }
 
 #[tokio::test]
 async fn short_soak_of_mixed_traffic() {
-    let stack = mixed_traffic_stack().await;
-    let report = soak::soak(&stack, 8_000, 16, 4, |_| {}).await.unwrap();
-    assert_eq!(report.tally.total(), 8_000);
-    assert_eq!(report.tally.wrong, 0, "{:?}", report.tally.first_wrong);
-    assert_eq!(report.vm_restarts(), 0);
-    assert_eq!(report.calls_in_flight_after, 0);
-    assert!(
-        report.growth_after_warmup() < 0.10,
-        "RSS grew {:.1}% after warm-up",
-        report.growth_after_warmup() * 100.0
-    );
+    short_soak(&mixed_traffic_stack().await).await;
 }

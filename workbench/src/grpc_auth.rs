@@ -21,6 +21,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 pub use envoy_types::ext_authz::v3::pb::{self as pb, HttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::HttpRequest;
 pub use envoy_types::pb::google::rpc::Status as RpcStatus;
 pub use tonic::Code;
 
@@ -68,6 +69,20 @@ impl GrpcReply {
             other => other,
         }
     }
+}
+
+/// The request a Check asks about (`attributes.request.http`), if it says.
+pub fn http_request(check: &CheckRequest) -> Option<&HttpRequest> {
+    check
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+}
+
+/// The path (with its query) a Check asks about; empty if it does not say.
+pub fn request_path(check: &CheckRequest) -> &str {
+    http_request(check).map_or("", |http| http.path.as_str())
 }
 
 /// A `DeniedHttpResponse` with a status, a body and headers (set, as ext_authz applies them).
@@ -267,12 +282,7 @@ impl Drop for GrpcAuthServer {
 /// `authorization: Bearer <name>` is allowed, and the upstream told `x-user-id: <name>`; any
 /// other is denied 401 with a `www-authenticate` challenge.
 pub fn example_policy(check: &CheckRequest) -> GrpcReply {
-    let authorization = check
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .and_then(|h| h.headers.get("authorization"));
+    let authorization = http_request(check).and_then(|h| h.headers.get("authorization"));
     let name = authorization
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)

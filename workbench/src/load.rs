@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::grpc_auth::pb::{CheckRequest, OkHttpResponse};
-use crate::grpc_auth::{denied, Code, GrpcReply};
+use crate::grpc_auth::{denied, request_path, Code, GrpcReply};
 use crate::stack::UPSTREAM_BODY;
 use crate::test_server::{Reply, SeenRequest};
 
@@ -76,13 +76,7 @@ pub fn mixed_auth(request: &SeenRequest) -> Reply {
 /// The mixed-traffic Check service (`protocol: grpc`), answering each kind as `mixed_auth`
 /// does: OK, a deny with the seed's body, a failed call, and a late OK.
 pub fn mixed_grpc_auth(check: &CheckRequest) -> GrpcReply {
-    let path = check
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .map_or("", |h| h.path.as_str());
-    let kind = path
+    let kind = request_path(check)
         .trim_start_matches('/')
         .split('/')
         .next()
