@@ -117,6 +117,81 @@ impl Stack {
     }
 }
 
+/// What a request gets: through to the upstream, or a local reply with this status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Upstream,
+    Status(u16),
+}
+
+impl Answer {
+    pub fn of(seen: &Seen) -> Answer {
+        if seen.reached_upstream() {
+            Answer::Upstream
+        } else {
+            Answer::Status(seen.status)
+        }
+    }
+}
+
+/// One case of a fault matrix, on a stack whose auth service misbehaves on `/fault`: the answer
+/// (failing closed always `status_on_error`, 403; failing open `open`), within the timeout plus
+/// a second, nothing upstream while failing closed, the failure-mode mark when let through, the
+/// next request served normally (or, when the fault is permanent, answered the same way), and
+/// no call left counted.
+pub async fn check_fault(
+    stack: &Stack,
+    name: &str,
+    fail_open: bool,
+    open: Answer,
+    next_is_normal: bool,
+    timeout: Duration,
+) {
+    let seen = stack.get("/fault").await;
+    let answer = Answer::of(&seen);
+    let mode = if fail_open { "open" } else { "closed" };
+    println!(
+        "| {name} | {mode} | {answer:?} | {} ms |",
+        seen.elapsed.as_millis()
+    );
+    let expected = if fail_open { open } else { Answer::Status(403) };
+    assert_eq!(answer, expected, "{name} failing {mode}");
+    if !fail_open {
+        assert!(
+            stack.upstream.seen().is_empty(),
+            "{name}: allowed while failing closed"
+        );
+    }
+    if fail_open && answer == Answer::Upstream {
+        let upstream = &stack.upstream.seen()[0];
+        assert_eq!(
+            upstream.header("x-envoy-auth-failure-mode-allowed"),
+            Some("true"),
+            "{name}"
+        );
+    }
+    let bound = timeout + Duration::from_secs(1);
+    assert!(
+        seen.elapsed < bound,
+        "{name} failing {mode} took {:?}",
+        seen.elapsed
+    );
+    let next = Answer::of(&stack.get("/next").await);
+    if next_is_normal {
+        assert_eq!(
+            next,
+            Answer::Upstream,
+            "{name}: the next request was not served"
+        );
+    } else {
+        assert_eq!(
+            next, expected,
+            "{name}: Envoy answers the next request the same way"
+        );
+    }
+    assert_eq!(stack.plugin_stat("calls_in_flight").await, 0, "{name}");
+}
+
 /// Sends `count` requests (`/r/0` …) to a stack whose auth service holds every call at `gate`:
 /// all must reach the service and be counted in flight at once; once the gate opens, each must
 /// get its own verdict exactly once: even FNV-1a hash of the path through to the upstream, odd
@@ -236,6 +311,38 @@ pub async fn short_soak(stack: &Stack) {
         "RSS grew {:.1}% after warm-up",
         report.growth_after_warmup() * 100.0
     );
+}
+
+/// The seed's Envoy config without its listeners, for tests that put filters side by side on
+/// listeners of their own: admin on a free port, `staticreply` pointed at `upstream_port`.
+pub fn side_by_side_config(upstream_port: u16) -> EnvoyConfig {
+    let mut config = must(EnvoyConfig::seed());
+    config.set_admin("127.0.0.1", 0);
+    for listener in ["main", "staticreply"] {
+        must(config.remove_listener(listener).map(|_| ()));
+    }
+    must(
+        config
+            .set_cluster_endpoint("staticreply", "127.0.0.1", upstream_port)
+            .map(|_| ()),
+    );
+    config
+}
+
+/// Headers as a comparable map (lowercased names, repeated ones in order), without those named
+/// in `incidental` (which differ between listeners or requests whatever the filter does).
+pub fn comparable<'a>(
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    incidental: &[&str],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut map: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (name, value) in headers {
+        let name = name.to_ascii_lowercase();
+        if !incidental.contains(&name.as_str()) {
+            map.entry(name).or_default().push(value.to_owned());
+        }
+    }
+    map
 }
 
 /// Starts Envoy, failing the test with Envoy's own log if it does not come up.

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use e2e::{client, closed_port, start_envoy, Reply, SeenRequest};
+use e2e::{client, closed_port, comparable, side_by_side_config, start_envoy, Reply, SeenRequest};
 use serde_json::{json, Value};
 use workbench::envoy::Envoy;
-use workbench::envoy_config::{http_listener, plugin_filter, route, EnvoyConfig};
+use workbench::envoy_config::{http_listener, plugin_filter, route};
 use workbench::test_server::TestServer;
 use workbench::{paths, plugin};
 
@@ -125,15 +125,8 @@ async fn setup() -> Setup {
     let wasm = plugin::built_wasm(&paths::default_plugin_dir()).unwrap();
     let auth = TestServer::start(auth_answer).await.unwrap();
     let upstream = TestServer::upstream().await.unwrap();
-    let mut config = EnvoyConfig::seed().unwrap();
+    let mut config = side_by_side_config(upstream.port());
     config
-        .set_admin("127.0.0.1", 0)
-        .remove_listener("main")
-        .unwrap()
-        .remove_listener("staticreply")
-        .unwrap()
-        .set_cluster_endpoint("staticreply", "127.0.0.1", upstream.port())
-        .unwrap()
         .add_cluster(workbench::envoy_config::cluster(
             "auth",
             "127.0.0.1",
@@ -195,20 +188,13 @@ struct Observation {
 }
 
 /// Headers that differ between any two requests or listeners whatever the filter does.
-const INCIDENTAL: [&str; 4] = ["date", "x-request-id", "host", "x-scenario"];
-
-fn comparable<'a>(
-    headers: impl Iterator<Item = (&'a str, &'a str)>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in headers {
-        let name = name.to_ascii_lowercase();
-        if !INCIDENTAL.contains(&name.as_str()) && name != "x-envoy-upstream-service-time" {
-            map.entry(name).or_default().push(value.to_owned());
-        }
-    }
-    map
-}
+const INCIDENTAL: [&str; 5] = [
+    "date",
+    "x-request-id",
+    "host",
+    "x-scenario",
+    "x-envoy-upstream-service-time",
+];
 
 /// What a server saw of the request tagged `id`: its method, path and headers.
 fn seen_with(server: &TestServer, id: &str) -> Option<BTreeMap<String, Vec<String>>> {
@@ -219,7 +205,7 @@ fn seen_with(server: &TestServer, id: &str) -> Option<BTreeMap<String, Vec<Strin
         .map(|r| {
             let line = [(":method", r.method.as_str()), (":path", r.path.as_str())];
             let headers = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-            comparable(line.into_iter().chain(headers))
+            comparable(line.into_iter().chain(headers), &INCIDENTAL)
         })
 }
 
@@ -239,6 +225,7 @@ async fn observe(setup: &Setup, listener: &str, path: &str, extra: &[(&str, &str
             .headers()
             .iter()
             .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>"))),
+        &INCIDENTAL,
     );
     let body = response.text().await.unwrap();
     Observation {

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use e2e::{client, start_envoy, Reply, SeenRequest};
+use e2e::{client, side_by_side_config, start_envoy, Reply, SeenRequest};
 use serde_json::{json, Value};
 use workbench::envoy::Envoy;
-use workbench::envoy_config::{http_listener, plugin_filter, route, EnvoyConfig};
+use workbench::envoy_config::{http_listener, plugin_filter, route};
 use workbench::test_server::TestServer;
 use workbench::{paths, plugin};
 
@@ -65,15 +65,8 @@ async fn setup() -> Setup {
     let wasm = plugin::built_wasm(&paths::default_plugin_dir()).unwrap();
     let auth = TestServer::start(auth_answer).await.unwrap();
     let upstream = TestServer::upstream().await.unwrap();
-    let mut config = EnvoyConfig::seed().unwrap();
+    let mut config = side_by_side_config(upstream.port());
     config
-        .set_admin("127.0.0.1", 0)
-        .remove_listener("main")
-        .unwrap()
-        .remove_listener("staticreply")
-        .unwrap()
-        .set_cluster_endpoint("staticreply", "127.0.0.1", upstream.port())
-        .unwrap()
         .add_cluster(workbench::envoy_config::cluster(
             "auth",
             "127.0.0.1",
@@ -207,15 +200,8 @@ async fn without_allow_on_headers_stop_iteration_a_body_request_fails_closed_in_
     let wasm = plugin::built_wasm(&paths::default_plugin_dir()).unwrap();
     let auth = TestServer::start(auth_answer).await.unwrap();
     let upstream = TestServer::upstream().await.unwrap();
-    let mut config = EnvoyConfig::seed().unwrap();
+    let mut config = side_by_side_config(upstream.port());
     config
-        .set_admin("127.0.0.1", 0)
-        .remove_listener("main")
-        .unwrap()
-        .remove_listener("staticreply")
-        .unwrap()
-        .set_cluster_endpoint("staticreply", "127.0.0.1", upstream.port())
-        .unwrap()
         .add_cluster(workbench::envoy_config::cluster(
             "auth",
             "127.0.0.1",

@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use e2e::{client, closed_port, start_envoy, Reply, SeenRequest};
+use e2e::{client, closed_port, comparable, side_by_side_config, start_envoy, Reply, SeenRequest};
 use serde_json::{json, Value};
 use workbench::envoy::Envoy;
-use workbench::envoy_config::{h2_cluster, http_listener, plugin_filter, route, EnvoyConfig};
+use workbench::envoy_config::{h2_cluster, http_listener, plugin_filter, route};
 use workbench::grpc_auth::pb::{CheckRequest, OkHttpResponse};
 use workbench::grpc_auth::{
     denied, header_action, header_option, http_request, query_parameter, request_path, Code,
@@ -198,15 +198,8 @@ async fn setup() -> Setup {
     let wasm = plugin::built_wasm(&paths::default_plugin_dir()).unwrap();
     let auth = GrpcAuthServer::start(check_answer).await.unwrap();
     let upstream = TestServer::start(upstream_answer).await.unwrap();
-    let mut config = EnvoyConfig::seed().unwrap();
+    let mut config = side_by_side_config(upstream.port());
     config
-        .set_admin("127.0.0.1", 0)
-        .remove_listener("main")
-        .unwrap()
-        .remove_listener("staticreply")
-        .unwrap()
-        .set_cluster_endpoint("staticreply", "127.0.0.1", upstream.port())
-        .unwrap()
         .add_cluster(h2_cluster("auth", "127.0.0.1", auth.port()))
         .unwrap()
         .add_cluster(h2_cluster("auth_down", "127.0.0.1", closed_port().await))
@@ -268,19 +261,6 @@ const INCIDENTAL: [&str; 6] = [
     "x-envoy-upstream-service-time",
 ];
 
-fn comparable<'a>(
-    headers: impl Iterator<Item = (&'a str, &'a str)>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in headers {
-        let name = name.to_ascii_lowercase();
-        if !INCIDENTAL.contains(&name.as_str()) {
-            map.entry(name).or_default().push(value.to_owned());
-        }
-    }
-    map
-}
-
 /// The CheckRequest with what differs per request or listener whatever the filter does set
 /// aside: the id (native: the stream id; the plugin: `x-request-id`), the time, the ports and
 /// the headers carrying them.
@@ -332,7 +312,10 @@ fn upstream_with(server: &TestServer, id: &str) -> Option<(String, BTreeMap<Stri
         .find(|r| r.header("x-scenario") == Some(id))
         .map(|r| {
             let headers = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-            (format!("{} {}", r.method, r.path), comparable(headers))
+            (
+                format!("{} {}", r.method, r.path),
+                comparable(headers, &INCIDENTAL),
+            )
         })
 }
 
@@ -377,6 +360,7 @@ async fn observe_with(
             .headers()
             .iter()
             .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<binary>"))),
+        &INCIDENTAL,
     );
     let body = response.text().await.unwrap();
     Observation {

@@ -5,19 +5,12 @@
 
 use std::time::Duration;
 
-use e2e::{config, Reply, SeenRequest, Stack};
+use e2e::{check_fault, config, Answer, Reply, SeenRequest, Stack};
 use serde_json::json;
 use workbench::grpc_auth::pb::{CheckRequest, DeniedHttpResponse, HttpResponse, OkHttpResponse};
 use workbench::grpc_auth::{denied, request_path, Code, GrpcReply, RpcStatus};
 
 const TIMEOUT_MS: u64 = 500;
-
-/// What a request gets: through to the upstream, or a local reply with this status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    Upstream,
-    Status(u16),
-}
 
 /// Who answers the Check.
 #[derive(Clone, Copy)]
@@ -70,70 +63,15 @@ async fn run(case: Case) {
             Service::Raw(handler) => builder.auth(handler).await.h2_auth(),
         };
         let stack = builder.start().await;
-
-        let seen = stack.get("/fault").await;
-        let answer = if seen.reached_upstream() {
-            Answer::Upstream
-        } else {
-            Answer::Status(seen.status)
-        };
-        let mode = if fail_open { "open" } else { "closed" };
-        println!(
-            "| {} | {mode} | {answer:?} | {} ms |",
+        check_fault(
+            &stack,
             case.name,
-            seen.elapsed.as_millis()
-        );
-        let expected = if fail_open {
-            case.open
-        } else {
-            Answer::Status(403)
-        };
-        assert_eq!(answer, expected, "{} failing {mode}", case.name);
-        if !fail_open {
-            assert!(
-                stack.upstream.seen().is_empty(),
-                "{}: allowed while failing closed",
-                case.name
-            );
-        }
-        if fail_open && answer == Answer::Upstream {
-            let upstream = &stack.upstream.seen()[0];
-            assert_eq!(
-                upstream.header("x-envoy-auth-failure-mode-allowed"),
-                Some("true"),
-                "{}",
-                case.name
-            );
-        }
-        let bound = Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(1);
-        assert!(
-            seen.elapsed < bound,
-            "{} failing {mode} took {:?}",
-            case.name,
-            seen.elapsed
-        );
-
-        let next = stack.get("/next").await;
-        if case.next_is_normal {
-            assert!(
-                next.reached_upstream(),
-                "{}: the next request was not served: {next:?}",
-                case.name
-            );
-        } else {
-            assert_eq!(
-                next.reached_upstream(),
-                expected == Answer::Upstream,
-                "{}: Envoy answers the next request the same way",
-                case.name
-            );
-        }
-        assert_eq!(
-            stack.plugin_stat("calls_in_flight").await,
-            0,
-            "{}",
-            case.name
-        );
+            fail_open,
+            case.open,
+            case.next_is_normal,
+            Duration::from_millis(TIMEOUT_MS),
+        )
+        .await;
     }
 }
 
