@@ -555,23 +555,7 @@ impl Flow {
         self.held -= reserved;
         self.stale = None;
         if self.state == State::Allowed {
-            for (name, value, action) in std::mem::take(&mut self.response_mutations) {
-                let present = || matches!(host.response_header(&name), Ok(Some(_)));
-                let result = match action {
-                    ResponseAction::Append => host.add_response_header(&name, &value),
-                    ResponseAction::Set => host.set_response_header(&name, &value),
-                    ResponseAction::AddIfAbsent if !present() => {
-                        host.add_response_header(&name, &value)
-                    }
-                    ResponseAction::OverwriteIfExists if present() => {
-                        host.set_response_header(&name, &value)
-                    }
-                    ResponseAction::AddIfAbsent | ResponseAction::OverwriteIfExists => Ok(()),
-                };
-                if let Err(err) = result {
-                    warn!("#{} could not set response header {name}: {err}", self.id);
-                }
-            }
+            self.apply_response_mutations(host);
         }
         if self.success_headers.is_empty() {
             return Action::Continue;
@@ -605,8 +589,6 @@ impl Flow {
         }
     }
 
-    /// The stream is deleted: whatever it held goes back to the budget. Returns the call it was
-    /// waiting for, if any, which may now have nobody waiting.
     /// The call this stream waits for, if it waits for one.
     pub fn awaited(&self) -> Option<u32> {
         match self.state {
@@ -615,6 +597,8 @@ impl Flow {
         }
     }
 
+    /// The stream is deleted: whatever it held goes back to the budget. Returns the call it was
+    /// waiting for, if any, which may now have nobody waiting.
     pub fn on_delete(&mut self, root: &mut Root) -> Option<u32> {
         let waited = self.awaited();
         self.on_done(root);
@@ -750,6 +734,27 @@ impl Flow {
             root.stats.count(Counter::SuccessHeadersDropped);
         }
         self.proceed(host, phase)
+    }
+
+    /// A gRPC allow's `response_headers_to_add`, each as its `append_action` says.
+    fn apply_response_mutations(&mut self, host: &impl Host) {
+        for (name, value, action) in std::mem::take(&mut self.response_mutations) {
+            let present = || matches!(host.response_header(&name), Ok(Some(_)));
+            let result = match action {
+                ResponseAction::Append => host.add_response_header(&name, &value),
+                ResponseAction::Set => host.set_response_header(&name, &value),
+                ResponseAction::AddIfAbsent if !present() => {
+                    host.add_response_header(&name, &value)
+                }
+                ResponseAction::OverwriteIfExists if present() => {
+                    host.set_response_header(&name, &value)
+                }
+                ResponseAction::AddIfAbsent | ResponseAction::OverwriteIfExists => Ok(()),
+            };
+            if let Err(err) = result {
+                warn!("#{} could not set response header {name}: {err}", self.id);
+            }
+        }
     }
 
     /// Rewrites the request's query string as the auth service asked.

@@ -417,7 +417,16 @@ impl Config {
 
     fn from_json(value: &Json, fingerprint: crate::cache::Digest) -> Checked<Config> {
         let root = Object::new(String::new(), value, FIELDS)?;
-        let grpc = root.string("protocol")? == Some("grpc");
+        let grpc = match root.string("protocol")? {
+            None | Some("http") => false,
+            Some("grpc") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "protocol",
+                    format!("unknown protocol \"{other}\", expected http or grpc"),
+                ))
+            }
+        };
         // gRPC follows ext_authz's `grpc_service.timeout` default; HTTP keeps the seed's.
         let default_timeout_ms = if grpc {
             DEFAULT_GRPC_TIMEOUT_MS
@@ -523,35 +532,28 @@ impl Config {
             MAX_RESPONSE_BODY_LIMIT,
             "bytes",
         )?;
-        let protocol = match root.string("protocol")? {
-            None | Some("http") => Protocol::Http,
-            Some("grpc") => {
-                // A CheckResponse over the limit denies: a limit that fits no real answer
-                // (an HTTP-mode 0 carried over, say) would deny every request.
-                if max_body < MIN_GRPC_RESPONSE_BYTES {
-                    return Err(ConfigError::new(
-                        "max_response_body_bytes",
-                        format!(
-                            "{max_body} is too small for a CheckResponse with protocol grpc: at least {MIN_GRPC_RESPONSE_BYTES} bytes"
-                        ),
-                    ));
-                }
-                if let Some(field) = HTTP_ONLY.iter().find(|f| root.has(f)) {
-                    return Err(ConfigError::new(
-                        *field,
-                        "has no effect with protocol grpc: the CheckResponse decides and says what to apply",
-                    ));
-                }
-                Protocol::Grpc {
-                    service: crate::grpc::service(&auth_request.cluster),
-                }
-            }
-            Some(other) => {
+        let protocol = if grpc {
+            // A CheckResponse over the limit denies: a limit that fits no real answer
+            // (an HTTP-mode 0 carried over, say) would deny every request.
+            if max_body < MIN_GRPC_RESPONSE_BYTES {
                 return Err(ConfigError::new(
-                    "protocol",
-                    format!("unknown protocol \"{other}\", expected http or grpc"),
-                ))
+                    "max_response_body_bytes",
+                    format!(
+                        "{max_body} is too small for a CheckResponse with protocol grpc: at least {MIN_GRPC_RESPONSE_BYTES} bytes"
+                    ),
+                ));
             }
+            if let Some(field) = HTTP_ONLY.iter().find(|f| root.has(f)) {
+                return Err(ConfigError::new(
+                    *field,
+                    "has no effect with protocol grpc: the CheckResponse decides and says what to apply",
+                ));
+            }
+            Protocol::Grpc {
+                service: crate::grpc::service(&auth_request.cluster),
+            }
+        } else {
+            Protocol::Http
         };
         let context_extensions = root.string_map("context_extensions")?;
         if !context_extensions.is_empty() && protocol == Protocol::Http {
