@@ -135,7 +135,8 @@ impl Answer {
 }
 
 /// One case of a fault matrix, on a stack whose auth service misbehaves on `/fault`: the answer
-/// (failing closed always `status_on_error`, 403; failing open `open`), within the timeout plus
+/// (failing closed `closed`, `status_on_error` (403) for a fault of the auth service; failing open
+/// `open`), within the timeout plus
 /// a second, nothing upstream while failing closed, the failure-mode mark when let through, the
 /// next request served normally (or, when the fault is permanent, answered the same way), and
 /// no call left counted.
@@ -143,6 +144,7 @@ pub async fn check_fault(
     stack: &Stack,
     name: &str,
     fail_open: bool,
+    closed: Answer,
     open: Answer,
     next_is_normal: bool,
     timeout: Duration,
@@ -154,9 +156,9 @@ pub async fn check_fault(
         "| {name} | {mode} | {answer:?} | {} ms |",
         seen.elapsed.as_millis()
     );
-    let expected = if fail_open { open } else { Answer::Status(403) };
+    let expected = if fail_open { open } else { closed };
     assert_eq!(answer, expected, "{name} failing {mode}");
-    if !fail_open {
+    if !fail_open || open != Answer::Upstream {
         assert!(
             stack.upstream.seen().is_empty(),
             "{name}: allowed while failing closed"
@@ -252,7 +254,7 @@ pub async fn resets_leave_nothing_behind(stack: &Stack, count: u64, what: &str) 
     use workbench::load::{self, Kind};
     let port = stack.port();
     let warm = must(load::drive(port, 0, 1_000, 50, |_| Kind::Reset).await);
-    // Reset calls still count against max_calls_in_flight until answered (HTTP cannot cancel
+    // Reset calls still count against max_orphaned_calls until answered (HTTP cannot cancel
     // them): let them end, or the allows that follow could meet a full worker (503).
     tokio::time::sleep(load::RESET_HOLD + Duration::from_millis(500)).await;
     let warm_allow = must(load::drive(port, 0, 2_000, 16, |_| Kind::Allow).await);
@@ -348,6 +350,45 @@ pub fn comparable<'a>(
 /// Starts Envoy, failing the test with Envoy's own log if it does not come up.
 pub async fn start_envoy(config: &EnvoyConfig) -> Envoy {
     must(Envoy::start(config, &EnvoyOptions::default()).await)
+}
+
+/// Sends raw bytes as a request on a new connection; returns the status line's code (0 if the
+/// connection closed without one) and everything read until the headers end (10 s at most).
+pub async fn raw(port: u16, request: &[u8]) -> (u16, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = must(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(anyhow::Error::from),
+    );
+    must(socket.write_all(request).await.map_err(anyhow::Error::from));
+    let answer = read_head(&mut socket, Duration::from_secs(10)).await;
+    let code = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (code, answer)
+}
+
+/// Reads from a socket until a response's headers end, the connection closes, or `limit`.
+pub async fn read_head(socket: &mut tokio::net::TcpStream, limit: Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = socket.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// A loopback port that refuses connections.

@@ -16,7 +16,10 @@ struct Case {
     plugin: Value,
     auth: Option<fn(&SeenRequest) -> Reply>,
     test_variant: bool,
-    /// The answer failing open (failing closed is always 403, the default `status_on_error`).
+    /// The answer failing closed: the default `status_on_error` (403) for a fault of the auth
+    /// service.
+    closed: Answer,
+    /// The answer failing open.
     open: Answer,
     /// Whether the next request is served normally; false when the fault is the configuration.
     next_is_normal: bool,
@@ -50,6 +53,7 @@ async fn run(case: Case) {
             &stack,
             case.name,
             fail_open,
+            case.closed,
             case.open,
             case.next_is_normal,
             Duration::from_millis(TIMEOUT_MS),
@@ -61,9 +65,10 @@ async fn run(case: Case) {
 fn case(name: &'static str, auth: fn(&SeenRequest) -> Reply) -> Case {
     Case {
         name,
-        plugin: json!({}),
+        plugin: json!({"decision": "fnv_parity"}),
         auth: Some(auth),
         test_variant: false,
+        closed: Answer::Status(403),
         open: Answer::Upstream,
         next_is_normal: true,
     }
@@ -127,7 +132,7 @@ async fn auth_service_answers_an_empty_body() {
 #[tokio::test]
 async fn auth_answer_over_the_configured_body_limit() {
     run(Case {
-        plugin: json!({"max_response_body_bytes": 1024}),
+        plugin: json!({"decision": "fnv_parity", "max_response_body_bytes": 1024}),
         ..case("body over a 1 KiB limit", |r| {
             misbehave_on_fault(Reply::ok(vec![b'a'; 2048]))(r)
         })
@@ -146,7 +151,11 @@ async fn auth_answer_over_the_default_64_kib_limit() {
 #[tokio::test]
 async fn auth_cluster_that_does_not_exist() {
     run(Case {
-        plugin: json!({"cluster": "no_such_cluster"}),
+        plugin: json!({"decision": "fnv_parity", "cluster": "no_such_cluster"}),
+        // Envoy refuses the call, which the plugin cannot tell from one a client made
+        // unsendable: 503, never the failure policy.
+        closed: Answer::Status(503),
+        open: Answer::Status(503),
         next_is_normal: false,
         ..case("unknown cluster", |_| Reply::ok(EVEN))
     })
@@ -156,8 +165,10 @@ async fn auth_cluster_that_does_not_exist() {
 #[tokio::test]
 async fn dispatch_refused_for_a_missing_pseudo_header() {
     run(Case {
-        plugin: json!({"test_switches": {"drop_auth_header": ":authority"}}),
+        plugin: json!({"decision": "fnv_parity", "test_switches": {"drop_auth_header": ":authority"}}),
         test_variant: true,
+        closed: Answer::Status(503),
+        open: Answer::Status(503),
         next_is_normal: false,
         ..case("dispatch refused (no :authority)", |_| Reply::ok(EVEN))
     })

@@ -67,6 +67,7 @@ async fn run(case: Case) {
             &stack,
             case.name,
             fail_open,
+            Answer::Status(403),
             case.open,
             case.next_is_normal,
             Duration::from_millis(TIMEOUT_MS),

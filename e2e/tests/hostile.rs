@@ -1,36 +1,12 @@
 //! Hostile clients: header tricks sent on a raw socket must never get a request through an auth
 //! service that says no, and must never forge an identity the auth service sets.
 
-use std::time::Duration;
-
 use e2e::{config, Reply, Stack};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Sends raw bytes as a request; returns the status line's code (0 if the connection just closed).
 async fn raw(port: u16, request: &[u8]) -> u16 {
-    let mut socket = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    socket.write_all(request).await.unwrap();
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = socket.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            answer.extend_from_slice(&buf[..n]);
-            if answer.windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
-    })
-    .await;
-    let text = String::from_utf8_lossy(&answer);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
+    e2e::raw(port, request).await.0
 }
 
 const TRICKS: [(&str, &[u8]); 8] = [
@@ -69,7 +45,7 @@ const TRICKS: [(&str, &[u8]); 8] = [
 async fn header_tricks_never_get_past_a_denying_auth_service() {
     // The auth service denies everything; failing open must not open a door either.
     for fail_open in [false, true] {
-        let plugin = config(json!({"failure_mode_allow": fail_open}));
+        let plugin = config(json!({"decision": "fnv_parity", "failure_mode_allow": fail_open}));
         let stack = Stack::start(&plugin, |_| Reply::ok("b")).await;
         for (name, request) in TRICKS {
             let status = raw(stack.port(), request).await;
@@ -105,7 +81,7 @@ async fn forged_identity_headers_are_removed_in_any_case_and_number() {
 
 #[tokio::test]
 async fn a_non_utf8_header_that_would_go_to_the_auth_service_is_a_bad_request_even_failing_open() {
-    let plugin = config(json!({"failure_mode_allow": true}));
+    let plugin = config(json!({"decision": "fnv_parity", "failure_mode_allow": true}));
     let stack = Stack::start(&plugin, |_| Reply::ok("a")).await;
     let request = b"GET /a HTTP/1.1\r\nhost: t\r\nx-a: \xff\r\n\r\n";
     assert_eq!(raw(stack.port(), request).await, 400);

@@ -17,19 +17,21 @@ async fn two_thousand_paused_requests_all_get_their_own_answer_once() {
     let held = gate.clone();
     // Every auth call waits at the gate, so all requests are paused in the plugin at once (the
     // per-worker cap, 500 by default, raised to let them all wait).
-    let stack = Stack::builder(&config(json!({"max_calls_in_flight": 10_000})))
-        .auth(move |request| {
-            let body = if fnv1a(request.path.as_bytes()) % 2 == 0 {
-                EVEN
-            } else {
-                ODD
-            };
-            Reply::Gated(held.clone(), Box::new(Reply::ok(body)))
-        })
-        .await
-        .large_capacity()
-        .start()
-        .await;
+    let stack = Stack::builder(&config(
+        json!({"decision": "fnv_parity", "max_calls_in_flight": 10_000}),
+    ))
+    .auth(move |request| {
+        let body = if fnv1a(request.path.as_bytes()) % 2 == 0 {
+            EVEN
+        } else {
+            ODD
+        };
+        Reply::Gated(held.clone(), Box::new(Reply::ok(body)))
+    })
+    .await
+    .large_capacity()
+    .start()
+    .await;
     let auth = stack.auth.as_ref().unwrap();
     paused_requests_each_get_their_own_answer(&stack, &gate, CONCURRENT, || auth.seen_count())
         .await;

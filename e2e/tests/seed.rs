@@ -98,7 +98,10 @@ async fn a_5xx_answer_is_an_error_not_a_verdict() {
 
 #[tokio::test]
 async fn auth_service_down_fails_closed_at_once() {
-    let stack = Stack::start_with_auth_down(&config(json!({"status_on_error": 503}))).await;
+    let stack = Stack::start_with_auth_down(&config(
+        json!({"decision": "fnv_parity", "status_on_error": 503}),
+    ))
+    .await;
     for _ in 0..5 {
         let seen = stack.get("/uuid").await;
         assert_eq!(seen.status, 503);
@@ -113,7 +116,7 @@ async fn auth_service_down_fails_closed_at_once() {
 
 #[tokio::test]
 async fn auth_service_slower_than_the_timeout_fails_closed_after_the_timeout() {
-    let plugin = config(json!({"timeout_ms": 500}));
+    let plugin = config(json!({"decision": "fnv_parity", "timeout_ms": 500}));
     let stack = Stack::start(&plugin, |_| Reply::ok(EVEN).after(Duration::from_secs(5))).await;
     let seen = stack.get("/uuid").await;
     assert_eq!(seen.status, 403);
@@ -140,7 +143,10 @@ async fn a_dropped_connection_fails_closed() {
 
 #[tokio::test]
 async fn failure_mode_allow_lets_the_request_through_marked() {
-    let stack = Stack::start_with_auth_down(&config(json!({"failure_mode_allow": true}))).await;
+    let stack = Stack::start_with_auth_down(&config(
+        json!({"decision": "fnv_parity", "failure_mode_allow": true}),
+    ))
+    .await;
     let seen = stack.get("/uuid").await;
     assert!(seen.reached_upstream(), "{seen:?}");
     let upstream = stack.upstream.seen();
@@ -152,20 +158,30 @@ async fn failure_mode_allow_lets_the_request_through_marked() {
 }
 
 #[tokio::test]
-async fn an_unknown_auth_cluster_fails_closed() {
-    let stack = Stack::start(&config(json!({"cluster": "no_such_cluster"})), |_| {
-        Reply::ok(EVEN)
-    })
-    .await;
-    let seen = stack.get("/uuid").await;
-    assert_eq!(seen.status, 403);
-    assert_eq!(stack.upstream.seen_count(), 0);
-    assert!(stack.auth_seen().is_empty());
+async fn an_unknown_auth_cluster_is_refused_with_503_even_failing_open() {
+    // Envoy refuses to send the call; the plugin cannot tell that from a call a client made
+    // unsendable, so it is never the failure policy's.
+    for fail_open in [false, true] {
+        let plugin = config(json!({
+            "decision": "fnv_parity",
+            "cluster": "no_such_cluster",
+            "failure_mode_allow": fail_open,
+        }));
+        let stack = Stack::start(&plugin, |_| Reply::ok(EVEN)).await;
+        let seen = stack.get("/uuid").await;
+        assert_eq!(
+            (seen.status, seen.body.as_str()),
+            (503, "authorization unavailable")
+        );
+        assert_eq!(stack.upstream.seen_count(), 0);
+        assert!(stack.auth_seen().is_empty());
+        assert!(stack.envoy.log().contains("no_such_cluster"));
+    }
 }
 
 #[tokio::test]
 async fn an_invalid_configuration_is_refused_by_envoy_with_the_plugins_reason() {
-    let plugin = config(json!({"timeout_ms": 0}));
+    let plugin = config(json!({"decision": "fnv_parity", "timeout_ms": 0}));
     let config = seed_config(&plugin, closed_port().await, closed_port().await).unwrap();
     let err = match Envoy::start(&config, &EnvoyOptions::default()).await {
         Ok(_) => panic!("Envoy accepted a configuration the plugin refuses"),

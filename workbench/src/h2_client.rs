@@ -122,6 +122,22 @@ async fn read_response(response: h2::client::ResponseFuture) -> Result<H2Respons
     })
 }
 
+/// Sends one request without a body on a new h2c connection. Header values go as given, even
+/// ones HTTP/2 calls malformed (leading or trailing whitespace), as a hostile client sends them.
+pub async fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<H2Response> {
+    let send = connect(port).await?;
+    let mut send = send.ready().await?;
+    let (response, _) = send.send_request(request(port, method, path, headers)?, true)?;
+    tokio::time::timeout(Duration::from_secs(30), read_response(response))
+        .await
+        .context("no response in 30 s")?
+}
+
 /// Sends one request with a body and trailers on a new h2c connection.
 pub async fn send_with_trailers(
     port: u16,

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use crate::abi::{MAX_PAIRS, MAX_PAIRS_BYTES, PAIR_OVERHEAD_BYTES};
 use crate::config::{AuthRequest, Forward, PathRule};
 use crate::host::Headers;
 
@@ -16,6 +17,19 @@ pub enum BadRequest {
     NoAuthority,
     /// The request has no `:method` (nor a configured one).
     NoMethod,
+    /// The check would be larger than the host can send (over 1,024 headers or 1 MiB): the
+    /// client's headers are too large to check, as Envoy says of headers it cannot take (431).
+    TooLarge { headers: usize, bytes: usize },
+}
+
+impl BadRequest {
+    /// The status the client gets.
+    pub fn status(&self) -> u16 {
+        match self {
+            BadRequest::TooLarge { .. } => 431,
+            _ => 400,
+        }
+    }
 }
 
 impl std::fmt::Display for BadRequest {
@@ -29,6 +43,11 @@ impl std::fmt::Display for BadRequest {
             }
             BadRequest::NoAuthority => write!(f, "request has no :authority to send for checking"),
             BadRequest::NoMethod => write!(f, "request has no :method to send for checking"),
+            BadRequest::TooLarge { headers, bytes } => write!(
+                f,
+                "request is too large to check: the check would carry {headers} headers or \
+                 {bytes} bytes, over the host's {MAX_PAIRS} headers or {MAX_PAIRS_BYTES} bytes"
+            ),
         }
     }
 }
@@ -91,10 +110,13 @@ pub struct SentBody {
 }
 
 /// Whether the auth service could be asked about the request, as `auth_headers` would build the
-/// call, without building it: a cache hit must refuse what a miss would refuse.
+/// call, without building it: a cache hit must refuse what a miss would refuse. The call's size
+/// is bounded from above (the path and authority travel twice), so that the host never refuses
+/// a call a client made too large: that refusal would otherwise reach the failure policy.
 pub fn check_sendable(spec: &AuthRequest, request: &Headers) -> Result<(), BadRequest> {
     let (mut method, mut authority) = (spec.method.is_some(), spec.authority.is_some());
     let mut seen = [false; 3];
+    let mut size = CallSize::of_additions(spec);
     for (name, value) in request {
         // The call carries the first of each pseudo-header, as `auth_headers` reads it.
         let pseudo = [":method", ":path", ":authority"]
@@ -107,6 +129,12 @@ pub fn check_sendable(spec: &AuthRequest, request: &Headers) -> Result<(), BadRe
             if let Some(flag) = seen.get_mut(index) {
                 *flag = true;
             }
+            // Forwarded again as x-forwarded-method, -uri or -host (a CONNECT's authority as
+            // both of the last two).
+            size.add(FORWARDED_METHOD.len(), value.len());
+            if name == ":authority" {
+                size.add(FORWARDED_URI.len(), value.len());
+            }
         }
         method |= name == ":method";
         authority |= name == ":authority";
@@ -118,6 +146,7 @@ pub fn check_sendable(spec: &AuthRequest, request: &Headers) -> Result<(), BadRe
                 });
         if sent {
             text(name, value)?;
+            size.add(name.len(), value.len());
         }
     }
     if !method {
@@ -126,7 +155,56 @@ pub fn check_sendable(spec: &AuthRequest, request: &Headers) -> Result<(), BadRe
     if !authority {
         return Err(BadRequest::NoAuthority);
     }
-    Ok(())
+    size.check()
+}
+
+/// An upper bound on a call's header map as the host encodes it.
+#[derive(Debug, Clone, Copy)]
+pub struct CallSize {
+    headers: usize,
+    bytes: usize,
+}
+
+impl CallSize {
+    /// What the call carries whatever the request: `content-length`, the partial-body marker,
+    /// the configured path, authority and method, and `headers_to_add`.
+    pub fn of_additions(spec: &AuthRequest) -> CallSize {
+        let mut size = CallSize {
+            headers: 0,
+            bytes: 4,
+        };
+        size.add("content-length".len(), 20);
+        size.add(PARTIAL_BODY.len(), 5);
+        // A CONNECT's check has a `:path` of its own.
+        size.add(":path".len(), 1);
+        let configured = match &spec.path {
+            PathRule::Client => 0,
+            PathRule::Prefixed(prefix) | PathRule::Fixed(prefix) => prefix.len(),
+        } + spec.authority.as_ref().map_or(0, String::len)
+            + spec.method.as_ref().map_or(0, String::len);
+        size.bytes = size.bytes.saturating_add(configured);
+        for (name, value) in &spec.headers_to_add {
+            size.add(name.len(), value.len());
+        }
+        size
+    }
+
+    pub fn add(&mut self, name: usize, value: usize) {
+        self.headers += 1;
+        self.bytes = self
+            .bytes
+            .saturating_add(name + value + PAIR_OVERHEAD_BYTES);
+    }
+
+    pub fn check(self) -> Result<(), BadRequest> {
+        if self.headers > MAX_PAIRS || self.bytes > MAX_PAIRS_BYTES {
+            return Err(BadRequest::TooLarge {
+                headers: self.headers,
+                bytes: self.bytes,
+            });
+        }
+        Ok(())
+    }
 }
 
 pub fn auth_headers<'a>(
@@ -192,7 +270,7 @@ pub fn auth_headers<'a>(
                 continue;
             }
         }
-        out.push((name, Cow::Borrowed(text(name, value)?)));
+        out.push((name, Cow::Borrowed(trimmed(text(name, value)?))));
     }
 
     if let Some(method) = method {
@@ -210,6 +288,13 @@ pub fn auth_headers<'a>(
         out.push((name.as_str(), Cow::Borrowed(value.as_str())));
     }
     Ok(out)
+}
+
+/// A value without leading or trailing spaces and tabs. HTTP/2 calls such a value malformed
+/// (RFC 9113 8.2.1) and a strict auth server resets the whole connection for it, failing every
+/// check in flight there; RFC 9110 lets a recipient trim it, and it means the same.
+fn trimmed(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
 }
 
 fn text<'a>(name: &str, value: &'a [u8]) -> Result<&'a str, BadRequest> {
@@ -278,8 +363,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_path_authority_and_method() {
-        let json =
-            r#"{"path": "/check", "path_prefix": "/v1", "authority": "auth", "method": "POST"}"#;
+        let json = r#"{"decision": "fnv_parity", "path": "/check", "path_prefix": "/v1", "authority": "auth", "method": "POST"}"#;
         let headers = build(json, &request()).unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/v1/check"]);
         assert_eq!(get(&headers, ":authority"), vec!["auth"]);
@@ -288,14 +372,18 @@ mod tests {
 
     #[test]
     fn path_prefix_keeps_the_clients_path() {
-        let headers = build(r#"{"path_prefix": "/authz"}"#, &request()).unwrap();
+        let headers = build(
+            r#"{"decision": "fnv_parity", "path_prefix": "/authz"}"#,
+            &request(),
+        )
+        .unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/authz/uuid?x=1"]);
     }
 
     #[test]
     fn allowlist_forwards_only_matches_and_the_always_set() {
         let headers = build(
-            r#"{"allowed_headers": [{"prefix": "x-request"}]}"#,
+            r#"{"decision": "fnv_parity", "allowed_headers": [{"prefix": "x-request"}]}"#,
             &request(),
         )
         .unwrap();
@@ -366,7 +454,7 @@ mod tests {
         req.push((FORWARDED_URI.into(), b"/public/x".to_vec()));
         req.push((FORWARDED_METHOD.into(), b"GET".to_vec()));
         req.push((FORWARDED_HOST.into(), b"elsewhere".to_vec()));
-        let headers = build(r#"{"path": "/verify"}"#, &req).unwrap();
+        let headers = build(r#"{"decision": "fnv_parity", "path": "/verify"}"#, &req).unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/verify"]);
         assert_eq!(get(&headers, FORWARDED_URI), vec!["/uuid?x=1"]);
         assert_eq!(get(&headers, FORWARDED_METHOD), vec!["GET"]);
@@ -375,7 +463,7 @@ mod tests {
 
     #[test]
     fn headers_to_add_overwrite_the_clients_copy() {
-        let json = r#"{"headers_to_add": [{"key": "x-request-id", "value": "fixed"}, {"key": "x-new", "value": "1"}]}"#;
+        let json = r#"{"decision": "fnv_parity", "headers_to_add": [{"key": "x-request-id", "value": "fixed"}, {"key": "x-new", "value": "1"}]}"#;
         let headers = build(json, &request()).unwrap();
         assert_eq!(get(&headers, "x-request-id"), vec!["fixed"]);
         assert_eq!(get(&headers, "x-new"), vec!["1"]);
@@ -390,7 +478,11 @@ mod tests {
             Err(BadRequest::NotUtf8("x-odd".to_owned()))
         );
         // Not forwarded, not a problem.
-        assert!(build(r#"{"allowed_headers": [{"exact": "cookie"}]}"#, &req).is_ok());
+        assert!(build(
+            r#"{"decision": "fnv_parity", "allowed_headers": [{"exact": "cookie"}]}"#,
+            &req
+        )
+        .is_ok());
     }
 
     fn connect() -> Headers {
@@ -408,7 +500,11 @@ mod tests {
         assert_eq!(get(&headers, FORWARDED_METHOD), vec!["CONNECT"]);
         assert_eq!(get(&headers, FORWARDED_URI), vec!["db.internal:5432"]);
         assert_eq!(get(&headers, ":authority"), vec!["db.internal:5432"]);
-        let headers = build(r#"{"path": "/tunnel", "method": "POST"}"#, &connect()).unwrap();
+        let headers = build(
+            r#"{"decision": "fnv_parity", "path": "/tunnel", "method": "POST"}"#,
+            &connect(),
+        )
+        .unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/tunnel"]);
         assert_eq!(get(&headers, ":method"), vec!["POST"]);
         assert_eq!(get(&headers, FORWARDED_METHOD), vec!["CONNECT"]);
@@ -420,7 +516,11 @@ mod tests {
             vec!["CONNECT"],
             "the client's copy is replaced"
         );
-        let headers = build(r#"{"path_prefix": "/authz"}"#, &connect()).unwrap();
+        let headers = build(
+            r#"{"decision": "fnv_parity", "path_prefix": "/authz"}"#,
+            &connect(),
+        )
+        .unwrap();
         assert_eq!(get(&headers, ":path"), vec!["/authz/"]);
     }
 
@@ -431,7 +531,11 @@ mod tests {
             (":path".into(), b"/".to_vec()),
         ];
         assert_eq!(build("", &request), Err(BadRequest::NoAuthority));
-        let headers = build(r#"{"authority": "auth"}"#, &request).unwrap();
+        let headers = build(
+            r#"{"decision": "fnv_parity", "authority": "auth"}"#,
+            &request,
+        )
+        .unwrap();
         assert_eq!(get(&headers, ":authority"), vec!["auth"]);
     }
 
@@ -452,6 +556,44 @@ mod tests {
             assert_eq!(get("content-length"), ["42"]);
             assert_eq!(get(PARTIAL_BODY), [partial.to_string()]);
         }
+    }
+
+    #[test]
+    fn values_padded_with_spaces_or_tabs_are_sent_trimmed() {
+        let mut req = request();
+        req.push(("x-padded".into(), b" \tv a l\t ".to_vec()));
+        req.push(("x-blank".into(), b"   ".to_vec()));
+        let headers = build("", &req).unwrap();
+        assert_eq!(get(&headers, "x-padded"), vec!["v a l"]);
+        assert_eq!(get(&headers, "x-blank"), vec![""]);
+    }
+
+    #[test]
+    fn a_request_over_the_hosts_map_limits_is_too_large_to_check() {
+        let config = Config::parse(br#"{"decision": "status"}"#).unwrap();
+        let spec = &config.auth_request;
+        let mut req = request();
+        for n in 0..1020 {
+            req.push((format!("x-{n}"), Vec::new()));
+        }
+        assert!(matches!(
+            check_sendable(spec, &req),
+            Err(BadRequest::TooLarge { .. })
+        ));
+        let mut req = request();
+        req.retain(|(n, _)| n != ":path");
+        req.push((":path".into(), vec![b'p'; 600 * 1024]));
+        let err = check_sendable(spec, &req).unwrap_err();
+        assert_eq!(err.status(), 431);
+        // Whatever passes the check fits the host: the bound is from above.
+        let mut req = request();
+        req.retain(|(n, _)| n != ":path");
+        req.push((":path".into(), vec![b'p'; 500 * 1024]));
+        check_sendable(spec, &req).unwrap();
+        let headers = auth_headers(spec, &req, None).unwrap();
+        assert!(crate::abi::within_host_limits(
+            headers.iter().map(|(n, v)| (n.len(), v.len()))
+        ));
     }
 
     mod properties {
@@ -484,6 +626,7 @@ mod tests {
                 configured in any::<bool>(),
             ) {
                 let mut json = serde_json::Map::new();
+                json.insert("decision".into(), "status".into());
                 if allowlist {
                     json.insert("allowed_headers".into(), serde_json::json!([{"exact": "x-a"}]));
                 }

@@ -26,7 +26,6 @@ impl Verdict {
 /// Why an auth call did not produce a verdict. Every one of these goes to the failure policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
-    DispatchRefused(String),
     CallFailed,
     /// An interim (1xx) status: not an answer, and never relayed as one.
     NotFinal(u16),
@@ -44,19 +43,80 @@ pub enum AuthError {
         size: usize,
         limit: usize,
     },
+    /// An HTTP-mode answer from a gRPC server (`content-type: application/grpc…` or a
+    /// `grpc-status`): the configuration asks a gRPC service over HTTP, and its 200 means
+    /// nothing. Never an allow.
+    GrpcAnswerOverHttp,
     Host(String),
+}
+
+/// The HTTP statuses that say the auth service is down or unreachable (RFC 5861's list for
+/// `stale-if-error`). Envoy itself answers 503 for a refused connection and 504 at the timeout.
+const UNAVAILABLE_STATUSES: [u16; 4] = [500, 502, 503, 504];
+
+/// gRPC's UNAVAILABLE and DEADLINE_EXCEEDED: the check could not reach the service in time.
+const UNAVAILABLE_GRPC: [u32; 2] = [14, 4];
+
+impl AuthError {
+    /// Whether this failure may be answered with an expired allow (`stale_if_error_ms`): only
+    /// when the auth service could not be reached or was down. Anything a client can provoke
+    /// from a healthy service (a method it answers 501 for, an answer it cannot read) is not,
+    /// or a revoked credential could keep being served from the cache.
+    pub fn may_serve_stale(&self) -> bool {
+        match self {
+            AuthError::CallFailed | AuthError::NoAnswer => true,
+            AuthError::ServerError(status) => UNAVAILABLE_STATUSES.contains(status),
+            AuthError::GrpcFailed(status) => UNAVAILABLE_GRPC.contains(status),
+            AuthError::NotFinal(_)
+            | AuthError::GrpcError(_)
+            | AuthError::Malformed(_)
+            | AuthError::MissingStatus
+            | AuthError::BodyTooLarge { .. }
+            | AuthError::GrpcAnswerOverHttp
+            | AuthError::Host(_) => false,
+        }
+    }
+}
+
+/// A gRPC status code's name, as the gRPC specification spells it.
+pub fn grpc_status_name(code: u32) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "an unknown status",
+    }
 }
 
 impl std::fmt::Display for AuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AuthError::DispatchRefused(why) => write!(f, "auth call refused by the host: {why}"),
             AuthError::CallFailed => write!(f, "auth call failed (reset or no response)"),
             AuthError::NoAnswer => write!(f, "auth call got no answer by its deadline"),
-            AuthError::GrpcFailed(status) => write!(f, "gRPC check failed with status {status}"),
-            AuthError::GrpcError(code) => {
-                write!(f, "auth service answered an error_response (code {code})")
-            }
+            AuthError::GrpcFailed(status) => write!(
+                f,
+                "gRPC check failed with status {status} ({})",
+                grpc_status_name(*status)
+            ),
+            AuthError::GrpcError(code) => write!(
+                f,
+                "auth service answered an error_response (code {code}, {})",
+                u32::try_from(*code).map_or("an unknown status", grpc_status_name)
+            ),
             AuthError::Malformed(what) => write!(f, "auth answer is malformed: {what}"),
             AuthError::NotFinal(status) => {
                 write!(f, "auth service answered {status}, an interim status")
@@ -69,6 +129,10 @@ impl std::fmt::Display for AuthError {
                     "auth answer body is {size} bytes, over the {limit}-byte limit"
                 )
             }
+            AuthError::GrpcAnswerOverHttp => write!(
+                f,
+                "the auth service answered as a gRPC server: set \"protocol\": \"grpc\" to ask it"
+            ),
             AuthError::Host(why) => write!(f, "host call failed: {why}"),
         }
     }

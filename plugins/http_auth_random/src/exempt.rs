@@ -43,7 +43,7 @@ mod tests {
 
     fn rules() -> Exemptions {
         Config::parse(
-            br#"{"exempt": {"paths": ["/healthz"], "path_prefixes": ["/public/"], "methods": ["OPTIONS"]}}"#,
+            br#"{"decision": "fnv_parity", "exempt": {"paths": ["/healthz"], "path_prefixes": ["/public/"], "methods": ["OPTIONS"]}}"#,
         )
         .unwrap()
         .exempt

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use log::{debug, log_enabled, warn, Level};
 
-use crate::abi::{Action, Status};
+use crate::abi::{within_host_limits, Action, BodyAction, Status};
 use crate::auth_request::{auth_headers, check_sendable, BadRequest, SentBody};
 use crate::cache::{self, Found};
 use crate::config::{CacheConfig, Config, Limits, Protocol, ResponseHeaders};
@@ -23,6 +23,9 @@ pub const FAILURE_MODE_ALLOWED_HEADER: &str = "x-envoy-auth-failure-mode-allowed
 
 /// The body of the 503 a request gets when the auth path is saturated.
 pub const OVERLOADED_BODY: &[u8] = b"authorization overloaded";
+
+/// The body of the 503 a request gets when Envoy refuses to send its check.
+pub const UNAVAILABLE_BODY: &[u8] = b"authorization unavailable";
 
 /// What a waiting stream costs the worker's memory budget before it holds any headers: the
 /// stream's state and its entries in the worker's maps, rounded up.
@@ -90,6 +93,8 @@ pub struct Flow {
     stale: Option<Stale>,
     /// A call this stream left without ending, for the worker to cancel if orphaned.
     left_call: Option<u32>,
+    /// Whether any of the body reached the plugin (`with_request_body`).
+    body_seen: bool,
 }
 
 impl Flow {
@@ -103,6 +108,7 @@ impl Flow {
             held: 0,
             stale: None,
             left_call: None,
+            body_seen: false,
         }
     }
 
@@ -134,7 +140,7 @@ impl Flow {
         if exempt && !config.response.strips_client_copies() {
             return self.exempt_continue(root);
         }
-        let request = match host.request_headers() {
+        let mut request = match host.request_headers() {
             Ok(headers) => headers,
             Err(err) => return self.fail_request(host, root, err),
         };
@@ -144,6 +150,9 @@ impl Flow {
         if let Err(err) = self.strip_spoofed(host, &request, Map::Headers) {
             return self.fail_request(host, root, err);
         }
+        // Gone from the request, so gone from the check too: the auth service must not read
+        // a forged identity as one an earlier filter set.
+        request.retain(|(name, _)| !self.forged(name, Map::Headers));
         if exempt {
             return self.exempt_continue(root);
         }
@@ -154,14 +163,14 @@ impl Flow {
         }
         self.held = reserve;
         if config.request_body.is_some() && !end_of_stream {
+            // As native ext_authz, the plugin waits for the body as long as Envoy lets the
+            // stream live, and times only the call: a slow upload, or a client waiting for a
+            // `100 Continue`, is Envoy's timeouts' to end, not a failure.
             debug!("#{} waits for the body to send with the check", self.id);
             self.state = State::AwaitingBody;
-            let timeout = u64::try_from(config.auth_request.timeout.as_nanos()).unwrap_or(u64::MAX);
-            root.awaiting_body
-                .insert(self.id, root.clock_nanos.saturating_add(timeout));
             return Action::Pause;
         }
-        self.ask(host, root, &request, None, Phase::Request, true)
+        self.ask(host, root, &request, None, true)
     }
 
     /// Asks the auth service (or the cache) about the request, with the body if there is one.
@@ -171,14 +180,13 @@ impl Flow {
         root: &mut Root,
         request: &Headers,
         body: Option<(Vec<u8>, bool, usize)>,
-        phase: Phase,
         use_cache: bool,
     ) -> Action {
         let config = Rc::clone(&self.config);
         // A request the auth service could not be asked about is refused, from the cache too.
         let sendable = match config.protocol {
             Protocol::Http => check_sendable(&config.auth_request, request),
-            Protocol::Grpc { .. } => grpc::check_sendable(request),
+            Protocol::Grpc { .. } => grpc::check_sendable(&config.auth_request, request),
         };
         if let Err(bad) = sendable {
             return self.refuse_bad_request(host, root, &bad);
@@ -207,6 +215,15 @@ impl Flow {
                 };
                 #[cfg(feature = "test-switches")]
                 config.test.edit_auth_headers(&mut headers);
+                // `check_sendable` bounds the call from above; this is the exact check, so
+                // that the host never refuses a call the client made too large.
+                if !within_host_limits(headers.iter().map(|(n, v)| (n.len(), v.len()))) {
+                    let bad = BadRequest::TooLarge {
+                        headers: headers.len(),
+                        bytes: headers.iter().map(|(n, v)| n.len() + v.len()).sum(),
+                    };
+                    return self.refuse_bad_request(host, root, &bad);
+                }
                 Outgoing::Http(headers)
             }
             Protocol::Grpc { service } => {
@@ -227,10 +244,19 @@ impl Flow {
                 }
             }
         };
-        if root.calls.len() >= config.limits.max_calls_in_flight {
+        if let Some(max) = config.limits.max_calls_in_flight {
+            if root.calls.len() >= max {
+                let why = format!(
+                    "{} auth calls outstanding (max_calls_in_flight)",
+                    root.calls.len()
+                );
+                return self.overloaded(host, root, &why);
+            }
+        }
+        if root.calls.orphaned() >= config.limits.max_orphaned_calls {
             let why = format!(
-                "{} auth calls outstanding (max_calls_in_flight)",
-                root.calls.len()
+                "{} auth calls whose clients have gone are still outstanding (max_orphaned_calls)",
+                root.calls.orphaned()
             );
             return self.overloaded(host, root, &why);
         }
@@ -283,12 +309,9 @@ impl Flow {
                     spec.cluster
                 ),
             ),
-            Err(err) => self.apply(
-                host,
-                root,
-                &Outcome::Failed(AuthError::DispatchRefused(err.to_string())),
-                phase,
-            ),
+            // Any other refusal (an unknown cluster; a call the host cannot send) is never
+            // the failure policy's: a client may have caused it.
+            Err(err) => self.dispatch_refused(host, root, &spec.cluster, err),
         }
     }
 
@@ -307,12 +330,22 @@ impl Flow {
         let connect = request
             .iter()
             .any(|(n, v)| n == ":method" && v.as_slice() == b"CONNECT");
-        if connect || (!cache.cache_missing_headers && !cache::complete(&cache.key, request)) {
-            debug!(
-                "#{} not cached: a CONNECT, or a key header is missing",
-                self.id
-            );
+        if connect {
+            debug!("#{} not cached: a CONNECT", self.id);
             return Consulted::Uncached;
+        }
+        if !cache.cache_missing_headers {
+            if let Some(name) = cache::missing(&cache.key, request) {
+                if !std::mem::replace(&mut root.said_key_incomplete, true) {
+                    log::info!(
+                        "#{} not cached: the request has no {name}, which the cache key names; \
+                         such requests are checked every time (said once per configuration)",
+                        self.id
+                    );
+                }
+                debug!("#{} not cached: no {name}", self.id);
+                return Consulted::Uncached;
+            }
         }
         let digest = cache::digest(&cache.fingerprint, &cache.key, request);
         let now_ms = host.now_nanos() / 1_000_000;
@@ -382,7 +415,7 @@ impl Flow {
                 return;
             }
         };
-        let action = self.ask(host, root, &request, None, Phase::Answer, false);
+        let action = self.ask(host, root, &request, None, false);
         // Decided at once (a refusal, an overload): the reply is sent; a fail-open resumed.
         let _ = action;
     }
@@ -402,21 +435,42 @@ impl Flow {
         root: &mut Root,
         buffered: usize,
         end_of_stream: bool,
-    ) -> Action {
+    ) -> BodyAction {
         let Some(rule) = self.config.request_body.clone() else {
-            return self.hold_while_undecided();
+            return self.hold_body();
         };
         if self.state != State::AwaitingBody {
-            return self.hold_while_undecided();
+            return self.hold_body();
         }
+        self.body_seen = true;
         debug!(
             "#{} body: {buffered} bytes so far, end {end_of_stream}",
             self.id
         );
         if !end_of_stream && buffered < rule.max_bytes {
-            return Action::Pause;
+            return BodyAction::Buffer;
         }
-        self.ask_with_body(host, root, buffered, end_of_stream)
+        match self.ask_with_body(host, root, buffered, end_of_stream) {
+            Action::Continue => BodyAction::Continue,
+            Action::Pause => self.hold_body(),
+        }
+    }
+
+    /// What a body callback returns while the request is held: the body the check needs is
+    /// buffered; otherwise it is only held, under flow control, so that an upload larger than
+    /// Envoy's buffer waits for the verdict rather than getting a 413.
+    fn hold_body(&self) -> BodyAction {
+        match self.state {
+            State::Start | State::Exempt | State::Allowed | State::FailedOpen => {
+                BodyAction::Continue
+            }
+            State::AwaitingBody => BodyAction::Buffer,
+            State::AwaitingAuth { .. }
+            | State::Denied
+            | State::FailedClosed
+            | State::Overloaded
+            | State::Ended => BodyAction::Watermark,
+        }
     }
 
     /// Sends the check with the body buffered so far: all of it, the first `max_request_bytes`
@@ -431,7 +485,6 @@ impl Flow {
         let Some(rule) = self.config.request_body.clone() else {
             return self.hold_while_undecided();
         };
-        root.awaiting_body.remove(&self.id);
         let over = buffered > rule.max_bytes || (buffered == rule.max_bytes && !end_of_stream);
         if over && !rule.allow_partial {
             warn!(
@@ -452,14 +505,7 @@ impl Flow {
             Err(err) => return self.fail_request(host, root, err),
         };
         self.state = State::Start;
-        self.ask(
-            host,
-            root,
-            &request,
-            Some((body, over, buffered)),
-            Phase::Request,
-            true,
-        )
+        self.ask(host, root, &request, Some((body, over, buffered)), true)
     }
 
     /// Trailers are request headers too: forged copies of trusted headers are removed from them
@@ -517,24 +563,6 @@ impl Flow {
         self.apply(host, root, outcome, Phase::Answer);
     }
 
-    /// The body never reached the plugin. Envoy only hands a filter the body after its headers
-    /// callback stopped if the wasm filter's config says `allow_on_headers_stop_iteration: true`;
-    /// without it the request would wait for ever, so it fails closed, saying why.
-    pub fn on_body_deadline(&mut self, host: &impl Host, root: &mut Root) {
-        if self.state != State::AwaitingBody {
-            return;
-        }
-        log::error!(
-            "#{} no request body reached the plugin within timeout_ms: with_request_body needs \
-             allow_on_headers_stop_iteration: true in the wasm filter's config",
-            self.id
-        );
-        root.stats.count(Counter::Error);
-        self.state = State::FailedClosed;
-        let status = self.config.failure.status_on_error;
-        self.reply(host, status, &[], b"");
-    }
-
     /// No answer came by the call's deadline (Envoy should have answered 504 by then).
     pub fn on_call_expired(&mut self, host: &impl Host, root: &mut Root) {
         if matches!(self.state, State::AwaitingAuth { .. }) {
@@ -581,7 +609,16 @@ impl Flow {
                 self.state = State::Ended;
             }
             State::AwaitingBody => {
-                root.awaiting_body.remove(&self.id);
+                if !self.body_seen {
+                    // Envoy hands a filter the body after its headers callback stopped only
+                    // with `allow_on_headers_stop_iteration: true` in the wasm filter's config.
+                    log::error!(
+                        "#{} the stream ended while waiting for a body that never reached the \
+                         plugin: with_request_body needs allow_on_headers_stop_iteration: true \
+                         in the wasm filter's config",
+                        self.id
+                    );
+                }
                 self.state = State::Ended;
             }
             State::Start => self.state = State::Ended,
@@ -633,13 +670,9 @@ impl Flow {
     /// case, number or `_` spelling. The marker `failure_mode_allow` sets is only ever the
     /// plugin's to set, so a client's copy goes whatever the configuration says.
     fn strip_spoofed(&self, host: &impl Host, map: &Headers, kind: Map) -> Result<(), HostError> {
-        let response = &self.config.response;
-        let strips = response.strips_client_copies();
         let mut removed: Vec<&str> = Vec::new();
         for (name, _) in map {
-            let forged = (strips && response.is_spoofed(name))
-                || (matches!(kind, Map::Headers) && name == FAILURE_MODE_ALLOWED_HEADER);
-            if forged && !removed.contains(&name.as_str()) {
+            if self.forged(name, kind) && !removed.contains(&name.as_str()) {
                 match kind {
                     Map::Headers => host.remove_request_header(name)?,
                     Map::Trailers => host.remove_request_trailer(name)?,
@@ -649,6 +682,14 @@ impl Flow {
             }
         }
         Ok(())
+    }
+
+    /// Whether a client's header is a forged copy of one only the auth service or the plugin may
+    /// set, in any case or `_` spelling.
+    fn forged(&self, name: &str, kind: Map) -> bool {
+        let response = &self.config.response;
+        (response.strips_client_copies() && response.is_spoofed(name))
+            || (matches!(kind, Map::Headers) && is_failure_marker(name))
     }
 
     /// Ends the request as the outcome says.
@@ -669,7 +710,9 @@ impl Flow {
                 self.deny(host, root, denied)
             }
             Outcome::Failed(err) => match self.stale.take() {
-                Some(stale) if host.now_nanos() / 1_000_000 < stale.until_ms => {
+                Some(stale)
+                    if err.may_serve_stale() && host.now_nanos() / 1_000_000 < stale.until_ms =>
+                {
                     warn!(
                         "#{} {err}; serving an expired allow from the cache (stale_if_error_ms)",
                         self.id
@@ -786,10 +829,32 @@ impl Flow {
         root: &mut Root,
         bad: &BadRequest,
     ) -> Action {
-        warn!("#{} {bad}: refusing it", self.id);
+        let status = bad.status();
+        warn!("#{} {bad}: refusing it with {status}", self.id);
         root.stats.count(Counter::Denied);
         self.state = State::Denied;
-        self.reply(host, 400, &[], b"")
+        self.reply(host, status, &[], b"")
+    }
+
+    /// Envoy refused to send the check (an unknown cluster, a call it cannot send): 503,
+    /// whatever the failure policy says, since a client may have caused it.
+    fn dispatch_refused(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        cluster: &str,
+        err: HostError,
+    ) -> Action {
+        if root.may_log_overload() {
+            log::error!(
+                "#{} Envoy refused the auth call to cluster \"{cluster}\" ({err}): is the cluster \
+                 defined? Refusing with 503",
+                self.id
+            );
+        }
+        root.stats.count(Counter::Error);
+        self.state = State::FailedClosed;
+        self.reply(host, 503, &[], UNAVAILABLE_BODY)
     }
 
     /// The auth path or the worker is saturated: 503, whatever the failure policy says, because a
@@ -919,6 +984,16 @@ fn allowed_cost(allowed: &Allowed) -> usize {
         .sum();
     let removed: usize = allowed.remove.iter().map(String::len).sum();
     STREAM_COST_BYTES + headers + mutations + query + removed
+}
+
+/// Whether a header is the failure-mode marker, in either spelling (CGI-style frameworks read
+/// `x_envoy_auth_failure_mode_allowed` as the marker).
+fn is_failure_marker(name: &str) -> bool {
+    name.len() == FAILURE_MODE_ALLOWED_HEADER.len()
+        && name
+            .bytes()
+            .zip(FAILURE_MODE_ALLOWED_HEADER.bytes())
+            .all(|(n, m)| n == m || (n == b'_' && m == b'-'))
 }
 
 /// Which of the request's maps a header came from.

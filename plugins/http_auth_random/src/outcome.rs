@@ -193,29 +193,31 @@ fn answer_body(host: &impl Host, config: &Config, body_size: usize) -> Result<Ve
 }
 
 /// The headers an allow passes on. If they cannot be read, the allow cannot be applied as the
-/// auth service meant it: an error, not an allow without them.
+/// auth service meant it: an error, not an allow without them. Read whole, in one host call:
+/// an answer from a gRPC server is never an allow in HTTP mode (its 200 carries the gRPC
+/// status of a failed call), and only its headers say so.
 fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
-    let response = &config.response;
-    let mut allowed = Allowed::default();
-    if !response.used_on_allow() {
-        // Only the list of headers to remove: one header, not the whole map.
-        if let Some(list) = host
-            .call_response_header(HEADERS_TO_REMOVE)
-            .map_err(Outcome::from_host_error)?
-        {
-            allowed.remove = headers_to_remove(&list);
-        }
-        return Ok(allowed);
-    }
     let answer = host
         .call_response_headers()
         .map_err(Outcome::from_host_error)?;
+    if answer
+        .iter()
+        .any(|(name, value)| is_grpc_answer(name, value))
+    {
+        warn_grpc_over_http_once(&config.auth_request.cluster);
+        return Err(Outcome::Failed(AuthError::GrpcAnswerOverHttp));
+    }
+    let response = &config.response;
+    let mut allowed = Allowed::default();
     let cap = config.limits.max_success_header_bytes;
     let mut kept = 0;
     for header in answer {
         let name = header.0.as_str();
         if name == HEADERS_TO_REMOVE {
             allowed.remove.extend(headers_to_remove(&header.1));
+            continue;
+        }
+        if !response.used_on_allow() {
             continue;
         }
         if response.sets_upstream(name) {
@@ -234,6 +236,25 @@ fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
         }
     }
     Ok(allowed)
+}
+
+/// Whether an answer header says a gRPC server answered.
+fn is_grpc_answer(name: &str, value: &[u8]) -> bool {
+    name == "grpc-status" || (name == "content-type" && value.starts_with(b"application/grpc"))
+}
+
+/// The misconfiguration is the operator's to fix: said once per worker at error level (each
+/// request still logs its own failure).
+fn warn_grpc_over_http_once(cluster: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        log::error!(
+            "cluster \"{cluster}\" answered as a gRPC server (content-type application/grpc or \
+             grpc-status): every such answer is an error; set \"protocol\": \"grpc\" to ask it \
+             as a gRPC Check service"
+        );
+    }
 }
 
 /// The names in an `x-envoy-auth-headers-to-remove` value: comma-separated, lowercased;

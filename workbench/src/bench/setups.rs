@@ -127,7 +127,7 @@ pub fn bootstrap(
         Setup::PluginFnv => vec![plugin_filter(
             "http_auth_random",
             wasm.plugin,
-            &json!({"cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS}).to_string(),
+            &json!({"decision": "fnv_parity", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS}).to_string(),
         )],
         Setup::PluginStatus => vec![plugin_filter(
             "http_auth_random",

@@ -167,6 +167,10 @@ impl Banner<'_> {
         let Some((config, _)) = self.plugin else {
             return vec![curl("/uuid")];
         };
+        if !self.has_cluster(&config.auth_request.cluster) {
+            // Envoy refuses the call; the plugin answers 503, whatever the failure policy.
+            return vec![format!("{}   (every request gets 503)", curl("/uuid"))];
+        }
         if self.auth_fails(config) {
             return vec![format!(
                 "{}   ({})",
@@ -233,7 +237,11 @@ mod tests {
 
     #[test]
     fn the_seed_demo_promises_about_half_and_half() {
-        let config = check(r#"{"failure_mode_allow": true}"#, Source::SeedFile).unwrap();
+        let config = check(
+            r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
+            Source::SeedFile,
+        )
+        .unwrap();
         let text = text(&banner(Some(&config), AuthService::LocalHttpbin(4321)));
         assert!(
             text.contains("curl -v localhost:18000/uuid   (about half 200, half 403)"),
@@ -256,7 +264,11 @@ mod tests {
 
     #[test]
     fn an_unresolved_public_httpbin_says_every_call_fails() {
-        let config = check(r#"{"failure_mode_allow": true}"#, Source::SeedFile).unwrap();
+        let config = check(
+            r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
+            Source::SeedFile,
+        )
+        .unwrap();
         let text = text(&banner(
             Some(&config),
             AuthService::PublicHttpbin { resolved: None },
@@ -272,10 +284,14 @@ mod tests {
 
     #[test]
     fn an_unknown_auth_cluster_is_named() {
-        let config = check(r#"{"cluster": "nowhere"}"#, Source::Flag).unwrap();
+        let config = check(
+            r#"{"decision": "fnv_parity", "cluster": "nowhere"}"#,
+            Source::Flag,
+        )
+        .unwrap();
         let text = text(&banner(Some(&config), AuthService::LocalHttpbin(1)));
         assert!(text.contains("cluster \"nowhere\""), "{text}");
-        assert!(text.contains("(every request gets 403)"), "{text}");
+        assert!(text.contains("(every request gets 503)"), "{text}");
     }
 
     #[test]

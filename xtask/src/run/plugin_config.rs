@@ -134,7 +134,11 @@ mod tests {
 
     #[test]
     fn the_shipped_demo_fails_open_under_the_seeds_rule() {
-        let config = check(r#"{"failure_mode_allow": true}"#, Source::SeedFile).unwrap();
+        let config = check(
+            r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
+            Source::SeedFile,
+        )
+        .unwrap();
         assert_eq!(rule(&config).0, "fnv_parity");
         assert!(failure_mode(&config).starts_with("fail open"));
         assert_eq!(

@@ -3,7 +3,10 @@
 
 mod pairs;
 
-pub use pairs::{decode_pairs, encode_pairs, PairsError};
+pub use pairs::{
+    decode_pairs, encode_pairs, within_host_limits, PairsError, MAX_PAIRS, MAX_PAIRS_BYTES,
+    PAIR_OVERHEAD_BYTES,
+};
 
 /// A host call's result code. Codes the ABI does not define are kept, never trusted as success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,18 @@ pub enum MetricKind {
 pub enum Action {
     Continue = 0,
     Pause = 1,
+}
+
+/// What a body callback returns. Envoy applies its buffer limit to a buffered body and answers
+/// 413 past it; under flow control it holds what arrives and pauses the client at its
+/// watermarks instead, as native ext_authz does while its check is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyAction {
+    Continue = 0,
+    /// Stop and buffer: the body is needed whole (to send with the check).
+    Buffer = 1,
+    /// Stop with flow control: the body is only held until the verdict.
+    Watermark = 2,
 }
 
 /// proxy-wasm log levels, in the host's numbering.

@@ -64,10 +64,15 @@ fn names(part_name: &str, header: &str) -> bool {
 /// cached nor coalesced unless the configuration asks for it: anonymous requests would share one
 /// key, and one of them could fill it with a verdict the auth service gave on other grounds.
 pub fn complete(parts: &[KeyPart], request: &Headers) -> bool {
-    parts.iter().all(|part| {
-        let name = part.header_name();
-        request.iter().any(|(n, _)| names(name, n))
-    })
+    missing(parts, request).is_none()
+}
+
+/// The first header the key names that the request lacks.
+pub fn missing<'a>(parts: &'a [KeyPart], request: &Headers) -> Option<&'a str> {
+    parts
+        .iter()
+        .map(KeyPart::header_name)
+        .find(|name| !request.iter().any(|(n, _)| names(name, n)))
 }
 
 /// The digest of a request's key. A missing header and an empty one differ, and so do one value

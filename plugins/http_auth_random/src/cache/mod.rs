@@ -6,7 +6,7 @@ mod key;
 mod ttl;
 
 pub use entry::{CachedVerdict, Entry};
-pub use key::{complete, digest, fingerprint, slot, Digest, KeyPart};
+pub use key::{complete, digest, fingerprint, missing, slot, Digest, KeyPart};
 pub use ttl::{freshness, ttl, Freshness};
 
 use crate::abi::Status;

@@ -67,7 +67,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn cache(json: &str) -> CacheConfig {
-        let json = format!(r#"{{"cache": {{"key": ["authorization"], {json}}}}}"#);
+        let json = format!(
+            r#"{{"decision": "fnv_parity", "cache": {{"key": ["authorization"], {json}}}}}"#
+        );
         Config::parse(json.as_bytes()).unwrap().cache.unwrap()
     }
 

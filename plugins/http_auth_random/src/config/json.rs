@@ -66,6 +66,11 @@ impl<'a> Object<'a> {
         }
     }
 
+    /// Whether no field at all is given.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
     /// Whether the field is given (and not null).
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()

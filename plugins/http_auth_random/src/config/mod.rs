@@ -50,6 +50,7 @@ const FIELDS: &[&str] = &[
     "max_response_body_bytes",
     "latency_histogram",
     "max_calls_in_flight",
+    "max_orphaned_calls",
     "max_success_header_bytes",
     "max_held_bytes",
     "cache",
@@ -67,9 +68,12 @@ pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 pub const MAX_RESPONSE_BODY_LIMIT: u64 = 16 * 1024 * 1024;
 /// The smallest `max_response_body_bytes` with protocol grpc (a CheckResponse with a few headers).
 pub const MIN_GRPC_RESPONSE_BYTES: u64 = 1024;
-/// Outstanding auth calls per worker. Below Envoy's default circuit breaker (1,024 requests per
-/// cluster), so that with one or two workers the plugin refuses first, with a 503 it counts.
-pub const DEFAULT_MAX_CALLS_IN_FLIGHT: u64 = 500;
+/// Auth calls per worker whose clients have gone (an HTTP call cannot be cancelled, so a reset
+/// flood leaves them running). Below Envoy's default circuit breaker (1,024 requests per
+/// cluster), so that orphans alone never fill the auth cluster. Calls whose clients wait are not
+/// capped by default: the auth cluster's circuit breaker bounds them, as it bounds native
+/// ext_authz's, and its overflow is a 503, never an allow.
+pub const DEFAULT_MAX_ORPHANED_CALLS: u64 = 500;
 pub const DEFAULT_MAX_SUCCESS_HEADER_BYTES: u64 = 8 * 1024;
 /// Bytes a worker's waiting requests may hold in the VM. The VM's memory is capped at about
 /// 1 GiB and never shrinks; a quarter leaves room for the transient copies of headers and answers.
@@ -139,6 +143,15 @@ pub struct CacheConfig {
     pub cache_missing_headers: bool,
 }
 
+/// Hop-by-hop headers: they describe the client's connection, not the request, so they cannot
+/// decide a verdict, and a key naming one would leave requests uncached.
+const NEVER_SEEN_BY_FILTERS: [&str; 4] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+];
+
 pub const CACHE_FIELDS: &[&str] = &[
     "key",
     "ttl_ms",
@@ -161,7 +174,10 @@ pub const MAX_CACHE_TTL_MS: u64 = 86_400_000;
 /// Bounds on what one worker takes on: a flood of requests gets 503s, never a trapped VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    pub max_calls_in_flight: usize,
+    /// All outstanding calls per worker; `None`: no cap of the plugin's own.
+    pub max_calls_in_flight: Option<usize>,
+    /// Outstanding calls nobody waits for any more.
+    pub max_orphaned_calls: usize,
     pub max_success_header_bytes: usize,
     pub max_held_bytes: usize,
 }
@@ -563,6 +579,17 @@ impl Config {
             ));
         }
         let rule = match root.string("decision")? {
+            // The seed's coin flip is the behaviour with no configuration at all. Once a
+            // configuration says anything, it must say how the answer decides: a demo rule
+            // in force by omission would let about half of all requests through.
+            None if !root.is_empty() && !grpc => {
+                return Err(ConfigError::new(
+                    "decision",
+                    "is missing: say how the auth answer decides, \"status\" (200 allows, as \
+                     ext_authz) or \"fnv_parity\" (the seed's demo rule: an even FNV-1a hash of \
+                     the answer's body allows)",
+                ))
+            }
             None | Some("fnv_parity") => Rule::FnvParity,
             Some("status") => Rule::Status,
             Some(other) => {
@@ -573,10 +600,14 @@ impl Config {
             }
         };
         let limits = Limits {
-            max_calls_in_flight: limit(
+            max_calls_in_flight: match root.has("max_calls_in_flight") {
+                true => Some(limit(&root, "max_calls_in_flight", 0, 1, 1_000_000)?),
+                false => None,
+            },
+            max_orphaned_calls: limit(
                 &root,
-                "max_calls_in_flight",
-                DEFAULT_MAX_CALLS_IN_FLIGHT,
+                "max_orphaned_calls",
+                DEFAULT_MAX_ORPHANED_CALLS,
                 1,
                 1_000_000,
             )?,
@@ -751,15 +782,23 @@ fn cache_config(
     let mut key = Vec::with_capacity(list.len());
     for item in &list {
         let name = item.string()?;
-        let part = match name.strip_prefix(':') {
-            Some(_) => crate::cache::KeyPart::parse(name).ok_or_else(|| {
+        let part = match name.starts_with(':') || name == "host" {
+            true => crate::cache::KeyPart::parse(name).ok_or_else(|| {
                 ConfigError::new(
                     &item.path,
                     format!("\"{name}\" is not a key part: use a header name, :method, :authority, :path or :path_without_query"),
                 )
             })?,
-            None => crate::cache::KeyPart::Header(validate::header_name(&item.path, name)?),
+            false => crate::cache::KeyPart::Header(validate::header_name(&item.path, name)?),
         };
+        if let crate::cache::KeyPart::Header(header) = &part {
+            if NEVER_SEEN_BY_FILTERS.contains(&header.as_str()) {
+                return Err(ConfigError::new(
+                    &item.path,
+                    format!("\"{header}\" is hop-by-hop: it describes the client's connection, not the request, and Envoy does not pass it to filters"),
+                ));
+            }
+        }
         key.push(part);
     }
     let millis = |field: &str, default: u64, min: u64| -> Checked<u64> {

@@ -38,7 +38,8 @@ fn no_configuration_is_the_seed_failing_closed() {
         assert_eq!(
             config.limits,
             Limits {
-                max_calls_in_flight: 500,
+                max_calls_in_flight: None,
+                max_orphaned_calls: 500,
                 max_success_header_bytes: 8192,
                 max_held_bytes: 256 * 1024 * 1024,
             }
@@ -119,7 +120,7 @@ fn every_field_is_read() {
 
 #[test]
 fn path_prefix_goes_before_the_clients_path() {
-    let config = parse(r#"{"path_prefix": "/authz/"}"#).unwrap();
+    let config = parse(r#"{"decision": "fnv_parity", "path_prefix": "/authz/"}"#).unwrap();
     assert_eq!(
         config.auth_request.path,
         PathRule::Prefixed("/authz".to_owned())
@@ -130,7 +131,7 @@ fn path_prefix_goes_before_the_clients_path() {
 fn unknown_fields_are_refused_by_name() {
     let err = error_of(r#"{"clustr": "httpbin"}"#);
     assert!(err.reason.contains("unknown field `clustr`"), "{err}");
-    let err = error_of(r#"{"deny": {"satus": 401}}"#);
+    let err = error_of(r#"{"decision": "fnv_parity", "deny": {"satus": 401}}"#);
     assert_eq!(err.field, "deny.satus");
     assert!(err.reason.contains("unknown field `satus`"), "{err}");
 }
@@ -141,15 +142,16 @@ fn an_empty_field_name_is_refused_too() {
     let err = error_of(r#"{"": 1}"#);
     assert_eq!(err.field, "configuration");
     assert!(err.reason.contains("unknown field ``"), "{err}");
-    let err = error_of(r#"{"deny": {"": 1}}"#);
+    let err = error_of(r#"{"decision": "fnv_parity", "deny": {"": 1}}"#);
     assert_eq!(err.field, "deny");
 }
 
 #[test]
 fn wrong_types_name_the_field() {
-    let err = error_of(r#"{"timeout_ms": "5s"}"#);
+    let err = error_of(r#"{"decision": "fnv_parity", "timeout_ms": "5s"}"#);
     assert_eq!(err.field, "timeout_ms");
-    let err = error_of(r#"{"deny": {"headers": [{"key": "a", "value": 1}]}}"#);
+    let err =
+        error_of(r#"{"decision": "fnv_parity", "deny": {"headers": [{"key": "a", "value": 1}]}}"#);
     assert_eq!(err.field, "deny.headers[0].value");
     let err = error_of(r#"{"decision": "coin_flip"}"#);
     assert_eq!(err.field, "decision");
@@ -158,76 +160,108 @@ fn wrong_types_name_the_field() {
 #[test]
 fn bad_values_name_the_field_and_reason() {
     let cases = [
-        (r#"{"timeout_ms": 0}"#, "timeout_ms", "out of range"),
         (
-            r#"{"timeout_ms": 18446744073709551615}"#,
+            r#"{"decision": "fnv_parity", "timeout_ms": 0}"#,
             "timeout_ms",
             "out of range",
         ),
-        (r#"{"cluster": ""}"#, "cluster", "empty"),
-        (r#"{"cluster": "a b"}"#, "cluster", "contains"),
         (
-            r#"{"status_on_error": 99}"#,
+            r#"{"decision": "fnv_parity", "timeout_ms": 18446744073709551615}"#,
+            "timeout_ms",
+            "out of range",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "cluster": ""}"#,
+            "cluster",
+            "empty",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "cluster": "a b"}"#,
+            "cluster",
+            "contains",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "status_on_error": 99}"#,
             "status_on_error",
             "not a refusal's status",
         ),
         (
-            r#"{"status_on_error": 4294967295}"#,
+            r#"{"decision": "fnv_parity", "status_on_error": 4294967295}"#,
             "status_on_error",
             "not a refusal's status",
         ),
         (
-            r#"{"deny": {"status": 600}}"#,
+            r#"{"decision": "fnv_parity", "deny": {"status": 600}}"#,
             "deny.status",
             "not a refusal's status",
         ),
-        (r#"{"path": "check"}"#, "path", "must start with '/'"),
-        (r#"{"path": "/a\r\nx: y"}"#, "path", "contains"),
-        (r#"{"method": "GET /"}"#, "method", "not an HTTP method"),
-        (r#"{"authority": "a/b"}"#, "authority", "without '/'"),
         (
-            r#"{"headers_to_add": [{"key": "", "value": "v"}]}"#,
+            r#"{"decision": "fnv_parity", "path": "check"}"#,
+            "path",
+            "must start with '/'",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "path": "/a\r\nx: y"}"#,
+            "path",
+            "contains",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "method": "GET /"}"#,
+            "method",
+            "not an HTTP method",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "authority": "a/b"}"#,
+            "authority",
+            "without '/'",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "headers_to_add": [{"key": "", "value": "v"}]}"#,
             "headers_to_add[0].key",
             "empty",
         ),
         (
-            r#"{"headers_to_add": [{"key": "x", "value": "a\nb"}]}"#,
+            r#"{"decision": "fnv_parity", "headers_to_add": [{"key": "x", "value": "a\nb"}]}"#,
             "headers_to_add[0].value",
             "not allowed",
         ),
         (
-            r#"{"deny": {"headers": [{"key": "x y", "value": "v"}]}}"#,
+            r#"{"decision": "fnv_parity", "deny": {"headers": [{"key": "x y", "value": "v"}]}}"#,
             "deny.headers[0].key",
             "not allowed",
         ),
         (
-            r#"{"allowed_headers": [{}]}"#,
+            r#"{"decision": "fnv_parity", "allowed_headers": [{}]}"#,
             "allowed_headers[0]",
             "needs one of",
         ),
         (
-            r#"{"allowed_headers": [{"exact": "a", "prefix": "b"}]}"#,
+            r#"{"decision": "fnv_parity", "allowed_headers": [{"exact": "a", "prefix": "b"}]}"#,
             "allowed_headers[0]",
             "more than one",
         ),
         (
-            r#"{"allowed_headers": [{"prefix": ""}]}"#,
+            r#"{"decision": "fnv_parity", "allowed_headers": [{"prefix": ""}]}"#,
             "allowed_headers[0].prefix",
             "empty",
         ),
         (
-            r#"{"exempt": {"paths": ["healthz"]}}"#,
+            r#"{"decision": "fnv_parity", "exempt": {"paths": ["healthz"]}}"#,
             "exempt.paths[0]",
             "must start with '/'",
         ),
         (
-            r#"{"exempt": {"methods": [""]}}"#,
+            r#"{"decision": "fnv_parity", "exempt": {"methods": [""]}}"#,
             "exempt.methods[0]",
             "not an HTTP method",
         ),
-        (r#"{"stat_prefix": "a..b"}"#, "stat_prefix", "dot-separated"),
         (
-            r#"{"max_response_body_bytes": 99999999999}"#,
+            r#"{"decision": "fnv_parity", "stat_prefix": "a..b"}"#,
+            "stat_prefix",
+            "dot-separated",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "max_response_body_bytes": 99999999999}"#,
             "max_response_body_bytes",
             "out of range",
         ),
@@ -257,13 +291,15 @@ fn malformed_json_is_refused() {
 
 #[test]
 fn whole_doubles_from_a_protobuf_struct_are_integers() {
-    let config = parse(r#"{"timeout_ms": 500.0, "status_on_error": 503.0}"#).unwrap();
+    let config =
+        parse(r#"{"decision": "fnv_parity", "timeout_ms": 500.0, "status_on_error": 503.0}"#)
+            .unwrap();
     assert_eq!(config.auth_request.timeout, Duration::from_millis(500));
     assert_eq!(config.failure.status_on_error, 503);
     for bad in [
-        r#"{"timeout_ms": 0.5}"#,
-        r#"{"timeout_ms": -1.0}"#,
-        r#"{"timeout_ms": 1e300}"#,
+        r#"{"decision": "fnv_parity", "timeout_ms": 0.5}"#,
+        r#"{"decision": "fnv_parity", "timeout_ms": -1.0}"#,
+        r#"{"decision": "fnv_parity", "timeout_ms": 1e300}"#,
     ] {
         assert_eq!(error_of(bad).field, "timeout_ms", "{bad}");
     }
@@ -271,7 +307,10 @@ fn whole_doubles_from_a_protobuf_struct_are_integers() {
 
 #[test]
 fn longest_timeout_is_accepted_and_fits_envoys_u32_milliseconds() {
-    let config = parse(&format!(r#"{{"timeout_ms": {MAX_TIMEOUT_MS}}}"#)).unwrap();
+    let config = parse(&format!(
+        r#"{{"decision": "fnv_parity", "timeout_ms": {MAX_TIMEOUT_MS}}}"#
+    ))
+    .unwrap();
     assert!(u32::try_from(config.auth_request.timeout.as_millis()).is_ok());
 }
 
@@ -280,7 +319,11 @@ fn an_allowlist_of_any_size_is_a_lookup() {
     let names: Vec<String> = (0..20_000)
         .map(|i| format!(r#"{{"exact": "x-h{i}"}}"#))
         .collect();
-    let config = parse(&format!(r#"{{"allowed_headers": [{}]}}"#, names.join(","))).unwrap();
+    let config = parse(&format!(
+        r#"{{"decision": "fnv_parity", "allowed_headers": [{}]}}"#,
+        names.join(",")
+    ))
+    .unwrap();
     match config.auth_request.forward {
         Forward::Allowlist(set) => {
             assert!(set.matches("x-h19999"));
@@ -293,18 +336,32 @@ fn an_allowlist_of_any_size_is_a_lookup() {
 #[test]
 fn limits_are_read_and_range_checked() {
     let config = parse(
-        r#"{"max_calls_in_flight": 100, "max_success_header_bytes": 0, "max_held_bytes": 1048576}"#,
+        r#"{"decision": "status", "max_calls_in_flight": 100, "max_orphaned_calls": 7, "max_success_header_bytes": 0, "max_held_bytes": 1048576}"#,
     )
     .unwrap();
-    assert_eq!(config.limits.max_calls_in_flight, 100);
+    assert_eq!(config.limits.max_calls_in_flight, Some(100));
+    assert_eq!(config.limits.max_orphaned_calls, 7);
     assert_eq!(config.limits.max_success_header_bytes, 0);
     assert_eq!(config.limits.max_held_bytes, 1_048_576);
     for (json, field) in [
-        (r#"{"max_calls_in_flight": 0}"#, "max_calls_in_flight"),
-        (r#"{"max_held_bytes": 1024}"#, "max_held_bytes"),
-        (r#"{"max_held_bytes": 4294967296}"#, "max_held_bytes"),
         (
-            r#"{"max_success_header_bytes": 2000000}"#,
+            r#"{"decision": "fnv_parity", "max_calls_in_flight": 0}"#,
+            "max_calls_in_flight",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "max_orphaned_calls": 0}"#,
+            "max_orphaned_calls",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "max_held_bytes": 1024}"#,
+            "max_held_bytes",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "max_held_bytes": 4294967296}"#,
+            "max_held_bytes",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "max_success_header_bytes": 2000000}"#,
             "max_success_header_bytes",
         ),
     ] {
@@ -321,28 +378,34 @@ fn pseudo_headers_and_host_are_refused_where_they_would_be_taken_from_the_answer
         "allowed_client_headers_on_success",
     ] {
         for name in [":path", ":method", ":authority", "host", "Host"] {
-            let json = format!(r#"{{"{key}": [{{"exact": "x-ok"}}, {{"exact": "{name}"}}]}}"#);
+            let json = format!(
+                r#"{{"decision": "fnv_parity", "{key}": [{{"exact": "x-ok"}}, {{"exact": "{name}"}}]}}"#
+            );
             let err = error_of(&json);
             assert_eq!(err.field, format!("{key}[1].exact"), "{json}");
             assert!(err.reason.contains("never passed on"), "{err}");
         }
     }
     // The auth service may still be sent pseudo-headers.
-    assert!(parse(r#"{"allowed_headers": [{"exact": ":path"}]}"#).is_ok());
+    assert!(
+        parse(r#"{"decision": "fnv_parity", "allowed_headers": [{"exact": ":path"}]}"#).is_ok()
+    );
 }
 
 #[test]
 fn lower_case_exempt_methods_are_refused_with_the_spelling_that_works() {
-    let err = error_of(r#"{"exempt": {"methods": ["OPTIONS", "get"]}}"#);
+    let err = error_of(r#"{"decision": "fnv_parity", "exempt": {"methods": ["OPTIONS", "get"]}}"#);
     assert_eq!(err.field, "exempt.methods[1]");
     assert!(err.reason.contains("write \"GET\""), "{err}");
-    assert!(parse(r#"{"exempt": {"methods": ["GET", "PROPFIND"]}}"#).is_ok());
+    assert!(
+        parse(r#"{"decision": "fnv_parity", "exempt": {"methods": ["GET", "PROPFIND"]}}"#).is_ok()
+    );
 }
 
 #[test]
 fn underscore_spellings_of_trusted_headers_count_as_copies() {
     let config =
-        parse(r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}, {"prefix": "x-auth-"}]}"#)
+        parse(r#"{"decision": "fnv_parity", "allowed_upstream_headers": [{"exact": "x-user-id"}, {"prefix": "x-auth-"}]}"#)
             .unwrap();
     let response = &config.response;
     for forged in [
@@ -373,9 +436,13 @@ fn added_headers_that_frame_route_or_steer_the_message_are_refused() {
     ] {
         for key in ["headers_to_add", "deny"] {
             let json = if key == "deny" {
-                format!(r#"{{"deny": {{"headers": [{{"key": "{name}", "value": "{value}"}}]}}}}"#)
+                format!(
+                    r#"{{"decision": "fnv_parity", "deny": {{"headers": [{{"key": "{name}", "value": "{value}"}}]}}}}"#
+                )
             } else {
-                format!(r#"{{"headers_to_add": [{{"key": "{name}", "value": "{value}"}}]}}"#)
+                format!(
+                    r#"{{"decision": "fnv_parity", "headers_to_add": [{{"key": "{name}", "value": "{value}"}}]}}"#
+                )
             };
             let err = error_of(&json);
             assert!(err.field.ends_with("[0].key"), "{json}: {err}");
@@ -383,7 +450,7 @@ fn added_headers_that_frame_route_or_steer_the_message_are_refused() {
         }
     }
     assert!(
-        parse(r#"{"headers_to_add": [{"key": "content-type", "value": "application/json"}]}"#)
+        parse(r#"{"decision": "fnv_parity", "headers_to_add": [{"key": "content-type", "value": "application/json"}]}"#)
             .is_ok()
     );
 }
@@ -391,19 +458,19 @@ fn added_headers_that_frame_route_or_steer_the_message_are_refused() {
 #[test]
 fn a_budget_that_cannot_hold_one_waiting_request_is_refused() {
     let err = error_of(
-        r#"{"max_held_bytes": 65536, "max_success_header_bytes": 1048576,
+        r#"{"decision": "fnv_parity", "max_held_bytes": 65536, "max_success_header_bytes": 1048576,
             "allowed_client_headers_on_success": [{"exact": "x-s"}]}"#,
     );
     assert_eq!(err.field, "max_held_bytes");
     assert!(err.reason.contains("cannot hold even one"), "{err}");
     // Without success headers to keep, the cap reserves nothing.
-    assert!(parse(r#"{"max_held_bytes": 65536, "max_success_header_bytes": 1048576}"#).is_ok());
+    assert!(parse(r#"{"decision": "fnv_parity", "max_held_bytes": 65536, "max_success_header_bytes": 1048576}"#).is_ok());
 }
 
 #[test]
 fn the_cache_is_off_unless_configured_and_then_needs_a_key() {
     assert!(parse("{}").unwrap().cache.is_none());
-    let cache = parse(r#"{"cache": {"key": ["Authorization", ":method", ":path_without_query"]}}"#)
+    let cache = parse(r#"{"decision": "fnv_parity", "cache": {"key": ["Authorization", ":method", ":path_without_query"]}}"#)
         .unwrap()
         .cache
         .unwrap();
@@ -425,35 +492,43 @@ fn the_cache_is_off_unless_configured_and_then_needs_a_key() {
     );
     assert!(!cache.cache_missing_headers);
     for (json, field, reason) in [
-        (r#"{"cache": {}}"#, "cache.key", "is missing"),
-        (r#"{"cache": {"key": []}}"#, "cache.key", "is empty"),
         (
-            r#"{"cache": {"key": [":scheme"]}}"#,
+            r#"{"decision": "fnv_parity", "cache": {}}"#,
+            "cache.key",
+            "is missing",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "cache": {"key": []}}"#,
+            "cache.key",
+            "is empty",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "cache": {"key": [":scheme"]}}"#,
             "cache.key[0]",
             "not a key part",
         ),
         (
-            r#"{"cache": {"key": ["a b"]}}"#,
+            r#"{"decision": "fnv_parity", "cache": {"key": ["a b"]}}"#,
             "cache.key[0]",
             "not allowed",
         ),
         (
-            r#"{"cache": {"key": ["x"], "ttl_ms": 400000, "max_ttl_ms": 300000}}"#,
+            r#"{"decision": "fnv_parity", "cache": {"key": ["x"], "ttl_ms": 400000, "max_ttl_ms": 300000}}"#,
             "cache.ttl_ms",
             "over max_ttl_ms",
         ),
         (
-            r#"{"cache": {"key": ["x"], "ttl_ms": 1000, "deny_ttl_ms": 999999, "max_ttl_ms": 1000}}"#,
+            r#"{"decision": "fnv_parity", "cache": {"key": ["x"], "ttl_ms": 1000, "deny_ttl_ms": 999999, "max_ttl_ms": 1000}}"#,
             "cache.deny_ttl_ms",
             "over max_ttl_ms",
         ),
         (
-            r#"{"cache": {"key": ["x"], "max_entries": 0}}"#,
+            r#"{"decision": "fnv_parity", "cache": {"key": ["x"], "max_entries": 0}}"#,
             "cache.max_entries",
             "out of range",
         ),
         (
-            r#"{"cache": {"key": ["x"], "ttl": 5}}"#,
+            r#"{"decision": "fnv_parity", "cache": {"key": ["x"], "ttl": 5}}"#,
             "cache.ttl",
             "unknown field",
         ),
@@ -466,11 +541,11 @@ fn the_cache_is_off_unless_configured_and_then_needs_a_key() {
 
 #[test]
 fn every_configuration_has_its_own_fingerprint() {
-    let a = parse(r#"{"cache": {"key": ["x"]}}"#)
+    let a = parse(r#"{"decision": "fnv_parity", "cache": {"key": ["x"]}}"#)
         .unwrap()
         .cache
         .unwrap();
-    let b = parse(r#"{"cache": {"key": ["x"]}, "timeout_ms": 100}"#)
+    let b = parse(r#"{"decision": "fnv_parity", "cache": {"key": ["x"]}, "timeout_ms": 100}"#)
         .unwrap()
         .cache
         .unwrap();
@@ -480,7 +555,7 @@ fn every_configuration_has_its_own_fingerprint() {
 #[test]
 fn with_request_body_needs_a_limit_and_excludes_the_cache() {
     let body = parse(
-        r#"{"with_request_body": {"max_request_bytes": 1024, "allow_partial_message": true}}"#,
+        r#"{"decision": "fnv_parity", "with_request_body": {"max_request_bytes": 1024, "allow_partial_message": true}}"#,
     )
     .unwrap()
     .request_body
@@ -490,11 +565,54 @@ fn with_request_body_needs_a_limit_and_excludes_the_cache() {
         (1024, true, false)
     );
     assert_eq!(
-        error_of(r#"{"with_request_body": {}}"#).field,
+        error_of(r#"{"decision": "fnv_parity", "with_request_body": {}}"#).field,
         "with_request_body.max_request_bytes"
     );
-    let err =
-        error_of(r#"{"with_request_body": {"max_request_bytes": 10}, "cache": {"key": ["x"]}}"#);
+    let err = error_of(
+        r#"{"decision": "fnv_parity", "with_request_body": {"max_request_bytes": 10}, "cache": {"key": ["x"]}}"#,
+    );
     assert_eq!(err.field, "with_request_body");
     assert!(err.reason.contains("cannot be used with cache"), "{err}");
+}
+
+#[test]
+fn a_configuration_that_says_anything_must_say_how_the_answer_decides() {
+    // No configuration at all is the seed's, coin flip included.
+    assert_eq!(parse("").unwrap().rule, Rule::FnvParity);
+    assert_eq!(parse("{}").unwrap().rule, Rule::FnvParity);
+    let err = error_of(r#"{"cluster": "authz"}"#);
+    assert_eq!(err.field, "decision");
+    assert!(err.to_string().contains("\"status\""), "{err}");
+    assert_eq!(
+        parse(r#"{"cluster": "authz", "decision": "fnv_parity"}"#)
+            .unwrap()
+            .rule,
+        Rule::FnvParity
+    );
+    // gRPC's CheckResponse decides: no rule to name.
+    assert!(parse(r#"{"protocol": "grpc", "cluster": "authz"}"#).is_ok());
+}
+
+#[test]
+fn host_in_a_cache_key_is_the_authority_and_connection_headers_are_refused() {
+    use crate::cache::KeyPart;
+    let cache = parse(r#"{"decision": "status", "cache": {"key": ["host", "authorization"]}}"#)
+        .unwrap()
+        .cache
+        .unwrap();
+    assert_eq!(
+        cache.key,
+        vec![KeyPart::Authority, KeyPart::Header("authorization".into())]
+    );
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+    ] {
+        let err = error_of(&format!(
+            r#"{{"decision": "status", "cache": {{"key": ["{name}"]}}}}"#
+        ));
+        assert_eq!(err.field, "cache.key[0]", "{name}");
+    }
 }

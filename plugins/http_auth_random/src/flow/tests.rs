@@ -51,7 +51,7 @@ impl T {
         );
     }
 
-    fn body(&mut self) -> Action {
+    fn body(&mut self) -> BodyAction {
         let host = MockHost::default();
         self.flow.on_request_body(&host, &mut self.root, 1, false)
     }
@@ -213,7 +213,7 @@ fn server_errors_fail_closed_and_are_never_hashed() {
 #[test]
 fn a_failed_call_fails_closed_with_status_on_error() {
     let host = MockHost::with_request(REQUEST);
-    let mut flow = T::new(r#"{"status_on_error": 503}"#);
+    let mut flow = T::new(r#"{"decision": "fnv_parity", "status_on_error": 503}"#);
     flow.headers(&host);
     flow.answer(&host, host.last_token(), 0, 0);
     assert_eq!(last(&host), reply(503, &[], b""));
@@ -223,7 +223,10 @@ fn a_failed_call_fails_closed_with_status_on_error() {
 #[test]
 fn failure_mode_allow_resumes_with_the_marker_header() {
     let host = MockHost::with_request(REQUEST).answering("504", &[], b"upstream request timeout");
-    let flow = run(r#"{"failure_mode_allow": true}"#, &host);
+    let flow = run(
+        r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
+        &host,
+    );
     let effects = host.effects();
     assert_eq!(
         effects[1..],
@@ -241,34 +244,36 @@ fn failure_mode_allow_resumes_with_the_marker_header() {
 fn failure_mode_allow_can_leave_the_header_out() {
     let host = MockHost::with_request(REQUEST).answering("500", &[], b"");
     run(
-        r#"{"failure_mode_allow": true, "failure_mode_allow_header_add": false}"#,
+        r#"{"decision": "fnv_parity", "failure_mode_allow": true, "failure_mode_allow_header_add": false}"#,
         &host,
     );
     assert_eq!(host.effects()[1..], [Effect::Resume]);
 }
 
 #[test]
-fn refused_dispatch_goes_to_the_failure_policy_in_the_headers_callback() {
-    let host = MockHost::with_request(REQUEST).failing("dispatch");
-    let mut closed = T::new("");
-    assert_eq!(closed.headers(&host), Action::Pause);
-    assert_eq!(host.effects(), vec![reply(403, &[], b"")]);
-    assert_eq!(closed.in_flight(), 0);
-    assert_eq!(
-        closed.root.held_bytes, STREAM_COST_BYTES,
-        "held until the stream is deleted"
-    );
-
-    let host = MockHost::with_request(REQUEST).failing("dispatch");
-    let mut open = T::new(r#"{"failure_mode_allow": true}"#);
-    assert_eq!(open.headers(&host), Action::Continue);
-    assert_eq!(
-        host.effects(),
-        vec![Effect::SetRequestHeader(
-            FAILURE_MODE_ALLOWED_HEADER.into(),
-            b"true".to_vec()
-        )]
-    );
+fn a_refused_dispatch_is_503_never_the_failure_policy() {
+    // The host refuses a call it cannot send (an unknown cluster, a header map over its
+    // limits): a client may have caused it, so failing open must not let it through.
+    for json in [
+        "",
+        r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
+    ] {
+        let host = MockHost::with_request(REQUEST).failing("dispatch");
+        let mut flow = T::new(json);
+        assert_eq!(flow.headers(&host), Action::Pause, "{json}");
+        assert_eq!(
+            host.effects(),
+            vec![reply(503, &[], UNAVAILABLE_BODY)],
+            "{json}"
+        );
+        assert_eq!(flow.in_flight(), 0);
+        assert_eq!(flow.count(Counter::Error), 1);
+        assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
+        assert_eq!(
+            flow.root.held_bytes, STREAM_COST_BYTES,
+            "held until the stream is deleted"
+        );
+    }
 }
 
 #[test]
@@ -292,7 +297,10 @@ fn failing_host_calls_go_to_the_failure_policy() {
 #[test]
 fn an_answer_over_the_body_limit_is_an_error() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], &[b'a'; 11]);
-    run(r#"{"max_response_body_bytes": 10}"#, &host);
+    run(
+        r#"{"decision": "fnv_parity", "max_response_body_bytes": 10}"#,
+        &host,
+    );
     assert_eq!(last(&host), reply(403, &[], b""));
     assert_eq!(host.body_reads.get(), 0);
 }
@@ -310,12 +318,14 @@ fn missing_status_is_an_error() {
 fn body_and_trailers_wait_for_the_verdict() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], EVEN);
     let mut flow = T::new("");
-    assert_eq!(flow.body(), Action::Continue);
+    assert_eq!(flow.body(), BodyAction::Continue);
     flow.headers(&host);
-    assert_eq!(flow.body(), Action::Pause);
+    // Held under flow control, not buffered: an upload larger than Envoy's buffer waits for
+    // the verdict instead of getting a 413.
+    assert_eq!(flow.body(), BodyAction::Watermark);
     assert_eq!(flow.trailers(&host), Action::Pause);
     flow.answer(&host, host.last_token(), 1, 1);
-    assert_eq!(flow.body(), Action::Continue);
+    assert_eq!(flow.body(), BodyAction::Continue);
     assert_eq!(flow.trailers(&host), Action::Continue);
 }
 
@@ -323,7 +333,7 @@ fn body_and_trailers_wait_for_the_verdict() {
 fn a_denied_request_never_releases_its_body() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], ODD);
     let mut flow = run("", &host);
-    assert_eq!(flow.body(), Action::Pause);
+    assert_eq!(flow.body(), BodyAction::Watermark);
 }
 
 #[test]
@@ -381,7 +391,7 @@ fn headers_are_read_once_per_request() {
 fn non_utf8_header_that_must_be_sent_is_a_bad_request() {
     let mut host = MockHost::with_request(REQUEST);
     host.request.push(("x-odd".into(), vec![0xff]));
-    let mut flow = T::new(r#"{"failure_mode_allow": true}"#);
+    let mut flow = T::new(r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#);
     assert_eq!(flow.headers(&host), Action::Pause);
     assert_eq!(host.effects(), vec![reply(400, &[], b"")]);
     assert_eq!(flow.count(Counter::Denied), 1);
@@ -478,13 +488,19 @@ fn client_copies_of_trusted_headers_are_removed_before_the_call() {
     host.request.push(("x-user-id".into(), b"forged".to_vec()));
     host.request
         .push(("x-user-id".into(), b"forged-again".to_vec()));
-    let mut flow = T::new(r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}]}"#);
+    let mut flow = T::new(
+        r#"{"decision": "fnv_parity", "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#,
+    );
     flow.headers(&host);
     assert_eq!(
         host.effects()[0],
         Effect::RemoveRequestHeader("x-user-id".into())
     );
     assert_eq!(host.effects().len(), 2, "removed once, then dispatched");
+    assert!(
+        !dispatched(&host).iter().any(|(n, _)| n == "x-user-id"),
+        "a forged identity never reaches the auth service either"
+    );
 
     let host = MockHost::with_request(&[
         (":authority", "a"),
@@ -492,14 +508,14 @@ fn client_copies_of_trusted_headers_are_removed_before_the_call() {
         (":path", "/"),
         ("x-user-id", "forged"),
     ]);
-    let json = r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}], "strip_client_upstream_headers": false}"#;
+    let json = r#"{"decision": "fnv_parity", "allowed_upstream_headers": [{"exact": "x-user-id"}], "strip_client_upstream_headers": false}"#;
     T::new(json).headers(&host);
     assert!(matches!(host.effects()[0], Effect::Dispatch { .. }));
 }
 
 #[test]
 fn exempt_requests_lose_forged_identities_too() {
-    let json = r#"{"exempt": {"paths": ["/healthz"]}, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
+    let json = r#"{"decision": "fnv_parity", "exempt": {"paths": ["/healthz"]}, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
     let host = MockHost::with_request(&[
         (":path", "/healthz"),
         (":method", "GET"),
@@ -516,7 +532,8 @@ fn exempt_requests_lose_forged_identities_too() {
 
 #[test]
 fn exempt_requests_skip_the_call_and_are_counted() {
-    let json = r#"{"exempt": {"paths": ["/healthz"], "methods": ["OPTIONS"]}}"#;
+    let json =
+        r#"{"decision": "fnv_parity", "exempt": {"paths": ["/healthz"], "methods": ["OPTIONS"]}}"#;
     for request in [
         &[(":path", "/healthz"), (":method", "GET")][..],
         &[(":path", "/orders"), (":method", "OPTIONS")][..],
@@ -535,8 +552,7 @@ fn exempt_requests_skip_the_call_and_are_counted() {
 #[test]
 fn auth_request_shape_follows_the_configuration() {
     let host = MockHost::with_request(REQUEST);
-    let json =
-        r#"{"cluster": "authz", "path": "/check", "allowed_headers": [], "timeout_ms": 200}"#;
+    let json = r#"{"decision": "fnv_parity", "cluster": "authz", "path": "/check", "allowed_headers": [], "timeout_ms": 200}"#;
     T::new(json).headers(&host);
     match &host.effects()[0] {
         Effect::Dispatch {
@@ -558,7 +574,10 @@ const OVERLOADED: fn() -> Effect = || reply(503, &[], OVERLOADED_BODY);
 fn past_max_calls_in_flight_requests_get_503_even_failing_open() {
     let host = MockHost::with_request(REQUEST);
     let config = Rc::new(
-        Config::parse(br#"{"failure_mode_allow": true, "max_calls_in_flight": 2}"#).unwrap(),
+        Config::parse(
+            br#"{"decision": "fnv_parity", "failure_mode_allow": true, "max_calls_in_flight": 2}"#,
+        )
+        .unwrap(),
     );
     let mut root = Root::new(Rc::clone(&config), Stats::default());
     let mut flows: Vec<Flow> = (1..=3)
@@ -589,9 +608,133 @@ fn past_max_calls_in_flight_requests_get_503_even_failing_open() {
 }
 
 #[test]
+fn live_calls_are_not_capped_by_default_only_orphans_are() {
+    let host = MockHost::with_request(REQUEST);
+    let config = Rc::new(
+        Config::parse(
+            br#"{"decision": "fnv_parity", "failure_mode_allow": true, "max_orphaned_calls": 2}"#,
+        )
+        .unwrap(),
+    );
+    let mut root = Root::new(Rc::clone(&config), Stats::default());
+    let mut flows: Vec<Flow> = (1..=600)
+        .map(|id| Flow::new(id, Rc::clone(&config)))
+        .collect();
+    for flow in &mut flows {
+        flow.on_request_headers(&host, &mut root, true);
+        assert!(matches!(flow.state(), State::AwaitingAuth { .. }));
+    }
+    assert_eq!(
+        root.calls.len(),
+        600,
+        "clients that wait are the circuit breaker's to bound"
+    );
+    // Two clients go: their calls cannot be cancelled, and now fill the orphan cap.
+    let orphan = flows[0].awaited().unwrap();
+    flows[0].on_delete(&mut root);
+    flows[1].on_delete(&mut root);
+    let mut next = Flow::new(1000, Rc::clone(&config));
+    next.on_request_headers(&host, &mut root, true);
+    assert_eq!(*next.state(), State::Overloaded);
+    assert_eq!(last(&host), OVERLOADED());
+    assert_eq!(root.stats.total(Counter::FailureModeAllowed), 0);
+    // An orphan's answer arrives: room again.
+    root.calls.take(orphan);
+    let mut after = Flow::new(1001, config);
+    after.on_request_headers(&host, &mut root, true);
+    assert!(matches!(after.state(), State::AwaitingAuth { .. }));
+}
+
+#[test]
+fn a_request_too_large_to_check_gets_431_even_failing_open() {
+    // Over the host's header-map limits (1,024 pairs, 1 MiB), the call could not be sent: the
+    // client is refused before any call, never handed to the failure policy.
+    let json = r#"{"decision": "status", "failure_mode_allow": true}"#;
+    let mut many = MockHost::with_request(REQUEST);
+    for n in 0..1025 {
+        many.request.push((format!("x-h{n}"), b"v".to_vec()));
+    }
+    let mut long = MockHost::with_request(&[(":authority", "a"), (":method", "GET")]);
+    long.request.push((
+        ":path".into(),
+        format!("/{}", "p".repeat(530 * 1024)).into_bytes(),
+    ));
+    for host in [many, long] {
+        let mut flow = T::new(json);
+        assert_eq!(flow.headers(&host), Action::Pause);
+        assert_eq!(host.effects(), vec![reply(431, &[], b"")]);
+        assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
+        assert_eq!(flow.in_flight(), 0);
+    }
+    // Just under the limits, the check goes out.
+    let mut fits = MockHost::with_request(REQUEST);
+    for n in 0..1000 {
+        fits.request.push((format!("x-h{n}"), b"v".to_vec()));
+    }
+    let mut flow = T::new(json);
+    flow.headers(&fits);
+    assert!(matches!(flow.state(), State::AwaitingAuth { .. }));
+    // A gRPC check is held to the same bounds.
+    let mut many = MockHost::with_request(REQUEST);
+    for n in 0..1025 {
+        many.request.push((format!("x-h{n}"), b"v".to_vec()));
+    }
+    let mut flow = T::new(r#"{"protocol": "grpc", "failure_mode_allow": true}"#);
+    flow.headers(&many);
+    assert_eq!(many.effects(), vec![reply(431, &[], b"")]);
+}
+
+#[test]
+fn the_failure_marker_in_any_spelling_is_the_plugins_alone() {
+    let mut host = MockHost::with_request(REQUEST);
+    host.request
+        .push(("x_envoy_auth_failure_mode_allowed".into(), b"true".to_vec()));
+    let mut flow = T::new("");
+    flow.headers(&host);
+    assert_eq!(
+        host.effects()[0],
+        Effect::RemoveRequestHeader("x_envoy_auth_failure_mode_allowed".into())
+    );
+    assert!(!dispatched(&host)
+        .iter()
+        .any(|(n, _)| n == "x_envoy_auth_failure_mode_allowed"));
+}
+
+#[test]
+fn a_grpc_servers_answer_is_never_an_allow_in_http_mode() {
+    for extra in [("content-type", "application/grpc"), ("grpc-status", "12")] {
+        let host = MockHost::with_request(REQUEST).answering("200", &[extra], b"");
+        let flow = run(
+            r#"{"decision": "status", "failure_mode_allow": false}"#,
+            &host,
+        );
+        assert_eq!(*flow.state(), State::FailedClosed, "{extra:?}");
+        assert_eq!(last(&host), reply(403, &[], b""));
+    }
+}
+
+#[test]
+fn waiting_for_the_body_has_no_deadline_of_its_own() {
+    let host = MockHost::with_request(REQUEST);
+    let mut flow =
+        T::new(r#"{"decision": "status", "with_request_body": {"max_request_bytes": 8}}"#);
+    flow.flow.on_request_headers(&host, &mut flow.root, false);
+    assert_eq!(*flow.state(), State::AwaitingBody);
+    flow.flow.on_call_expired(&host, &mut flow.root);
+    assert_eq!(
+        *flow.state(),
+        State::AwaitingBody,
+        "only a call has a deadline"
+    );
+    assert!(host.effects().is_empty());
+}
+
+#[test]
 fn past_the_memory_budget_requests_get_503_even_failing_open() {
     let host = MockHost::with_request(REQUEST);
-    let mut flow = T::new(r#"{"failure_mode_allow": true, "max_held_bytes": 65536}"#);
+    let mut flow = T::new(
+        r#"{"decision": "fnv_parity", "failure_mode_allow": true, "max_held_bytes": 65536}"#,
+    );
     flow.root.held_bytes = 65536 - STREAM_COST_BYTES + 1;
     assert_eq!(flow.headers(&host), Action::Pause);
     assert_eq!(host.effects(), vec![OVERLOADED()]);
@@ -605,13 +748,19 @@ fn a_circuit_breaker_overflow_is_an_overload_not_an_auth_failure() {
         &[("x-envoy-overloaded", "true")],
         b"upstream connect error or disconnect/reset before headers. reset reason: overflow",
     );
-    let flow = run(r#"{"failure_mode_allow": true}"#, &host);
+    let flow = run(
+        r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
+        &host,
+    );
     assert_eq!(*flow.state(), State::Overloaded);
     assert_eq!(last(&host), OVERLOADED());
     assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
     // A 503 from the auth service itself is still an auth failure.
     let host = MockHost::with_request(REQUEST).answering("503", &[], b"");
-    let flow = run(r#"{"failure_mode_allow": true}"#, &host);
+    let flow = run(
+        r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
+        &host,
+    );
     assert_eq!(*flow.state(), State::FailedOpen);
 }
 
@@ -619,7 +768,7 @@ fn a_circuit_breaker_overflow_is_an_overload_not_an_auth_failure() {
 fn a_call_refused_inline_or_short_of_memory_is_an_overload() {
     for status in [Status::InternalFailure, Status::InvalidMemoryAccess] {
         let host = MockHost::with_request(REQUEST).failing_with("dispatch", status);
-        let mut flow = T::new(r#"{"failure_mode_allow": true}"#);
+        let mut flow = T::new(r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#);
         assert_eq!(flow.headers(&host), Action::Pause, "{status:?}");
         assert_eq!(host.effects(), vec![OVERLOADED()], "{status:?}");
     }
@@ -631,7 +780,7 @@ fn failures_on_the_clients_own_request_fail_closed_even_failing_open() {
         let mut host = MockHost::with_request(REQUEST).failing(call);
         host.request.push(("x-user-id".into(), b"forged".to_vec()));
         let mut flow = T::new(
-            r#"{"failure_mode_allow": true, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#,
+            r#"{"decision": "fnv_parity", "failure_mode_allow": true, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#,
         );
         assert_eq!(flow.headers(&host), Action::Pause, "{call}");
         assert_eq!(last(&host), reply(403, &[], b""), "{call}");
@@ -641,7 +790,7 @@ fn failures_on_the_clients_own_request_fail_closed_even_failing_open() {
     // Short of memory reading them: an overload.
     let host = MockHost::with_request(REQUEST)
         .failing_with("request_headers", Status::InvalidMemoryAccess);
-    let mut flow = T::new(r#"{"failure_mode_allow": true}"#);
+    let mut flow = T::new(r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#);
     flow.headers(&host);
     assert_eq!(host.effects(), vec![OVERLOADED()]);
 }
@@ -649,7 +798,7 @@ fn failures_on_the_clients_own_request_fail_closed_even_failing_open() {
 #[test]
 fn a_request_the_auth_service_cannot_be_asked_about_is_refused_even_failing_open() {
     let host = MockHost::with_request(&[(":path", "/"), (":method", "GET")]);
-    let mut flow = T::new(r#"{"failure_mode_allow": true}"#);
+    let mut flow = T::new(r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#);
     assert_eq!(flow.headers(&host), Action::Pause);
     assert_eq!(host.effects(), vec![reply(400, &[], b"")]);
     assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
@@ -677,7 +826,9 @@ fn forged_identities_spelled_with_underscores_are_removed() {
     for name in ["x_user_id", "x-user_id", "x-user-id"] {
         host.request.push((name.into(), b"mallory".to_vec()));
     }
-    let mut flow = T::new(r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}]}"#);
+    let mut flow = T::new(
+        r#"{"decision": "fnv_parity", "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#,
+    );
     flow.headers(&host);
     let removed: Vec<Effect> = host
         .effects()
@@ -692,7 +843,8 @@ fn forged_identities_spelled_with_underscores_are_removed() {
 
 #[test]
 fn forged_identities_in_trailers_are_removed_whenever_trailers_come() {
-    let json = r#"{"allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
+    let json =
+        r#"{"decision": "fnv_parity", "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
     let mut host = MockHost::with_request(REQUEST).answering("200", &[], EVEN);
     host.trailers = crate::mock_host::headers(&[("x-user-id", "mallory"), ("x-checksum", "c")]);
     let mut flow = T::new(json);
@@ -717,8 +869,7 @@ fn forged_identities_in_trailers_are_removed_whenever_trailers_come() {
 
 #[test]
 fn trailers_that_cannot_be_cleaned_fail_the_request_closed() {
-    let json =
-        r#"{"failure_mode_allow": true, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
+    let json = r#"{"decision": "fnv_parity", "failure_mode_allow": true, "allowed_upstream_headers": [{"exact": "x-user-id"}]}"#;
     let host = MockHost::with_request(REQUEST)
         .answering("200", &[], EVEN)
         .failing("request_trailers");
@@ -843,8 +994,9 @@ fn client_copies_of_appended_headers_and_of_the_failure_marker_are_removed() {
         .push(("x-user-groups".into(), b"admin".to_vec()));
     host.request
         .push((FAILURE_MODE_ALLOWED_HEADER.into(), b"true".to_vec()));
-    let mut flow =
-        T::new(r#"{"allowed_upstream_headers_to_append": [{"exact": "x-user-groups"}]}"#);
+    let mut flow = T::new(
+        r#"{"decision": "fnv_parity", "allowed_upstream_headers_to_append": [{"exact": "x-user-groups"}]}"#,
+    );
     flow.headers(&host);
     let removed: Vec<Effect> = host
         .effects()
@@ -892,7 +1044,7 @@ fn with_request_body_the_check_waits_for_the_body_and_carries_it() {
     assert_eq!(dispatched_body(&host), None, "not before the body");
     assert_eq!(
         flow.flow.on_request_body(&host, &mut flow.root, 3, false),
-        Action::Pause
+        BodyAction::Buffer
     );
     assert_eq!(dispatched_body(&host), None, "not before its end");
     flow.flow.on_request_body(&host, &mut flow.root, 5, true);
@@ -924,7 +1076,7 @@ fn a_body_over_the_limit_is_refused_with_413_or_sent_partial() {
     flow.flow.on_request_headers(&host, &mut flow.root, false);
     assert_eq!(
         flow.flow.on_request_body(&host, &mut flow.root, 10, true),
-        Action::Pause
+        BodyAction::Watermark
     );
     assert_eq!(last(&host), reply(413, &[], b"Payload Too Large"));
     assert_eq!(dispatched_body(&host), None);

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use super::hostcalls;
 use super::logger;
 use super::wasm_host::WasmHost;
-use crate::abi::{buffer_type, Action};
+use crate::abi::{buffer_type, Action, BodyAction};
 use crate::worker::Worker;
 
 thread_local! {
@@ -72,7 +72,7 @@ pub extern "C" fn proxy_on_request_headers(context_id: u32, _headers: usize, end
 
 #[no_mangle]
 pub extern "C" fn proxy_on_request_body(context_id: u32, size: usize, end: u32) -> u32 {
-    with_worker(Action::Pause, |w| {
+    with_worker(BodyAction::Watermark, |w| {
         w.on_request_body(&WasmHost, context_id, size, end != 0)
     }) as u32
 }

@@ -9,8 +9,8 @@ use super::messages::{
     Address, AttributeContext, CheckRequest, HttpRequest, Metadata, Peer, Request, SocketAddress,
     Timestamp,
 };
-use crate::auth_request::{BadRequest, PARTIAL_BODY};
-use crate::config::{Config, Forward};
+use crate::auth_request::{BadRequest, CallSize, PARTIAL_BODY};
+use crate::config::{AuthRequest, Config, Forward};
 use crate::host::Headers;
 
 /// What the plugin knows of the request beyond its headers.
@@ -40,13 +40,25 @@ const REQUEST_LINE: [&str; 4] = [":method", ":path", ":authority", ":scheme"];
 /// Whether a check can describe the request: its request line is UTF-8. Native ext_authz
 /// would replace bad bytes, but then the service would authorize a path other than the one
 /// the upstream gets. A cache hit refuses what a miss would.
-pub fn check_sendable(request: &Headers) -> Result<(), BadRequest> {
+///
+/// The headers a check carries are held to the same bounds as an HTTP call's (1,024 headers,
+/// 1 MiB): a client able to swell a CheckRequest past the service's message limit (4 MiB in
+/// most gRPC servers) would otherwise turn its check into an error for the failure policy.
+pub fn check_sendable(spec: &AuthRequest, request: &Headers) -> Result<(), BadRequest> {
+    let mut size = CallSize::of_additions(spec);
     for (name, value) in request {
         if REQUEST_LINE.contains(&name.as_str()) && std::str::from_utf8(value).is_err() {
             return Err(BadRequest::NotUtf8(name.clone()));
         }
+        let sent = match &spec.forward {
+            Forward::All => true,
+            Forward::Allowlist(set) => set.matches(name),
+        };
+        if sent || REQUEST_LINE.contains(&name.as_str()) {
+            size.add(name.len(), value.len());
+        }
     }
-    Ok(())
+    size.check()
 }
 
 /// The serialized `CheckRequest`. Header values and the body go in proto strings, so bytes that

@@ -365,10 +365,13 @@ fn http_only_fields_are_refused_with_grpc_and_extensions_without_it() {
         let err = Config::parse(json.as_bytes()).unwrap_err();
         assert!(err.reason.contains("no effect with protocol grpc"), "{err}");
     }
-    let err = Config::parse(br#"{"context_extensions": {"a": "b"}}"#).unwrap_err();
+    let err = Config::parse(br#"{"decision": "fnv_parity", "context_extensions": {"a": "b"}}"#)
+        .unwrap_err();
     assert_eq!(err.field, "context_extensions");
     assert_eq!(
-        Config::parse(br#"{"protocol": "smtp"}"#).unwrap_err().field,
+        Config::parse(br#"{"decision": "fnv_parity", "protocol": "smtp"}"#)
+            .unwrap_err()
+            .field,
         "protocol"
     );
 }
@@ -534,7 +537,7 @@ fn a_response_limit_too_small_for_any_check_response_is_refused() {
     assert!(err.to_string().contains("max_response_body_bytes"), "{err}");
     assert!(Config::parse(br#"{"protocol": "grpc", "max_response_body_bytes": 1024}"#).is_ok());
     assert!(
-        Config::parse(br#"{"max_response_body_bytes": 0}"#).is_ok(),
+        Config::parse(br#"{"decision": "fnv_parity", "max_response_body_bytes": 0}"#).is_ok(),
         "HTTP mode keeps 0"
     );
 }

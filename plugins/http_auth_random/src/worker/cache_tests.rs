@@ -161,6 +161,43 @@ fn an_expired_allow_is_served_only_inside_the_stale_window_when_the_call_fails()
 }
 
 #[test]
+fn only_an_unreachable_or_down_auth_service_serves_stale() {
+    let json = r#"{"decision": "status", "allowed_upstream_headers": [{"exact": "x-user-id"}],
+        "cache": {"key": ["authorization"], "ttl_ms": 1000, "stale_if_error_ms": 60000}}"#;
+    // A failure a client can provoke from a healthy service (a method it answers 501 for, a
+    // gRPC server's answer, an interim status) never serves a revoked credential's allow.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+    let cases: [Case; 8] = [
+        ("501", &[], false),
+        ("505", &[], false),
+        ("101", &[], false),
+        ("200", &[("content-type", "application/grpc")], false),
+        ("500", &[], true),
+        ("502", &[], true),
+        ("503", &[], true),
+        ("504", &[], true),
+    ];
+    for (status, extra, stale) in cases {
+        let mut host = MockHost::with_request(&[]).answering("200", &[("x-user-id", "alice")], b"");
+        host.request = request("Bearer x");
+        let mut worker = configured(json, &host);
+        start(&mut worker, &host, 2);
+        worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+        host.clock.set(host.clock.get() + 2_000_000_000);
+        let mut host = host.answering(status, extra, b"");
+        host.request = request("Bearer x");
+        start(&mut worker, &host, 3);
+        worker.on_call_response(&host, ROOT, host.last_token(), 1 + extra.len(), 0);
+        let expected = if stale {
+            State::Allowed
+        } else {
+            State::FailedClosed
+        };
+        assert_eq!(*worker.flow(3).unwrap().state(), expected, "{status}");
+    }
+}
+
+#[test]
 fn concurrent_requests_with_one_key_share_one_call_even_when_the_first_goes() {
     let mut host = MockHost::with_request(&[]).answering("200", &[("x-user-id", "alice")], b"");
     host.request = request("Bearer alice");

@@ -53,6 +53,8 @@ impl Call {
 #[derive(Debug, Default)]
 pub struct Calls {
     pending: BTreeMap<u32, Call>,
+    /// How many of `pending` nobody waits for: checked on every dispatch, so kept, not counted.
+    orphans: usize,
 }
 
 impl Calls {
@@ -66,21 +68,44 @@ impl Calls {
 
     /// Calls nobody waits for any more.
     pub fn orphaned(&self) -> usize {
-        self.pending.values().filter(|c| c.orphaned()).count()
+        self.orphans
     }
 
     pub fn add(&mut self, token: u32, call: Call) {
-        self.pending.insert(token, call);
+        if call.orphaned() {
+            self.orphans += 1;
+        }
+        if let Some(replaced) = self.pending.insert(token, call) {
+            self.forget(&replaced);
+        }
     }
 
     /// Another stream waits for this call's answer.
     pub fn join(&mut self, token: u32, stream: u32) -> bool {
-        match self.pending.get_mut(&token) {
-            Some(call) => {
-                call.waiters.insert(stream);
-                true
-            }
-            None => false,
+        self.change(token, |call| {
+            call.waiters.insert(stream);
+        })
+    }
+
+    /// Changes a call, keeping the orphan count; false if there is no such call.
+    fn change(&mut self, token: u32, edit: impl FnOnce(&mut Call)) -> bool {
+        let Some(call) = self.pending.get_mut(&token) else {
+            return false;
+        };
+        let was = call.orphaned();
+        edit(call);
+        match (was, call.orphaned()) {
+            (false, true) => self.orphans += 1,
+            (true, false) => self.orphans = self.orphans.saturating_sub(1),
+            _ => {}
+        }
+        true
+    }
+
+    /// A call leaves the table.
+    fn forget(&mut self, call: &Call) {
+        if call.orphaned() {
+            self.orphans = self.orphans.saturating_sub(1);
         }
     }
 
@@ -90,17 +115,19 @@ impl Calls {
 
     /// The call's answer has arrived.
     pub fn take(&mut self, token: u32) -> Option<Call> {
-        self.pending.remove(&token)
+        let call = self.pending.remove(&token)?;
+        self.forget(&call);
+        Some(call)
     }
 
     /// A stream waiting for the call has gone; the call itself goes on.
     pub fn leave(&mut self, token: u32, stream: u32) {
-        if let Some(call) = self.pending.get_mut(&token) {
+        self.change(token, |call| {
             if call.stream == Some(stream) {
                 call.stream = None;
             }
             call.waiters.remove(&stream);
-        }
+        });
     }
 
     /// Removes and returns the calls whose deadline is before `now`.
@@ -113,7 +140,7 @@ impl Calls {
             .collect();
         expired
             .into_iter()
-            .filter_map(|token| self.pending.remove(&token).map(|call| (token, call)))
+            .filter_map(|token| self.take(token).map(|call| (token, call)))
             .collect()
     }
 }
@@ -153,6 +180,25 @@ mod tests {
         assert!(calls.take(1).is_none(), "answered once");
         assert_eq!(calls.len(), 1);
         assert!(!calls.join(1, 13), "no joining a call that has ended");
+        assert_eq!(calls.orphaned(), 1);
+    }
+
+    #[test]
+    fn the_orphan_count_follows_every_change() {
+        let mut calls = Calls::default();
+        calls.add(1, call(10, 100));
+        calls.add(2, call(11, 100));
+        calls.leave(1, 10);
+        assert_eq!(calls.orphaned(), 1);
+        calls.leave(1, 10);
+        assert_eq!(calls.orphaned(), 1, "leaving twice counts once");
+        assert!(calls.join(1, 12), "a waiter adopts an orphan");
+        assert_eq!(calls.orphaned(), 0);
+        calls.leave(1, 12);
+        calls.leave(2, 11);
+        assert_eq!(calls.orphaned(), 2);
+        assert_eq!(calls.expire(200).len(), 2);
+        assert_eq!((calls.len(), calls.orphaned()), (0, 0));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use log::{debug, error, info, warn};
 pub use calls::{CacheWrite, Call, Calls};
 pub use root::Root;
 
-use crate::abi::Action;
+use crate::abi::{Action, BodyAction};
 use crate::cache::{self, NotStored, Remembered};
 use crate::config::Config;
 use crate::decision::AuthError;
@@ -84,13 +84,19 @@ impl Worker {
             return false;
         }
         info!(
-            "configured: rule {}, cluster {}, timeout {} ms, failure_mode_allow {}, max_calls_in_flight {}",
+            "configured: rule {}, cluster {}, timeout {} ms, failure_mode_allow {}, max_orphaned_calls {}",
             config.rule.name(),
             config.auth_request.cluster,
             config.auth_request.timeout.as_millis(),
             config.failure.allow,
-            config.limits.max_calls_in_flight,
+            config.limits.max_orphaned_calls,
         );
+        if config.request_body.is_some() {
+            warn!(
+                "with_request_body needs allow_on_headers_stop_iteration: true in the wasm \
+                 filter's config; without it, a request with a body waits for Envoy's timeouts"
+            );
+        }
         let now = host.now_nanos();
         let slot = self.roots.entry(root_id).or_insert(None);
         match slot {
@@ -145,23 +151,6 @@ impl Worker {
                 }
             }
         }
-        let late: Vec<u32> = root
-            .awaiting_body
-            .iter()
-            .filter(|(_, deadline)| **deadline < root.clock_nanos)
-            .map(|(stream, _)| *stream)
-            .collect();
-        for stream_id in late {
-            root.awaiting_body.remove(&stream_id);
-            if let Some(Stream {
-                flow: Some(flow), ..
-            }) = self.streams.get_mut(&stream_id)
-            {
-                if host.set_effective_context(stream_id).is_ok() {
-                    flow.on_body_deadline(host, root);
-                }
-            }
-        }
         let unlogged = root.take_unlogged_overloads();
         if unlogged > 0 {
             warn!("{unlogged} more requests refused as overloaded since the last tick");
@@ -193,12 +182,12 @@ impl Worker {
         context_id: u32,
         buffered: usize,
         end_of_stream: bool,
-    ) -> Action {
+    ) -> BodyAction {
         match self.stream(context_id) {
             Some((Some(flow), Some(root))) => {
                 flow.on_request_body(host, root, buffered, end_of_stream)
             }
-            _ => Action::Pause,
+            _ => BodyAction::Watermark,
         }
     }
 

@@ -16,8 +16,9 @@ pub struct Root {
     pub calls: Calls,
     /// The outstanding call for each cache key, which requests with that key wait for.
     pub pending_keys: BTreeMap<Digest, u32>,
-    /// Streams waiting for their body to send with the check, and until when (coarse clock).
-    pub awaiting_body: BTreeMap<u32, u64>,
+    /// Whether a request uncached for lack of a key header has been logged: once per
+    /// configuration, so that a key no request can complete is seen in the log.
+    pub said_key_incomplete: bool,
     /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
     pub held_bytes: usize,
     /// Wall clock as of the last tick. Deadlines are coarse (a tick is 200 ms), so a request
@@ -39,7 +40,7 @@ impl Root {
             stats,
             calls: Calls::default(),
             pending_keys: BTreeMap::new(),
-            awaiting_body: BTreeMap::new(),
+            said_key_incomplete: false,
             held_bytes: 0,
             clock_nanos: 0,
             overload_logs: 0,
@@ -95,7 +96,7 @@ mod tests {
     use super::*;
 
     fn root(max_held: u64) -> Root {
-        let json = format!(r#"{{"max_held_bytes": {max_held}}}"#);
+        let json = format!(r#"{{"decision": "fnv_parity", "max_held_bytes": {max_held}}}"#);
         Root::new(
             Rc::new(Config::parse(json.as_bytes()).unwrap()),
             Stats::default(),

@@ -78,7 +78,7 @@ fn a_stream_deleted_while_allowed_gives_back_what_it_held() {
 #[test]
 fn the_tick_fails_a_stream_whose_call_outlived_its_deadline_and_flushes_gauges() {
     let host = MockHost::with_request(REQUEST);
-    let mut worker = configured(r#"{"timeout_ms": 100}"#, &host);
+    let mut worker = configured(r#"{"decision": "fnv_parity", "timeout_ms": 100}"#, &host);
     worker.on_context_create(2, ROOT);
     worker.on_context_create(3, ROOT);
     worker.on_request_headers(&host, 2, true);
@@ -115,7 +115,10 @@ fn a_stream_without_a_configuration_is_refused() {
     );
     // Callbacks for contexts the worker never saw do nothing.
     assert_eq!(worker.on_request_headers(&host, 42, true), Action::Pause);
-    assert_eq!(worker.on_request_body(&host, 42, 0, true), Action::Pause);
+    assert_eq!(
+        worker.on_request_body(&host, 42, 0, true),
+        BodyAction::Watermark
+    );
     worker.on_delete(&host, 42);
 }
 
@@ -170,7 +173,10 @@ fn a_second_root_in_the_same_vm_does_not_count_its_memory_twice() {
 #[test]
 fn the_latency_histogram_is_recorded_once_per_call_when_asked_for() {
     let host = MockHost::with_request(REQUEST).answering("200", &[], b"a");
-    let mut worker = configured(r#"{"latency_histogram": true}"#, &host);
+    let mut worker = configured(
+        r#"{"decision": "fnv_parity", "latency_histogram": true}"#,
+        &host,
+    );
     worker.on_context_create(2, ROOT);
     worker.on_request_headers(&host, 2, true);
     worker.on_call_response(&host, ROOT, host.last_token(), 1, 1);
