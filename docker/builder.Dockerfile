@@ -1,11 +1,13 @@
-# The plugin builder: compiles a mounted plugin folder into main.wasm inside that folder, with the
-# same script (scripts/build-plugin.sh, hence the same release profile) that `cargo xtask` runs.
+# The plugin builder: compiles a plugin folder of the mounted workspace into main.wasm inside that
+# folder, with the same script (scripts/build-plugin.sh, hence the same release profile) that
+# `cargo xtask` runs.
 #
 #   docker build -f docker/builder.Dockerfile -t http-auth-random-builder .
-#   docker run --rm -v "$PWD/plugins/http_auth_random:/workspace" http-auth-random-builder
+#   docker run --rm -v "$PWD:/workspace" http-auth-random-builder plugins/http_auth_random
 #
-# Any plugin folder of this workspace builds on its own (the plugin crates inherit nothing from
-# the workspace), and so does any standalone proxy-wasm crate.
+# The whole workspace is mounted, not the plugin folder alone: the plugin is a thin shell over
+# the core crate (crates/authz-core), which it builds from. A standalone proxy-wasm crate builds
+# the same way, mounted as /workspace and named `.`.
 FROM rust:1.95-slim-bookworm
 
 RUN rustup target add wasm32-wasip1 \
@@ -19,4 +21,5 @@ COPY scripts/build-plugin.sh /usr/local/bin/build-plugin.sh
 ENV CARGO_TARGET_DIR=/cargo-target
 
 WORKDIR /workspace
-ENTRYPOINT ["bash", "/usr/local/bin/build-plugin.sh", "/workspace"]
+ENTRYPOINT ["bash", "/usr/local/bin/build-plugin.sh"]
+CMD ["plugins/http_auth_random"]

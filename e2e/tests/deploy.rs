@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use http_auth_random::config::Config;
+use authz_core::config::Config;
 use serde_json::Value;
 use workbench::envoy_config::EnvoyConfig;
 use workbench::{oci, paths, plugin};
@@ -122,30 +122,40 @@ fn the_builder_image_runs_the_same_build_script_as_cargo_xtask() {
     );
     assert!(lines.contains(&"COPY scripts/build-plugin.sh /usr/local/bin/build-plugin.sh"));
     assert!(
-        lines.contains(&r#"ENTRYPOINT ["bash", "/usr/local/bin/build-plugin.sh", "/workspace"]"#),
-        "the builder runs the shared script on the mounted folder"
+        lines.contains(&r#"ENTRYPOINT ["bash", "/usr/local/bin/build-plugin.sh"]"#),
+        "the builder runs the shared script"
+    );
+    assert!(
+        lines.contains(&"WORKDIR /workspace"),
+        "on the mounted workspace"
+    );
+    assert!(
+        lines.contains(&r#"CMD ["plugins/http_auth_random"]"#),
+        "the plugin folder by default"
     );
     // And cargo xtask builds through that same script.
     assert!(paths::build_script().ends_with("scripts/build-plugin.sh"));
 }
 
-/// What the builder does inside its container, done here: each plugin folder copied alone (as the
-/// mount gives it, with no workspace around it) builds to main.wasm with the shared script.
+/// What the builder does inside its container, done here: the workspace's sources copied alone
+/// (as the mount gives them, without build outputs), each plugin folder builds to main.wasm
+/// with the shared script, run from the copy's root as the image's WORKDIR makes it.
 #[test]
-fn every_plugin_folder_builds_on_its_own_as_the_builder_sees_it() {
+fn every_plugin_folder_builds_as_the_builder_sees_it() {
     let target = paths::repo_root().join("target").join("standalone-builds");
+    let copy = tempfile::tempdir().unwrap();
+    copy_crate(&paths::repo_root(), copy.path());
     for plugin_dir in ["http_auth_random", "noop"] {
-        let copy = tempfile::tempdir().unwrap();
-        let source = paths::repo_root().join("plugins").join(plugin_dir);
-        copy_crate(&source, copy.path());
+        let folder = Path::new("plugins").join(plugin_dir);
         let status = Command::new("bash")
             .arg(paths::build_script())
-            .arg(copy.path())
+            .arg(&folder)
+            .current_dir(copy.path())
             .env("CARGO_TARGET_DIR", &target)
             .status()
             .unwrap();
         assert!(status.success(), "{plugin_dir} does not build on its own");
-        let wasm = std::fs::read(copy.path().join("main.wasm")).unwrap();
+        let wasm = std::fs::read(copy.path().join(&folder).join("main.wasm")).unwrap();
         assert_eq!(
             &wasm[..4],
             b"\0asm",
@@ -158,7 +168,12 @@ fn copy_crate(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap();
-        if name == "target" || name == "main.wasm" {
+        // Build outputs and local tools: what a fresh clone does not have.
+        if [".git", "target", ".venv", "main.wasm"]
+            .iter()
+            .any(|n| name == *n)
+            || name.to_string_lossy().starts_with(".venv")
+        {
             continue;
         }
         if path.is_dir() {
@@ -339,7 +354,7 @@ fn the_istio_opa_grpc_wasmplugin_asks_a_grpc_cluster_with_a_config_the_plugin_ac
     .unwrap();
     assert!(matches!(
         config.protocol,
-        http_auth_random::config::Protocol::Grpc { .. }
+        authz_core::config::Protocol::Grpc { .. }
     ));
     assert!(!config.failure.allow, "fails closed");
     let cluster = spec["pluginConfig"]["cluster"].as_str().unwrap();

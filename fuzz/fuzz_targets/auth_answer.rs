@@ -2,9 +2,9 @@
 //! auth-call builder: a verdict or an error, never a panic.
 #![no_main]
 
-use http_auth_random::auth_request::auth_headers;
-use http_auth_random::config::{Config, Rule};
-use http_auth_random::decision::{answer_status, decide, needs_body};
+use authz_core::auth_request::auth_headers;
+use authz_core::config::{Config, Rule};
+use authz_core::decision::{answer_status, decide, needs_body};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

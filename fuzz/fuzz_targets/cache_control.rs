@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use http_auth_random::cache::ttl;
-use http_auth_random::config::Config;
+use authz_core::cache::ttl;
+use authz_core::config::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,10 +2,10 @@
 //! or an error, never a panic.
 #![no_main]
 
-use http_auth_random::config::Config;
-use http_auth_random::grpc;
-use http_auth_random::outcome::Outcome;
-use http_auth_random::query;
+use authz_core::config::Config;
+use authz_core::grpc;
+use authz_core::outcome::Outcome;
+use authz_core::query;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

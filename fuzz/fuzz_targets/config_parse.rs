@@ -1,7 +1,7 @@
 //! Any bytes as the plugin configuration: parsed or refused with a named field, never a panic.
 #![no_main]
 
-use http_auth_random::config::Config;
+use authz_core::config::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use authz_core::config::Config;
 use clap::{Args, ValueEnum};
-use http_auth_random::config::Config;
 use serde_json::Value;
 use workbench::decision_log;
 use workbench::envoy::{Envoy, EnvoyOptions, LineFormat};

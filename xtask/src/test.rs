@@ -10,7 +10,7 @@ use workbench::tools::{self, Tool};
 use workbench::{paths, plugin, process, venv};
 
 /// Packages whose own (unit) tests run first.
-const UNIT_PACKAGES: [&str; 3] = ["http_auth_random", "workbench", "xtask"];
+const UNIT_PACKAGES: [&str; 4] = ["authz-core", "http_auth_random", "workbench", "xtask"];
 const E2E_PACKAGE: &str = "e2e";
 
 #[derive(Args)]
@@ -143,12 +143,12 @@ fn doc_tests() -> FileReport {
     command
         .args(["test", "--doc"])
         .current_dir(paths::repo_root());
-    for package in ["http_auth_random", "workbench"] {
+    for package in ["authz-core", "http_auth_random", "workbench"] {
         command.args(["--package", package]);
     }
     process::die_with_parent_std(&mut command);
     test_files::run_command(
-        "doc tests (http_auth_random, workbench)".to_owned(),
+        "doc tests (authz-core, http_auth_random, workbench)".to_owned(),
         command,
     )
 }

@@ -1,7 +1,7 @@
 //! What `cargo xtask run` prints once Envoy is ready: what is actually running (plugin, rule,
 //! failure mode, auth service, upstream) and what a request should get, from the configuration.
 
-use http_auth_random::config::{Config, Protocol, Rule};
+use authz_core::config::{Config, Protocol, Rule};
 
 use super::plugin_config;
 

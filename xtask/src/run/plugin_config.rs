@@ -3,7 +3,7 @@
 //! and the decision log what the plugin will do.
 
 use anyhow::{bail, Result};
-use http_auth_random::config::{Config, PathRule, Protocol, Rule};
+use authz_core::config::{Config, PathRule, Protocol, Rule};
 use workbench::decision_log::Outcomes;
 
 /// Where the configuration text came from, for messages.

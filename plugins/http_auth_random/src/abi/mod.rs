@@ -1,12 +1,12 @@
-//! The proxy-wasm ABI 0.2.1 as data: status codes, enum values and the header-map wire format.
-//! Pure, so every way a host call can fail is mapped and tested natively.
+//! The proxy-wasm ABI 0.2.1 as data: status codes, enum values and the header-map wire format,
+//! and how each maps to the core's own types. Pure, so every way a host call can fail is mapped
+//! and tested natively.
+
+use authz_core::host::{Action, BodyAction, Failure, MetricKind};
 
 mod pairs;
 
-pub use pairs::{
-    decode_pairs, encode_pairs, within_host_limits, PairsError, MAX_PAIRS, MAX_PAIRS_BYTES,
-    PAIR_OVERHEAD_BYTES,
-};
+pub use pairs::{decode_pairs, encode_pairs, PairsError};
 
 /// A host call's result code. Codes the ABI does not define are kept, never trusted as success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,31 +80,54 @@ pub mod stream_type {
     pub const HTTP_REQUEST: u32 = 0;
 }
 
-/// `proxy_define_metric` kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
-    Counter = 0,
-    Gauge = 1,
-    Histogram = 2,
+/// `proxy_define_metric`'s kind codes.
+pub fn metric_kind(kind: MetricKind) -> u32 {
+    match kind {
+        MetricKind::Counter => 0,
+        MetricKind::Gauge => 1,
+        MetricKind::Histogram => 2,
+    }
 }
 
-/// What a stream callback returns: 0 lets the stream go on, 1 stops it here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Continue = 0,
-    Pause = 1,
+/// A request callback's return code: 0 lets the stream go on, 1 stops it here.
+pub fn action_code(action: Action) -> u32 {
+    match action {
+        Action::Continue => 0,
+        Action::Pause => 1,
+    }
 }
 
-/// What a body callback returns. Envoy applies its buffer limit to a buffered body and answers
-/// 413 past it; under flow control it holds what arrives and pauses the client at its
-/// watermarks instead, as native ext_authz does while its check is pending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyAction {
-    Continue = 0,
-    /// Stop and buffer: the body is needed whole (to send with the check).
-    Buffer = 1,
-    /// Stop with flow control: the body is only held until the verdict.
-    Watermark = 2,
+/// A body callback's return code: continue, stop and buffer, or stop under flow control
+/// (`StopIterationAndWatermark`).
+pub fn body_action_code(action: BodyAction) -> u32 {
+    match action {
+        BodyAction::Continue => 0,
+        BodyAction::Buffer => 1,
+        BodyAction::Watermark => 2,
+    }
+}
+
+impl Status {
+    /// What the filter's core makes of a failed host call.
+    pub fn failure(self) -> Failure {
+        match self {
+            Status::NotFound => Failure::NotFound,
+            Status::BadArgument => Failure::BadArgument,
+            Status::InvalidMemoryAccess => Failure::OutOfMemory,
+            Status::CasMismatch => Failure::CasMismatch,
+            // Envoy refuses a call inline this way when its cluster's circuit breaker
+            // overflowed or it has no healthy host.
+            Status::InternalFailure => Failure::Unavailable,
+            Status::SerializationFailure => Failure::Other(3),
+            Status::ParseFailure => Failure::Other(4),
+            Status::BadExpression => Failure::Other(5),
+            Status::Empty => Failure::Other(7),
+            Status::ResultMismatch => Failure::Other(9),
+            Status::BrokenConnection => Failure::Other(11),
+            Status::Unimplemented => Failure::Other(12),
+            Status::Unknown(code) => Failure::Other(code),
+        }
+    }
 }
 
 /// proxy-wasm log levels, in the host's numbering.
@@ -150,6 +173,18 @@ mod tests {
         assert_eq!(Status::check(u32::MAX), Err(Status::Unknown(u32::MAX)));
         assert_eq!(Status::Unknown(42).to_string(), "unknown status 42");
         assert_eq!(Status::check(6), Err(Status::InvalidMemoryAccess));
+    }
+
+    #[test]
+    fn every_status_maps_to_a_failure_and_only_internal_failure_is_unavailable() {
+        for code in 1..=13 {
+            let Err(status) = Status::check(code) else {
+                unreachable!("only 0 is success")
+            };
+            let failure = status.failure();
+            assert_eq!(failure == Failure::Unavailable, code == 10, "{code}");
+            assert_eq!(failure == Failure::OutOfMemory, code == 6, "{code}");
+        }
     }
 
     #[test]

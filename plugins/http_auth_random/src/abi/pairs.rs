@@ -11,27 +11,6 @@ impl std::fmt::Display for PairsError {
     }
 }
 
-/// The host refuses a header map of more pairs than this (proxy-wasm-cpp-host's
-/// `PROXY_WASM_HOST_PAIRS_MAX_COUNT`).
-pub const MAX_PAIRS: usize = 1024;
-/// The host refuses a serialized header map larger than this (`PROXY_WASM_HOST_PAIRS_MAX_BYTES`).
-pub const MAX_PAIRS_BYTES: usize = 1024 * 1024;
-
-/// What one pair adds to a serialized map: its two lengths and two NULs.
-pub const PAIR_OVERHEAD_BYTES: usize = 10;
-
-/// Whether the host would take a header map of pairs of these (name, value) lengths: within its
-/// count and size limits.
-pub fn within_host_limits(lengths: impl Iterator<Item = (usize, usize)>) -> bool {
-    let (count, size) = lengths.fold((0usize, 4usize), |(count, size), (name, value)| {
-        (
-            count + 1,
-            size.saturating_add(name + value + PAIR_OVERHEAD_BYTES),
-        )
-    });
-    count <= MAX_PAIRS && size <= MAX_PAIRS_BYTES
-}
-
 /// Serializes header pairs for the host. Lengths are u32 on the wire; header sizes are far
 /// below that, and a longer value is refused rather than cut.
 pub fn encode_pairs<N: AsRef<[u8]>, V: AsRef<[u8]>>(
@@ -159,31 +138,6 @@ mod tests {
         // A name that is not UTF-8.
         let bad = encode_pairs(&[(vec![0xffu8], b"v".to_vec())]).unwrap();
         assert_eq!(decode_pairs(&bad), Err(PairsError("a name is not UTF-8")));
-    }
-
-    #[test]
-    fn host_limits_are_the_encoded_size_and_the_count() {
-        let lengths = |pairs: &[(String, String)]| {
-            pairs
-                .iter()
-                .map(|(n, v)| (n.len(), v.len()))
-                .collect::<Vec<_>>()
-                .into_iter()
-        };
-        let many: Vec<(String, String)> = (0..MAX_PAIRS)
-            .map(|i| (format!("h{i}"), String::new()))
-            .collect();
-        assert!(within_host_limits(lengths(&many)));
-        let mut one_more = many.clone();
-        one_more.push(("x".to_owned(), String::new()));
-        assert!(!within_host_limits(lengths(&one_more)));
-        // The size is the encoded size, exactly.
-        let fill = MAX_PAIRS_BYTES - 4 - PAIR_OVERHEAD_BYTES - 1;
-        let exact = vec![("a".to_owned(), "v".repeat(fill))];
-        assert_eq!(encode_pairs(&exact).unwrap().len(), MAX_PAIRS_BYTES);
-        assert!(within_host_limits(lengths(&exact)));
-        let over = vec![("a".to_owned(), "v".repeat(fill + 1))];
-        assert!(!within_host_limits(lengths(&over)));
     }
 
     proptest! {

@@ -8,8 +8,9 @@ use std::cell::RefCell;
 use super::hostcalls;
 use super::logger;
 use super::wasm_host::WasmHost;
-use crate::abi::{buffer_type, Action, BodyAction};
-use crate::worker::Worker;
+use crate::abi::{action_code, body_action_code, buffer_type};
+use authz_core::host::{Action, BodyAction};
+use authz_core::worker::Worker;
 
 thread_local! {
     static WORKER: RefCell<Worker> = RefCell::new(Worker::default());
@@ -65,30 +66,30 @@ pub extern "C" fn proxy_on_tick(root_id: u32) {
 
 #[no_mangle]
 pub extern "C" fn proxy_on_request_headers(context_id: u32, _headers: usize, end: u32) -> u32 {
-    with_worker(Action::Pause, |w| {
+    action_code(with_worker(Action::Pause, |w| {
         w.on_request_headers(&WasmHost, context_id, end != 0)
-    }) as u32
+    }))
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_on_request_body(context_id: u32, size: usize, end: u32) -> u32 {
-    with_worker(BodyAction::Watermark, |w| {
+    body_action_code(with_worker(BodyAction::Watermark, |w| {
         w.on_request_body(&WasmHost, context_id, size, end != 0)
-    }) as u32
+    }))
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_on_request_trailers(context_id: u32, _trailers: usize) -> u32 {
-    with_worker(Action::Pause, |w| {
+    action_code(with_worker(Action::Pause, |w| {
         w.on_request_trailers(&WasmHost, context_id)
-    }) as u32
+    }))
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_on_response_headers(context_id: u32, _headers: usize, _end: u32) -> u32 {
-    with_worker(Action::Continue, |w| {
+    action_code(with_worker(Action::Continue, |w| {
         w.on_response_headers(&WasmHost, context_id)
-    }) as u32
+    }))
 }
 
 #[no_mangle]

@@ -5,8 +5,9 @@ use std::ptr::null_mut;
 
 use super::imports as raw;
 use super::memory::take;
-use crate::abi::{decode_pairs, encode_pairs, LogLevel, MetricKind, Status};
-use crate::host::Headers;
+use crate::abi::{decode_pairs, encode_pairs, metric_kind, LogLevel, Status};
+use authz_core::host::Headers;
+use authz_core::host::MetricKind;
 
 pub type Result<T> = std::result::Result<T, Status>;
 
@@ -145,13 +146,14 @@ pub fn http_call(
     let headers = encode_pairs(headers).map_err(|_| Status::BadArgument)?;
     let no_trailers = 0u32.to_le_bytes();
     let mut token = 0;
-    // SAFETY: every slice is live for the call (an empty body as a null pointer with size 0,
-    // as the SDK passes it), and the host writes the token to a live local.
+    // An empty body goes as a null pointer with size 0, as the SDK passes it.
     let body_data = if body.is_empty() {
         std::ptr::null()
     } else {
         body.as_ptr()
     };
+    // SAFETY: every slice (and the null body, with size 0) is live for the call, and the host
+    // writes the token to a live local.
     Status::check(unsafe {
         raw::proxy_http_call(
             cluster.as_ptr(),
@@ -244,7 +246,7 @@ pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32> {
     let mut id = 0;
     // SAFETY: the name is live; the host writes the id to a live local.
     Status::check(unsafe {
-        raw::proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id)
+        raw::proxy_define_metric(metric_kind(kind), name.as_ptr(), name.len(), &mut id)
     })?;
     Ok(id)
 }

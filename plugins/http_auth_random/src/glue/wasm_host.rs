@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use super::hostcalls;
-use crate::abi::{buffer_type, map_type, stream_type, MetricKind, Status};
-use crate::host::{Headers, Host, HostError, HostResult};
+use crate::abi::{buffer_type, map_type, stream_type, Status};
+use authz_core::host::{Headers, Host, HostError, HostResult, MetricKind, Store};
 
 pub struct WasmHost;
 
 fn named<T>(call: &'static str, result: Result<T, Status>) -> HostResult<T> {
-    result.map_err(|status| HostError::new(call, status))
+    result.map_err(|status| HostError::new(call, status.failure()))
 }
 
 impl Host for WasmHost {
@@ -172,17 +172,6 @@ impl Host for WasmHost {
         )
     }
 
-    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
-        named("get shared data", hostcalls::shared_data(key))
-    }
-
-    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()> {
-        named(
-            "set shared data",
-            hostcalls::set_shared_data(key, value, cas),
-        )
-    }
-
     fn set_effective_context(&self, context_id: u32) -> HostResult<()> {
         named(
             "set effective context",
@@ -214,5 +203,18 @@ impl Host for WasmHost {
     fn vm_memory_bytes(&self) -> u64 {
         const PAGE: u64 = 65_536;
         u64::try_from(core::arch::wasm32::memory_size(0)).unwrap_or(0) * PAGE
+    }
+}
+
+impl Store for WasmHost {
+    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
+        named("get shared data", hostcalls::shared_data(key))
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()> {
+        named(
+            "set shared data",
+            hostcalls::set_shared_data(key, value, cas),
+        )
     }
 }

@@ -14,13 +14,13 @@ use log::{debug, error, info, warn};
 pub use calls::{CacheWrite, Call, Calls};
 pub use root::Root;
 
-use crate::abi::{Action, BodyAction};
 use crate::cache::{self, NotStored, Remembered};
 use crate::config::Config;
 use crate::decision::AuthError;
 use crate::flow::Flow;
 use crate::grpc;
 use crate::host::Host;
+use crate::host::{Action, BodyAction};
 use crate::metrics::{Counter, Gauges, Stats};
 use crate::outcome::{self, Answer, Denied, Outcome};
 

@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::host::{Headers, Host, HostError, HostResult, MetricKind, Status};
+use crate::host::{Failure, Headers, Host, HostError, HostResult, MetricKind, Store};
 
 /// Something the plugin asked the host to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct MockHost {
     pub answer_headers: Headers,
     pub answer_body: Vec<u8>,
     /// Host calls (by their `HostError::call` name) that fail, and with which status.
-    pub failing: HashMap<&'static str, Status>,
+    pub failing: HashMap<&'static str, Failure>,
     pub effects: RefCell<Vec<Effect>>,
     pub body_reads: Cell<u32>,
     pub clock: Cell<u64>,
@@ -96,10 +96,10 @@ impl MockHost {
     }
 
     pub fn failing(self, call: &'static str) -> Self {
-        self.failing_with(call, Status::BadArgument)
+        self.failing_with(call, Failure::BadArgument)
     }
 
-    pub fn failing_with(mut self, call: &'static str, status: Status) -> Self {
+    pub fn failing_with(mut self, call: &'static str, status: Failure) -> Self {
         self.failing.insert(call, status);
         self
     }
@@ -141,7 +141,7 @@ impl MockHost {
         if index < self.metrics.borrow().len() {
             Ok(index)
         } else {
-            Err(HostError::new("metric", Status::NotFound))
+            Err(HostError::new("metric", Failure::NotFound))
         }
     }
 }
@@ -298,23 +298,6 @@ impl Host for MockHost {
         Ok(())
     }
 
-    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
-        self.check("get_shared_data")?;
-        Ok(self.shared.borrow().get(key).cloned())
-    }
-
-    /// As the host does: a CAS of 0 writes whatever the version, any other must match.
-    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()> {
-        self.check("set_shared_data")?;
-        let mut shared = self.shared.borrow_mut();
-        let version = shared.get(key).map_or(0, |(_, v)| *v);
-        if cas != 0 && cas != version {
-            return Err(HostError::new("set_shared_data", Status::CasMismatch));
-        }
-        shared.insert(key.to_owned(), (value.to_vec(), version + 1));
-        Ok(())
-    }
-
     fn set_effective_context(&self, context_id: u32) -> HostResult<()> {
         self.check("set_effective_context")?;
         self.record(Effect::Context(context_id));
@@ -337,7 +320,7 @@ impl Host for MockHost {
         let mut metrics = self.metrics.borrow_mut();
         metrics.push((name.to_owned(), kind, 0));
         u32::try_from(metrics.len() - 1)
-            .map_err(|_| HostError::new("define_metric", Status::InternalFailure))
+            .map_err(|_| HostError::new("define_metric", Failure::Unavailable))
     }
 
     fn increment_metric(&self, id: u32, delta: i64) -> HostResult<()> {
@@ -363,5 +346,24 @@ impl Host for MockHost {
     /// One 64 KiB page.
     fn vm_memory_bytes(&self) -> u64 {
         65_536
+    }
+}
+
+impl Store for MockHost {
+    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
+        self.check("get_shared_data")?;
+        Ok(self.shared.borrow().get(key).cloned())
+    }
+
+    /// As the host does: a CAS of 0 writes whatever the version, any other must match.
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()> {
+        self.check("set_shared_data")?;
+        let mut shared = self.shared.borrow_mut();
+        let version = shared.get(key).map_or(0, |(_, v)| *v);
+        if cas != 0 && cas != version {
+            return Err(HostError::new("set_shared_data", Failure::CasMismatch));
+        }
+        shared.insert(key.to_owned(), (value.to_vec(), version + 1));
+        Ok(())
     }
 }

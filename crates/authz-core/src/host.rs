@@ -1,42 +1,102 @@
-//! What the plugin needs from the proxy, as a trait: the wasm glue implements it over the ABI,
-//! tests mock it.
+//! What the filter needs from the proxy, as traits: each shell implements them over its
+//! runtime's ABI, tests mock them. Nothing here names a runtime.
 
 use std::time::Duration;
-
-pub use crate::abi::{MetricKind, Status};
 
 /// Header names as Envoy gives them (lowercase), values as raw bytes (they need not be UTF-8).
 pub type Headers = Vec<(String, Vec<u8>)>;
 
-/// A host call that failed: which call, and the status the host gave.
+/// Why a host call failed, as far as the filter tells failures apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing is there (a header, a property, an entry).
+    NotFound,
+    /// The host refused the arguments: an unknown cluster, a call it cannot send.
+    BadArgument,
+    /// The filter could not take the data the host had for it: the worker is short of memory.
+    OutOfMemory,
+    /// A store write lost a race with another worker's.
+    CasMismatch,
+    /// The host cannot do it now: a circuit breaker overflowed, no healthy host.
+    Unavailable,
+    /// Anything else, with the host's own code.
+    Other(u32),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Other(code) => write!(f, "host status {code}"),
+            known => write!(f, "{known:?}"),
+        }
+    }
+}
+
+/// A host call that failed: which call, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostError {
     pub call: &'static str,
-    pub status: Status,
+    pub failure: Failure,
 }
 
 impl HostError {
-    pub fn new(call: &'static str, status: Status) -> Self {
-        HostError { call, status }
+    pub fn new(call: &'static str, failure: Failure) -> Self {
+        HostError { call, failure }
     }
 
-    /// The VM could not allocate the memory the host needed to copy data in: the worker is short
-    /// of memory, which is an overload, not a fault of the auth service.
+    /// The filter could not allocate the memory the host needed to copy data in: the worker is
+    /// short of memory, which is an overload, not a fault of the auth service.
     pub fn is_out_of_memory(&self) -> bool {
-        self.status == Status::InvalidMemoryAccess
+        self.failure == Failure::OutOfMemory
     }
 }
 
 impl std::fmt::Display for HostError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.call, self.status)
+        write!(f, "{}: {}", self.call, self.failure)
     }
+}
+
+/// What a request callback tells the host: go on, or hold the request here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    Pause,
+}
+
+/// What a body callback tells the host. A buffered body is held to Envoy's buffer limit (413
+/// past it); under flow control Envoy holds what arrives and pauses the client at its
+/// watermarks, as native ext_authz does while its check is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyAction {
+    Continue,
+    /// Stop and buffer: the body is needed whole (to send with the check).
+    Buffer,
+    /// Stop with flow control: the body is only held until the verdict.
+    Watermark,
+}
+
+/// The kinds of metric a host keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
 }
 
 pub type HostResult<T> = Result<T, HostError>;
 
-/// The proxy as one worker's VM sees it. Stream calls act on the current (effective) context.
-pub trait Host {
+/// A store every worker shares, for the decision cache: entries with versions, written only if
+/// the version is still the one read (compare-and-swap).
+pub trait Store {
+    /// An entry and its version; `None` if absent.
+    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>>;
+    /// Writes an entry if its version is still `cas` (0: whatever it is).
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()>;
+}
+
+/// The proxy as one worker sees it. Stream calls act on the current (effective) stream.
+pub trait Host: Store {
     fn request_headers(&self) -> HostResult<Headers>;
     fn request_header(&self, name: &str) -> HostResult<Option<Vec<u8>>>;
     fn set_request_header(&self, name: &str, value: &[u8]) -> HostResult<()>;
@@ -81,11 +141,6 @@ pub trait Host {
 
     fn resume_request(&self) -> HostResult<()>;
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) -> HostResult<()>;
-
-    /// A shared-data entry (shared by every worker's VM) and its version; `None` if absent.
-    fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>>;
-    /// Writes a shared-data entry if its version is still `cas` (0: whatever it is).
-    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> HostResult<()>;
 
     /// Makes later stream calls act on this stream (needed in callbacks the host delivers to the
     /// root context, such as a call's answer).

@@ -6,13 +6,14 @@ use std::rc::Rc;
 
 use log::{debug, log_enabled, warn, Level};
 
-use crate::abi::{within_host_limits, Action, BodyAction, Status};
 use crate::auth_request::{auth_headers, check_sendable, BadRequest, SentBody};
 use crate::cache::{self, Found};
+use crate::call_limits;
 use crate::config::{CacheConfig, Config, Limits, Protocol, ResponseHeaders};
 use crate::decision::AuthError;
 use crate::exempt::is_exempt;
 use crate::grpc;
+use crate::host::{Action, BodyAction, Failure};
 use crate::host::{Headers, Host, HostError};
 use crate::metrics::Counter;
 use crate::outcome::{Allowed, Denied, Outcome, ResponseAction, HEADER_OVERHEAD_BYTES};
@@ -217,7 +218,7 @@ impl Flow {
                 config.test.edit_auth_headers(&mut headers);
                 // `check_sendable` bounds the call from above; this is the exact check, so
                 // that the host never refuses a call the client made too large.
-                if !within_host_limits(headers.iter().map(|(n, v)| (n.len(), v.len()))) {
+                if !call_limits::within(headers.iter().map(|(n, v)| (n.len(), v.len()))) {
                     let bad = BadRequest::TooLarge {
                         headers: headers.len(),
                         bytes: headers.iter().map(|(n, v)| n.len() + v.len()).sum(),
@@ -301,7 +302,7 @@ impl Flow {
             // circuit breaker overflowed (which a client can cause), or the cluster has no
             // healthy host. Envoy does not say which, so both are an overload, never open.
             // A gRPC check to a cluster Envoy does not have is refused the same way.
-            Err(err) if err.status == Status::InternalFailure => self.overloaded(
+            Err(err) if err.failure == Failure::Unavailable => self.overloaded(
                 host,
                 root,
                 &format!(

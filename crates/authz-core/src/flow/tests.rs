@@ -766,7 +766,7 @@ fn a_circuit_breaker_overflow_is_an_overload_not_an_auth_failure() {
 
 #[test]
 fn a_call_refused_inline_or_short_of_memory_is_an_overload() {
-    for status in [Status::InternalFailure, Status::InvalidMemoryAccess] {
+    for status in [Failure::Unavailable, Failure::OutOfMemory] {
         let host = MockHost::with_request(REQUEST).failing_with("dispatch", status);
         let mut flow = T::new(r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#);
         assert_eq!(flow.headers(&host), Action::Pause, "{status:?}");
@@ -788,8 +788,8 @@ fn failures_on_the_clients_own_request_fail_closed_even_failing_open() {
         assert_eq!(flow.count(Counter::FailureModeAllowed), 0, "{call}");
     }
     // Short of memory reading them: an overload.
-    let host = MockHost::with_request(REQUEST)
-        .failing_with("request_headers", Status::InvalidMemoryAccess);
+    let host =
+        MockHost::with_request(REQUEST).failing_with("request_headers", Failure::OutOfMemory);
     let mut flow = T::new(r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#);
     flow.headers(&host);
     assert_eq!(host.effects(), vec![OVERLOADED()]);

@@ -6,10 +6,10 @@ use prost::Message;
 
 use super::messages::*;
 use super::*;
-use crate::abi::Action;
 use crate::config::Config;
 use crate::decision::AuthError;
 use crate::flow::State;
+use crate::host::Action;
 use crate::mock_host::{headers, Effect, MockHost};
 use crate::outcome::{Denied, Outcome, ResponseAction};
 use crate::worker::Worker;

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::host::Status;
+use crate::host::Failure;
 use crate::metrics::Stats;
 use crate::mock_host::{Effect, MockHost};
 
@@ -64,15 +64,15 @@ fn status() -> impl Strategy<Value = &'static str> {
 }
 
 /// Every status a host call can fail with, and one the ABI does not define.
-fn failure() -> impl Strategy<Value = Status> {
+fn failure() -> impl Strategy<Value = Failure> {
     prop::sample::select(vec![
-        Status::NotFound,
-        Status::BadArgument,
-        Status::SerializationFailure,
-        Status::InvalidMemoryAccess,
-        Status::InternalFailure,
-        Status::BrokenConnection,
-        Status::Unknown(99),
+        Failure::NotFound,
+        Failure::BadArgument,
+        Failure::Other(3),
+        Failure::OutOfMemory,
+        Failure::Unavailable,
+        Failure::Other(11),
+        Failure::Other(99),
     ])
 }
 

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::abi::{MAX_PAIRS, MAX_PAIRS_BYTES, PAIR_OVERHEAD_BYTES};
+use crate::call_limits::{HEADER_OVERHEAD_BYTES, MAX_BYTES, MAX_HEADERS};
 use crate::config::{AuthRequest, Forward, PathRule};
 use crate::host::Headers;
 
@@ -46,7 +46,7 @@ impl std::fmt::Display for BadRequest {
             BadRequest::TooLarge { headers, bytes } => write!(
                 f,
                 "request is too large to check: the check would carry {headers} headers or \
-                 {bytes} bytes, over the host's {MAX_PAIRS} headers or {MAX_PAIRS_BYTES} bytes"
+                 {bytes} bytes, over the host's {MAX_HEADERS} headers or {MAX_BYTES} bytes"
             ),
         }
     }
@@ -193,11 +193,11 @@ impl CallSize {
         self.headers += 1;
         self.bytes = self
             .bytes
-            .saturating_add(name + value + PAIR_OVERHEAD_BYTES);
+            .saturating_add(name + value + HEADER_OVERHEAD_BYTES);
     }
 
     pub fn check(self) -> Result<(), BadRequest> {
-        if self.headers > MAX_PAIRS || self.bytes > MAX_PAIRS_BYTES {
+        if self.headers > MAX_HEADERS || self.bytes > MAX_BYTES {
             return Err(BadRequest::TooLarge {
                 headers: self.headers,
                 bytes: self.bytes,
@@ -591,7 +591,7 @@ mod tests {
         req.push((":path".into(), vec![b'p'; 500 * 1024]));
         check_sendable(spec, &req).unwrap();
         let headers = auth_headers(spec, &req, None).unwrap();
-        assert!(crate::abi::within_host_limits(
+        assert!(crate::call_limits::within(
             headers.iter().map(|(n, v)| (n.len(), v.len()))
         ));
     }

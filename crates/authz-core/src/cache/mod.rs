@@ -9,8 +9,8 @@ pub use entry::{CachedVerdict, Entry};
 pub use key::{complete, digest, fingerprint, missing, slot, Digest, KeyPart};
 pub use ttl::{freshness, ttl, Freshness};
 
-use crate::abi::Status;
 use crate::config::CacheConfig;
+use crate::host::Failure;
 use crate::host::{Host, HostResult};
 use crate::outcome::{Allowed, Answer};
 use crate::worker::CacheWrite;
@@ -106,7 +106,7 @@ pub fn store(
         return Err(NotStored::TooLarge(bytes.len()));
     }
     host.set_shared_data(slot_key, &bytes, cas).map_err(|err| {
-        NotStored::Failed(if err.status == Status::CasMismatch {
+        NotStored::Failed(if err.failure == Failure::CasMismatch {
             "the slot changed since it was read".to_owned()
         } else {
             err.to_string()
