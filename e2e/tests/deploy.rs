@@ -354,7 +354,7 @@ fn the_istio_opa_grpc_wasmplugin_asks_a_grpc_cluster_with_a_config_the_plugin_ac
     .unwrap();
     assert!(matches!(
         config.protocol,
-        authz_core::config::Protocol::Grpc { .. }
+        authz_core::config::Protocol::Grpc
     ));
     assert!(!config.failure.allow, "fails closed");
     let cluster = spec["pluginConfig"]["cluster"].as_str().unwrap();

@@ -6,17 +6,18 @@ use std::rc::Rc;
 
 use log::{debug, log_enabled, warn, Level};
 
-use crate::auth_request::{auth_headers, check_sendable, BadRequest, SentBody};
 use crate::cache::{self, Found};
 use crate::call_limits;
-use crate::config::{CacheConfig, Config, Limits, Protocol, ResponseHeaders};
+use crate::config::{CacheConfig, Config, Protocol};
 use crate::decision::AuthError;
 use crate::exempt::is_exempt;
-use crate::grpc;
 use crate::host::{Action, BodyAction, Failure};
 use crate::host::{Headers, Host, HostError};
 use crate::metrics::Counter;
 use crate::outcome::{Allowed, Denied, Outcome, ResponseAction, HEADER_OVERHEAD_BYTES};
+use crate::protocol::grpc;
+use crate::protocol::http::{auth_headers, check_sendable, SentBody};
+use crate::protocol::BadRequest;
 use crate::worker::{CacheWrite, Call, Root};
 
 /// Header ext_authz adds to a request let through by `failure_mode_allow`.
@@ -28,24 +29,7 @@ pub const OVERLOADED_BODY: &[u8] = b"authorization overloaded";
 /// The body of the 503 a request gets when Envoy refuses to send its check.
 pub const UNAVAILABLE_BODY: &[u8] = b"authorization unavailable";
 
-/// What a waiting stream costs the worker's memory budget before it holds any headers: the
-/// stream's state and its entries in the worker's maps, rounded up.
-pub const STREAM_COST_BYTES: usize = 512;
-
-/// What a request may come to hold while it waits: its own state and the most success headers
-/// it may keep. Reserved up front, so that a request admitted can always keep what it is owed,
-/// and a flood is refused at the door rather than half-served. (An expired entry it may fall back
-/// on is held only when one is found, and only if it fits.)
-pub fn reservation(response: &ResponseHeaders, limits: &Limits, protocol: &Protocol) -> usize {
-    // A gRPC answer may always add headers for the client (`response_headers_to_add`).
-    let grpc = matches!(protocol, Protocol::Grpc { .. });
-    let success = if response.client_on_success.is_empty() && !grpc {
-        0
-    } else {
-        limits.max_success_header_bytes
-    };
-    STREAM_COST_BYTES + success
-}
+pub use crate::config::STREAM_COST_BYTES;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -157,7 +141,7 @@ impl Flow {
         if exempt {
             return self.exempt_continue(root);
         }
-        let reserve = reservation(&config.response, &config.limits, &config.protocol);
+        let reserve = config.limits.reservation;
         if !root.try_hold(reserve) {
             let why = format!("{} bytes held (max_held_bytes)", root.held_bytes);
             return self.overloaded(host, root, &why);
@@ -187,7 +171,7 @@ impl Flow {
         // A request the auth service could not be asked about is refused, from the cache too.
         let sendable = match config.protocol {
             Protocol::Http => check_sendable(&config.auth_request, request),
-            Protocol::Grpc { .. } => grpc::check_sendable(&config.auth_request, request),
+            Protocol::Grpc => grpc::check_sendable(&config.auth_request, request),
         };
         if let Err(bad) = sendable {
             return self.refuse_bad_request(host, root, &bad);
@@ -227,7 +211,8 @@ impl Flow {
                 }
                 Outgoing::Http(headers)
             }
-            Protocol::Grpc { service } => {
+            Protocol::Grpc => {
+                let service = std::rc::Rc::clone(&root.grpc_service);
                 let context = grpc::Context {
                     source: property_text(host, &["source", "address"]),
                     destination: property_text(host, &["destination", "address"]),
@@ -273,7 +258,7 @@ impl Flow {
                 host.dispatch_grpc(service, grpc::SERVICE, grpc::METHOD, message, spec.timeout)
             }
         };
-        let grpc = matches!(config.protocol, Protocol::Grpc { .. });
+        let grpc = matches!(config.protocol, Protocol::Grpc);
         match dispatched {
             Ok(token) => {
                 let timeout = u64::try_from(spec.timeout.as_nanos()).unwrap_or(u64::MAX);
@@ -943,7 +928,10 @@ impl Flow {
 /// An auth call, built and ready to send.
 enum Outgoing<'a> {
     Http(Vec<(&'a str, std::borrow::Cow<'a, str>)>),
-    Grpc { service: &'a [u8], message: Vec<u8> },
+    Grpc {
+        service: std::rc::Rc<[u8]>,
+        message: Vec<u8>,
+    },
 }
 
 /// What consulting the cache came to.

@@ -5,19 +5,20 @@
 
 #![forbid(unsafe_code)]
 
-pub mod auth_request;
 pub mod cache;
 pub mod call_limits;
 pub mod config;
 pub mod decision;
+pub mod digest;
 pub mod exempt;
 pub mod flow;
 pub mod fnv;
-pub mod grpc;
+pub mod headers;
 pub mod host;
 pub mod matcher;
 pub mod metrics;
 pub mod outcome;
+pub mod protocol;
 pub mod query;
 pub mod worker;
 

@@ -178,7 +178,7 @@ impl Banner<'_> {
                 plugin_config::when_auth_fails(config)
             )];
         }
-        if matches!(config.protocol, Protocol::Grpc { .. }) {
+        if matches!(config.protocol, Protocol::Grpc) {
             if !matches!(self.auth, AuthService::ExampleGrpc(_))
                 || config.auth_request.cluster != "authz"
             {

@@ -37,7 +37,7 @@ pub fn check(text: &str, source: Source) -> Result<Config> {
 
 /// The rule's name and what it does, in words.
 pub fn rule(config: &Config) -> (&'static str, String) {
-    if matches!(config.protocol, Protocol::Grpc { .. }) {
+    if matches!(config.protocol, Protocol::Grpc) {
         return (
             "grpc",
             "ext_authz's Check over gRPC: an OK allows (with the headers it sets), any other code denies with the service's denied_response, or 403"
@@ -93,7 +93,7 @@ pub fn asks_client_path(config: &Config) -> bool {
 /// What each outcome looks like in the access log, for `--log-decisions`.
 pub fn outcomes(config: &Config) -> Outcomes {
     let status_on_error = config.failure.status_on_error;
-    if matches!(config.protocol, Protocol::Grpc { .. }) {
+    if matches!(config.protocol, Protocol::Grpc) {
         return Outcomes {
             allow_reason: "the Check service answered OK".to_owned(),
             deny_reply: None,

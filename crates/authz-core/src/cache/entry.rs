@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::key::Digest;
+use crate::digest::Digest;
 use crate::outcome::{Allowed, Denied, Outcome};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

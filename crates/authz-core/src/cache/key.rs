@@ -3,62 +3,14 @@
 
 use sha2::{Digest as _, Sha256};
 
+use crate::config::KeyPart;
+use crate::digest::Digest;
+use crate::headers::names;
 use crate::host::Headers;
-
-/// One part of the request that decides the verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyPart {
-    /// A header (lowercase), with every value it has, in order.
-    Header(String),
-    Method,
-    Authority,
-    Path,
-    /// The path up to the first `?`.
-    PathWithoutQuery,
-}
-
-impl KeyPart {
-    /// The name a part is written as in the configuration. `host` is `:authority`: Envoy keeps
-    /// the Host header there, so a `host` header is never in a request.
-    pub fn parse(name: &str) -> Option<KeyPart> {
-        Some(match name {
-            ":method" => KeyPart::Method,
-            ":authority" | "host" => KeyPart::Authority,
-            ":path" => KeyPart::Path,
-            ":path_without_query" => KeyPart::PathWithoutQuery,
-            other if other.starts_with(':') => return None,
-            header => KeyPart::Header(header.to_owned()),
-        })
-    }
-
-    fn header_name(&self) -> &str {
-        match self {
-            KeyPart::Header(name) => name,
-            KeyPart::Method => ":method",
-            KeyPart::Authority => ":authority",
-            KeyPart::Path | KeyPart::PathWithoutQuery => ":path",
-        }
-    }
-}
-
-pub type Digest = [u8; 32];
 
 /// Entries of another version of the plugin are never read as this one's: the version is part of
 /// every digest (and of the slots' names).
 pub const DOMAIN: &str = concat!("http_auth_random.cache.", env!("CARGO_PKG_VERSION"), ".v1");
-
-/// Whether a request header is one the key part names: the same name, or the same once each `_`
-/// reads as `-` (CGI, WSGI and Rack read `x_api_key` as `x-api-key`, so an auth service may
-/// see either).
-fn names(part_name: &str, header: &str) -> bool {
-    header == part_name
-        || (header.contains('_')
-            && header.len() == part_name.len()
-            && header
-                .bytes()
-                .zip(part_name.bytes())
-                .all(|(h, p)| h == p || (h == b'_' && p == b'-')))
-}
 
 /// Whether every header the key names is in the request. A request missing one is neither
 /// cached nor coalesced unless the configuration asks for it: anonymous requests would share one
@@ -72,7 +24,7 @@ pub fn missing<'a>(parts: &'a [KeyPart], request: &Headers) -> Option<&'a str> {
     parts
         .iter()
         .map(KeyPart::header_name)
-        .find(|name| !request.iter().any(|(n, _)| names(name, n)))
+        .find(|name| !request.iter().any(|(n, _)| names(n, name)))
 }
 
 /// The digest of a request's key. A missing header and an empty one differ, and so do one value
@@ -84,7 +36,7 @@ pub fn digest(fingerprint: &Digest, parts: &[KeyPart], request: &Headers) -> Dig
     hash.update(fingerprint);
     for part in parts {
         let name = part.header_name();
-        for (header, value) in request.iter().filter(|(n, _)| names(name, n)) {
+        for (header, value) in request.iter().filter(|(n, _)| names(n, name)) {
             // The spelling is part of the key: `x_api_key` and `x-api-key` are not one value.
             hash.update(
                 u64::try_from(header.len())
@@ -104,11 +56,6 @@ pub fn digest(fingerprint: &Digest, parts: &[KeyPart], request: &Headers) -> Dig
         hash.update([0u8]);
     }
     hash.finalize().into()
-}
-
-/// The configuration's fingerprint: a new configuration never serves an old one's verdicts.
-pub fn fingerprint(configuration: &[u8]) -> Digest {
-    Sha256::digest(configuration).into()
 }
 
 /// The shared-data slot a digest lives in.
@@ -179,6 +126,7 @@ mod tests {
             digest(&[1; 32], &parts, &req),
             digest(&[2; 32], &parts, &req)
         );
+        use crate::digest::fingerprint;
         assert_ne!(fingerprint(b"{}"), fingerprint(b"{ }"));
     }
 

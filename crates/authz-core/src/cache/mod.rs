@@ -5,8 +5,9 @@ mod entry;
 mod key;
 mod ttl;
 
+pub use crate::digest::Digest;
 pub use entry::{CachedVerdict, Entry};
-pub use key::{complete, digest, fingerprint, missing, slot, Digest, KeyPart};
+pub use key::{complete, digest, missing, slot};
 pub use ttl::{freshness, ttl, Freshness};
 
 use crate::config::CacheConfig;

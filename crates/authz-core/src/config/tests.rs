@@ -2,6 +2,7 @@
 //! Test code only: its module is declared under #[cfg(test)].
 
 use super::*;
+use std::time::Duration;
 
 fn parse(json: &str) -> Result<Config, ConfigError> {
     Config::parse(json.as_bytes())
@@ -42,6 +43,7 @@ fn no_configuration_is_the_seed_failing_closed() {
                 max_orphaned_calls: 500,
                 max_success_header_bytes: 8192,
                 max_held_bytes: 256 * 1024 * 1024,
+                reservation: STREAM_COST_BYTES,
             }
         );
     }
@@ -477,9 +479,9 @@ fn the_cache_is_off_unless_configured_and_then_needs_a_key() {
     assert_eq!(
         cache.key,
         vec![
-            crate::cache::KeyPart::Header("authorization".into()),
-            crate::cache::KeyPart::Method,
-            crate::cache::KeyPart::PathWithoutQuery
+            crate::config::KeyPart::Header("authorization".into()),
+            crate::config::KeyPart::Method,
+            crate::config::KeyPart::PathWithoutQuery
         ]
     );
     assert_eq!(cache.ttl, Duration::from_secs(10));
@@ -595,7 +597,7 @@ fn a_configuration_that_says_anything_must_say_how_the_answer_decides() {
 
 #[test]
 fn host_in_a_cache_key_is_the_authority_and_connection_headers_are_refused() {
-    use crate::cache::KeyPart;
+    use crate::config::KeyPart;
     let cache = parse(r#"{"decision": "status", "cache": {"key": ["host", "authorization"]}}"#)
         .unwrap()
         .cache

@@ -74,33 +74,12 @@ pub fn status(field: &str, code: u32) -> Checked<u16> {
     }
 }
 
-/// Whether a header (lowercase name) is Envoy's to set: it frames, routes or controls the
-/// message, so neither the configuration nor an auth answer may set or remove it.
-pub fn is_envoy_owned(name: &str, value: &str) -> bool {
-    matches!(
-        name,
-        "host"
-            | "content-length"
-            | "transfer-encoding"
-            | "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "upgrade"
-            | "te"
-            | "trailer"
-            | "http2-settings"
-            | "expect"
-    ) || name.starts_with("x-envoy-")
-        || name.starts_with("grpc-")
-        || (name == "content-type" && value.starts_with("application/grpc"))
-}
-
 /// A header the plugin adds to a request or a reply of its own. Names that frame or route the
 /// message, or that Envoy obeys, are Envoy's to set: `content-length: 10` on the body-less auth
 /// call makes every call wait out its timeout, and `content-type: application/grpc` makes Envoy
 /// answer a failed call with a 200.
 pub fn added_header(field: &str, name: &str, value: &str) -> Checked<()> {
-    if is_envoy_owned(name, value) {
+    if crate::headers::is_envoy_owned(name, value.as_bytes()) {
         return Err(ConfigError::new(
             field,
             format!("\"{name}\" is Envoy's to set: it frames, routes or controls the message"),

@@ -170,8 +170,12 @@ fn run(config: Rc<Config>, mut host: MockHost, events: &[Event]) -> Run {
                     .wrapping_add(u32::from(*wrong_token) * 1000);
                 // As the worker does: an answer is read once and delivered to its waiters.
                 if let Some(call) = root.calls.take(token) {
-                    let answer =
-                        crate::outcome::read(&run.host, &call.config, *num_headers, *body_size);
+                    let answer = crate::protocol::http::read(
+                        &run.host,
+                        &call.config,
+                        *num_headers,
+                        *body_size,
+                    );
                     flow.on_outcome(&run.host, &mut root, token, &answer.outcome);
                 }
             }

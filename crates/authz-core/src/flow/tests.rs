@@ -91,7 +91,7 @@ fn deliver(
     body_size: usize,
 ) {
     if let Some(call) = root.calls.take(token) {
-        let answer = crate::outcome::read(host, &call.config, num_headers, body_size);
+        let answer = crate::protocol::http::read(host, &call.config, num_headers, body_size);
         flow.on_outcome(host, root, token, &answer.outcome);
     }
 }

@@ -459,7 +459,7 @@ fn grpc_dispatches(host: &MockHost) -> usize {
 
 #[test]
 fn a_grpc_allow_that_sets_a_cookie_is_neither_cached_nor_shared() {
-    use crate::grpc::messages::{
+    use crate::protocol::grpc::messages::{
         CheckResponse, HeaderValue, HeaderValueOption, HttpResponse, OkHttpResponse,
     };
     use prost::Message;

@@ -18,11 +18,12 @@ use crate::cache::{self, NotStored, Remembered};
 use crate::config::Config;
 use crate::decision::AuthError;
 use crate::flow::Flow;
-use crate::grpc;
 use crate::host::Host;
 use crate::host::{Action, BodyAction};
 use crate::metrics::{Counter, Gauges, Stats};
-use crate::outcome::{self, Answer, Denied, Outcome};
+use crate::outcome::{Answer, Denied, Outcome};
+use crate::protocol::grpc;
+use crate::protocol::http;
 
 /// How often counters and gauges reach Envoy's stats, and how fine the deadline clock is.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -105,6 +106,7 @@ impl Worker {
                 // memory its streams still hold.
                 // Its gauges go on from what was reported: the new stats start from nothing.
                 root.stats.flush(host, Gauges::default());
+                root.grpc_service = grpc::service(&config.auth_request.cluster).into();
                 root.config = config;
                 root.stats = stats;
                 root.clock_nanos = now;
@@ -223,7 +225,7 @@ impl Worker {
         body_size: usize,
     ) {
         self.finish(host, root_id, token, |host, config| {
-            outcome::read(host, config, num_headers, body_size)
+            http::read(host, config, num_headers, body_size)
         });
     }
 

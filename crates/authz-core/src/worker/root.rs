@@ -19,6 +19,8 @@ pub struct Root {
     /// Whether a request uncached for lack of a key header has been logged: once per
     /// configuration, so that a key no request can complete is seen in the log.
     pub said_key_incomplete: bool,
+    /// The serialized `GrpcService` a gRPC check names its cluster with, built once.
+    pub grpc_service: Rc<[u8]>,
     /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
     pub held_bytes: usize,
     /// Wall clock as of the last tick. Deadlines are coarse (a tick is 200 ms), so a request
@@ -36,15 +38,16 @@ const OVERLOAD_LOGS_PER_TICK: u32 = 10;
 impl Root {
     pub fn new(config: Rc<Config>, stats: Stats) -> Root {
         Root {
-            config,
             stats,
             calls: Calls::default(),
             pending_keys: BTreeMap::new(),
             said_key_incomplete: false,
+            grpc_service: crate::protocol::grpc::service(&config.auth_request.cluster).into(),
             held_bytes: 0,
             clock_nanos: 0,
             overload_logs: 0,
             overload_unlogged: 0,
+            config,
         }
     }
 

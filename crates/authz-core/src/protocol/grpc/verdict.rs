@@ -5,8 +5,9 @@
 use prost::Message;
 
 use super::messages::{CheckResponse, HeaderValueOption, HttpResponse};
-use crate::config::{is_envoy_owned, is_reserved, Config};
+use crate::config::Config;
 use crate::decision::AuthError;
+use crate::headers::{is_envoy_owned, is_reserved};
 use crate::outcome::{header_cost, Allowed, Answer, Denied, Outcome, ResponseAction};
 
 /// gRPC's OK status code.
@@ -37,7 +38,8 @@ fn unusable(name: &str, value: &[u8]) -> Option<&'static str> {
         return Some("a value with a control character");
     }
     let text = std::str::from_utf8(value).unwrap_or_default();
-    is_envoy_owned(name, text).then_some("a header Envoy frames or routes the message with")
+    is_envoy_owned(name, text.as_bytes())
+        .then_some("a header Envoy frames or routes the message with")
 }
 
 /// RFC 9110's `tchar`. (`http::HeaderName::from_bytes` says the same, but brings its table of

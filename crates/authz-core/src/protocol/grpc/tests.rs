@@ -518,7 +518,7 @@ fn a_header_is_read_from_value_as_native_reads_it_never_raw_value() {
 fn a_grpc_stream_reserves_room_for_the_headers_an_answer_may_add_for_the_client() {
     let http = config("{}");
     let grpc = config(GRPC);
-    let reserve = |c: &Config| crate::flow::reservation(&c.response, &c.limits, &c.protocol);
+    let reserve = |c: &Config| c.limits.reservation;
     assert_eq!(
         reserve(&grpc) - reserve(&http),
         grpc.limits.max_success_header_bytes

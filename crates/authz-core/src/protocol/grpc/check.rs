@@ -9,9 +9,11 @@ use super::messages::{
     Address, AttributeContext, CheckRequest, HttpRequest, Metadata, Peer, Request, SocketAddress,
     Timestamp,
 };
-use crate::auth_request::{BadRequest, CallSize, PARTIAL_BODY};
 use crate::config::{AuthRequest, Config, Forward};
 use crate::host::Headers;
+use crate::protocol::http::PARTIAL_BODY;
+use crate::protocol::BadRequest;
+use crate::protocol::CallSize;
 
 /// What the plugin knows of the request beyond its headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,0 +1,191 @@
+//! The HTTP protocol's answer: read from the host once, only as much as the rule and the
+//! configuration need, into an `Outcome`.
+
+use crate::config::{Config, Rule};
+use crate::decision::{answer_status, decide, needs_body, AuthError, Verdict};
+use crate::headers::is_reserved;
+use crate::host::Host;
+use crate::outcome::{header_cost, Allowed, Answer, Denied, Outcome};
+
+/// Envoy's router marks the 503 it answers when a cluster's circuit breaker overflows.
+pub const ENVOY_OVERLOADED_HEADER: &str = "x-envoy-overloaded";
+
+/// The auth answer header listing request headers to remove on allow, as ext_authz reads it.
+pub const HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
+
+/// Reads the call's answer, only as much of it as the rule and the configuration need.
+pub fn read(host: &impl Host, config: &Config, num_headers: usize, body_size: usize) -> Answer {
+    let outcome = match read_outcome(host, config, num_headers, body_size) {
+        Ok(outcome) | Err(outcome) => outcome,
+    };
+    let cacheable = matches!(outcome, Outcome::Allow(_) | Outcome::Deny(_));
+    let cache_control = if cacheable && config.cache.is_some() {
+        host.call_response_header("cache-control").ok().flatten()
+    } else {
+        None
+    };
+    Answer {
+        outcome,
+        cache_control,
+    }
+}
+
+fn read_outcome(
+    host: &impl Host,
+    config: &Config,
+    num_headers: usize,
+    body_size: usize,
+) -> Result<Outcome, Outcome> {
+    if num_headers == 0 {
+        return Err(Outcome::Failed(AuthError::CallFailed));
+    }
+    let status_header = host
+        .call_response_header(":status")
+        .map_err(Outcome::from_host_error)?;
+    let status = match answer_status(status_header.as_deref()) {
+        Ok(status) => status,
+        Err(AuthError::ServerError(503))
+            if host
+                .call_response_header(ENVOY_OVERLOADED_HEADER)
+                .map_err(Outcome::from_host_error)?
+                .is_some() =>
+        {
+            return Err(Outcome::Overloaded(
+                "the auth cluster's circuit breaker overflowed".to_owned(),
+            ))
+        }
+        Err(err) => return Err(Outcome::Failed(err)),
+    };
+    let rule = config.rule;
+    let body = if needs_body(rule, status) {
+        answer_body(host, config, body_size)?
+    } else {
+        Vec::new()
+    };
+    Ok(match decide(rule, status, &body) {
+        Verdict::Allow => Outcome::Allow(Box::new(allowed(host, config)?)),
+        Verdict::DenyConfigured => {
+            let deny = &config.deny;
+            Outcome::Deny(Denied {
+                status: deny.status,
+                headers: deny.headers.clone(),
+                body: deny.body.as_bytes().to_vec(),
+            })
+        }
+        Verdict::DenyWithAnswer(status) => {
+            let answer = host
+                .call_response_headers()
+                .map_err(Outcome::from_host_error)?;
+            let response = &config.response;
+            let headers = answer
+                .into_iter()
+                .filter(|(name, _)| response.to_client_on_deny(name))
+                .filter_map(|(name, value)| Some((name, String::from_utf8(value).ok()?)))
+                .collect();
+            Outcome::Deny(Denied {
+                status,
+                headers,
+                body,
+            })
+        }
+    })
+}
+
+/// The answer's body, within `max_response_body_bytes`. Under the status rule the status is the
+/// verdict, so a deny with a larger body is still a deny, relayed without its body; under the
+/// seed rule the body is the verdict, so a larger one is an error.
+fn answer_body(host: &impl Host, config: &Config, body_size: usize) -> Result<Vec<u8>, Outcome> {
+    let limit = config.max_response_body_bytes;
+    if body_size > limit {
+        if config.rule == Rule::Status {
+            log::warn!(
+                "the auth answer's {body_size}-byte body is over the {limit}-byte limit: denying without it"
+            );
+            return Ok(Vec::new());
+        }
+        return Err(Outcome::Failed(AuthError::BodyTooLarge {
+            size: body_size,
+            limit,
+        }));
+    }
+    if body_size == 0 {
+        return Ok(Vec::new());
+    }
+    host.call_response_body(body_size)
+        .map_err(Outcome::from_host_error)
+}
+
+/// The headers an allow passes on. If they cannot be read, the allow cannot be applied as the
+/// auth service meant it: an error, not an allow without them. Read whole, in one host call:
+/// an answer from a gRPC server is never an allow in HTTP mode (its 200 carries the gRPC
+/// status of a failed call), and only its headers say so.
+fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
+    let answer = host
+        .call_response_headers()
+        .map_err(Outcome::from_host_error)?;
+    if answer
+        .iter()
+        .any(|(name, value)| is_grpc_answer(name, value))
+    {
+        warn_grpc_over_http_once(&config.auth_request.cluster);
+        return Err(Outcome::Failed(AuthError::GrpcAnswerOverHttp));
+    }
+    let response = &config.response;
+    let mut allowed = Allowed::default();
+    let cap = config.limits.max_success_header_bytes;
+    let mut kept = 0;
+    for header in answer {
+        let name = header.0.as_str();
+        if name == HEADERS_TO_REMOVE {
+            allowed.remove.extend(headers_to_remove(&header.1));
+            continue;
+        }
+        if !response.used_on_allow() {
+            continue;
+        }
+        if response.sets_upstream(name) {
+            allowed.set.push(header.clone());
+        } else if response.appends_upstream(name) {
+            allowed.append.push(header.clone());
+        }
+        if response.to_client_on_success(name) {
+            let cost = header_cost(&header);
+            if kept + cost > cap {
+                allowed.dropped += 1;
+            } else {
+                kept += cost;
+                allowed.client.push(header);
+            }
+        }
+    }
+    Ok(allowed)
+}
+
+/// Whether an answer header says a gRPC server answered.
+fn is_grpc_answer(name: &str, value: &[u8]) -> bool {
+    name == "grpc-status" || (name == "content-type" && value.starts_with(b"application/grpc"))
+}
+
+/// The misconfiguration is the operator's to fix: said once per worker at error level (each
+/// request still logs its own failure).
+fn warn_grpc_over_http_once(cluster: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        log::error!(
+            "cluster \"{cluster}\" answered as a gRPC server (content-type application/grpc or \
+             grpc-status): every such answer is an error; set \"protocol\": \"grpc\" to ask it \
+             as a gRPC Check service"
+        );
+    }
+}
+
+/// The names in an `x-envoy-auth-headers-to-remove` value: comma-separated, lowercased;
+/// pseudo-headers and `host` are never removed (ext_authz refuses them too).
+fn headers_to_remove(value: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(value)
+        .split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty() && !is_reserved(name))
+        .collect()
+}

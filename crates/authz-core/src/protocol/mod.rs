@@ -1,0 +1,57 @@
+//! The protocols an auth service is asked in: HTTP (ext_authz's HTTP service, or the seed's
+//! call) and ext_authz's gRPC `Check`. Each builds its check from the request and reads its
+//! answer into an `Outcome`; both refuse a request the same way.
+
+pub mod grpc;
+pub mod http;
+mod size;
+
+pub use size::CallSize;
+
+use crate::call_limits::{MAX_BYTES, MAX_HEADERS};
+
+/// A request the auth service cannot be asked about as it stands. This is the client's doing, so
+/// the request is refused (400), never handed to the failure policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRequest {
+    /// A header that must go to the auth service has a value that is not UTF-8: the host's call
+    /// API only carries text, and checking altered input would check something else.
+    NotUtf8(String),
+    /// The request has no `:authority` (nor a configured one), which every call needs.
+    NoAuthority,
+    /// The request has no `:method` (nor a configured one).
+    NoMethod,
+    /// The check would be larger than the host can send (over 1,024 headers or 1 MiB): the
+    /// client's headers are too large to check, as Envoy says of headers it cannot take (431).
+    TooLarge { headers: usize, bytes: usize },
+}
+
+impl BadRequest {
+    /// The status the client gets.
+    pub fn status(&self) -> u16 {
+        match self {
+            BadRequest::TooLarge { .. } => 431,
+            _ => 400,
+        }
+    }
+}
+
+impl std::fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadRequest::NotUtf8(name) => {
+                write!(
+                    f,
+                    "request header {name} is not UTF-8 and cannot be sent for checking"
+                )
+            }
+            BadRequest::NoAuthority => write!(f, "request has no :authority to send for checking"),
+            BadRequest::NoMethod => write!(f, "request has no :method to send for checking"),
+            BadRequest::TooLarge { headers, bytes } => write!(
+                f,
+                "request is too large to check: the check would carry {headers} headers or \
+                 {bytes} bytes, over the host's {MAX_HEADERS} headers or {MAX_BYTES} bytes"
+            ),
+        }
+    }
+}
