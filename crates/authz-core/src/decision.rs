@@ -23,9 +23,11 @@ impl Verdict {
     }
 }
 
-/// Why an auth call did not produce a verdict. Every one of these goes to the failure policy.
+/// Why an auth call did not produce a verdict. Only an outage (`is_outage`) goes to the failure
+/// policy or the stale cache; every other failure fails closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
+    /// The call was reset, or its answer was over Envoy's buffer limit.
     CallFailed,
     /// An interim (1xx) status: not an answer, and never relayed as one.
     NotFinal(u16),
@@ -38,7 +40,13 @@ pub enum AuthError {
     /// An answer that cannot be read.
     Malformed(&'static str),
     MissingStatus,
+    /// A 5xx answer (from the auth service, or Envoy's own timeout).
     ServerError(u16),
+    /// Envoy's own 503: it could not reach the auth service (the reason as Envoy gives it).
+    Unreachable(String),
+    /// Envoy's own 503: the auth service reset the call or closed its connection after the
+    /// call went out (the reason as Envoy gives it).
+    Reset(String),
     BodyTooLarge {
         size: usize,
         limit: usize,
@@ -50,24 +58,25 @@ pub enum AuthError {
     Host(String),
 }
 
-/// The HTTP statuses that say the auth service is down or unreachable (RFC 5861's list for
-/// `stale-if-error`). Envoy itself answers 503 for a refused connection and 504 at the timeout.
-const UNAVAILABLE_STATUSES: [u16; 4] = [500, 502, 503, 504];
-
 /// gRPC's UNAVAILABLE and DEADLINE_EXCEEDED: the check could not reach the service in time.
 const UNAVAILABLE_GRPC: [u32; 2] = [14, 4];
 
 impl AuthError {
-    /// Whether this failure may be answered with an expired allow (`stale_if_error_ms`): only
-    /// when the auth service could not be reached or was down. Anything a client can provoke
-    /// from a healthy service (a method it answers 501 for, an answer it cannot read) is not,
-    /// or a revoked credential could keep being served from the cache.
-    pub fn may_serve_stale(&self) -> bool {
+    /// Whether the failure says the auth service is down or unreachable, rather than that it
+    /// failed on this request: it could not be connected to, answered nothing in time, or said
+    /// it is unavailable (503, 504; gRPC UNAVAILABLE, DEADLINE_EXCEEDED). Only then may the
+    /// failure policy let a request through (`failure_mode_allow`) or an expired allow be
+    /// served (`stale_if_error_ms`). Anything else a client can provoke from a service that is
+    /// up — a 500 for input it did not expect, a 501 for a method, a reset for headers too
+    /// large, an answer it cannot read — fails closed, or it would be a way in.
+    pub fn is_outage(&self) -> bool {
         match self {
-            AuthError::CallFailed | AuthError::NoAnswer => true,
-            AuthError::ServerError(status) => UNAVAILABLE_STATUSES.contains(status),
+            AuthError::NoAnswer | AuthError::Unreachable(_) => true,
+            AuthError::ServerError(status) => matches!(status, 503 | 504),
             AuthError::GrpcFailed(status) => UNAVAILABLE_GRPC.contains(status),
-            AuthError::NotFinal(_)
+            AuthError::CallFailed
+            | AuthError::Reset(_)
+            | AuthError::NotFinal(_)
             | AuthError::GrpcError(_)
             | AuthError::Malformed(_)
             | AuthError::MissingStatus
@@ -76,6 +85,34 @@ impl AuthError {
             | AuthError::Host(_) => false,
         }
     }
+}
+
+/// What Envoy's own 503 for a call it could not complete begins with.
+const ENVOY_UPSTREAM_FAILURE: &str = "upstream connect error or disconnect/reset before headers.";
+
+/// Reads Envoy's own 503 body: `None` if the 503 is the auth service's own; otherwise whether
+/// Envoy could not connect (an outage) or the call was reset after it went out.
+pub fn envoy_failure(body: &[u8]) -> Option<AuthError> {
+    let text = std::str::from_utf8(body).ok()?;
+    if text.starts_with("no healthy upstream") {
+        return Some(AuthError::Unreachable("no healthy upstream".to_owned()));
+    }
+    let rest = text.strip_prefix(ENVOY_UPSTREAM_FAILURE)?;
+    let reason = rest
+        .split("reset reason:")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    let unreachable = ["connection failure", "connection timeout", "overflow"]
+        .iter()
+        .any(|kind| reason.contains(kind));
+    Some(if unreachable {
+        AuthError::Unreachable(reason)
+    } else {
+        AuthError::Reset(reason)
+    })
 }
 
 /// A gRPC status code's name, as the gRPC specification spells it.
@@ -123,6 +160,12 @@ impl std::fmt::Display for AuthError {
             }
             AuthError::MissingStatus => write!(f, "auth answer has no valid :status"),
             AuthError::ServerError(status) => write!(f, "auth service answered {status}"),
+            AuthError::Unreachable(reason) => {
+                write!(f, "auth service could not be reached ({reason})")
+            }
+            AuthError::Reset(reason) => {
+                write!(f, "auth call was reset by the auth service ({reason})")
+            }
             AuthError::BodyTooLarge { size, limit } => {
                 write!(
                     f,
@@ -177,6 +220,67 @@ pub fn decide(rule: Rule, status: u16, body: &[u8]) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_unreachable_or_unavailable_service_is_an_outage() {
+        for outage in [
+            AuthError::NoAnswer,
+            AuthError::ServerError(503),
+            AuthError::ServerError(504),
+            AuthError::GrpcFailed(14),
+            AuthError::GrpcFailed(4),
+            AuthError::Unreachable("connection failure".into()),
+        ] {
+            assert!(outage.is_outage(), "{outage:?}");
+        }
+        for provoked in [
+            AuthError::ServerError(500),
+            AuthError::ServerError(501),
+            AuthError::ServerError(502),
+            AuthError::ServerError(505),
+            AuthError::CallFailed,
+            AuthError::Reset("remote reset".into()),
+            AuthError::GrpcFailed(11),
+            AuthError::GrpcFailed(13),
+            AuthError::GrpcError(14),
+            AuthError::GrpcAnswerOverHttp,
+            AuthError::Malformed("x"),
+            AuthError::BodyTooLarge { size: 2, limit: 1 },
+        ] {
+            assert!(!provoked.is_outage(), "{provoked:?}");
+        }
+    }
+
+    #[test]
+    fn envoys_own_503_says_whether_it_could_connect() {
+        let said = |text: &str| envoy_failure(text.as_bytes());
+        assert_eq!(
+            said("upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused"),
+            Some(AuthError::Unreachable("remote connection failure".into()))
+        );
+        assert_eq!(
+            said("upstream connect error or disconnect/reset before headers. reset reason: connection timeout"),
+            Some(AuthError::Unreachable("connection timeout".into()))
+        );
+        assert_eq!(
+            said("upstream connect error or disconnect/reset before headers. reset reason: remote reset"),
+            Some(AuthError::Reset("remote reset".into()))
+        );
+        assert_eq!(
+            said("upstream connect error or disconnect/reset before headers. reset reason: connection termination"),
+            Some(AuthError::Reset("connection termination".into()))
+        );
+        assert!(matches!(
+            said("no healthy upstream"),
+            Some(AuthError::Unreachable(_))
+        ));
+        assert_eq!(
+            said("service unavailable, try later"),
+            None,
+            "the service's own"
+        );
+        assert_eq!(envoy_failure(&[0xff, 0xfe]), None);
+    }
 
     #[test]
     fn parity_rule_hashes_the_body_whatever_the_status() {

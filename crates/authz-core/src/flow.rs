@@ -26,6 +26,11 @@ pub const FAILURE_MODE_ALLOWED_HEADER: &str = "x-envoy-auth-failure-mode-allowed
 /// The body of the 503 a request gets when the auth path is saturated.
 pub const OVERLOADED_BODY: &[u8] = b"authorization overloaded";
 
+/// How long the plugin waits for the first of a body it is to send with the check. Longer than
+/// any client waits for a `100 Continue` before sending anyway (curl: 1 s); only a body that
+/// never reaches the plugin (a wasm filter without `allow_on_headers_stop_iteration`) meets it.
+pub const FIRST_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The body of the 503 a request gets when Envoy refuses to send its check.
 pub const UNAVAILABLE_BODY: &[u8] = b"authorization unavailable";
 
@@ -121,10 +126,7 @@ impl Flow {
             .on_request(host.request_header(":path").ok().flatten().as_deref());
         let config = Rc::clone(&self.config);
         let exempt = !config.exempt.is_empty() && self.exempt(host);
-        // Exempt requests skip the call, not the anti-spoofing: they need the headers only then.
-        if exempt && !config.response.strips_client_copies() {
-            return self.exempt_continue(root);
-        }
+        // Exempt requests skip the call, not the anti-spoofing (the failure marker included).
         let mut request = match host.request_headers() {
             Ok(headers) => headers,
             Err(err) => return self.fail_request(host, root, err),
@@ -137,7 +139,7 @@ impl Flow {
         }
         // Gone from the request, so gone from the check too: the auth service must not read
         // a forged identity as one an earlier filter set.
-        request.retain(|(name, _)| !self.forged(name, Map::Headers));
+        request.retain(|(name, _)| !self.forged(name));
         if exempt {
             return self.exempt_continue(root);
         }
@@ -150,9 +152,13 @@ impl Flow {
         if config.request_body.is_some() && !end_of_stream {
             // As native ext_authz, the plugin waits for the body as long as Envoy lets the
             // stream live, and times only the call: a slow upload, or a client waiting for a
-            // `100 Continue`, is Envoy's timeouts' to end, not a failure.
+            // `100 Continue`, is Envoy's timeouts' to end, not a failure. Only a body of which
+            // nothing at all arrives in FIRST_BODY_WAIT ends the request, with a log saying why.
             debug!("#{} waits for the body to send with the check", self.id);
             self.state = State::AwaitingBody;
+            let wait = u64::try_from(FIRST_BODY_WAIT.as_nanos()).unwrap_or(u64::MAX);
+            root.awaiting_first_body
+                .insert(self.id, root.clock_nanos.saturating_add(wait));
             return Action::Pause;
         }
         self.ask(host, root, &request, None, true)
@@ -230,14 +236,12 @@ impl Flow {
                 }
             }
         };
-        if let Some(max) = config.limits.max_calls_in_flight {
-            if root.calls.len() >= max {
-                let why = format!(
-                    "{} auth calls outstanding (max_calls_in_flight)",
-                    root.calls.len()
-                );
-                return self.overloaded(host, root, &why);
-            }
+        if root.calls.len() >= config.limits.max_calls_in_flight {
+            let why = format!(
+                "{} auth calls outstanding (max_calls_in_flight)",
+                root.calls.len()
+            );
+            return self.overloaded(host, root, &why);
         }
         if root.calls.orphaned() >= config.limits.max_orphaned_calls {
             let why = format!(
@@ -428,7 +432,9 @@ impl Flow {
         if self.state != State::AwaitingBody {
             return self.hold_body();
         }
-        self.body_seen = true;
+        if !std::mem::replace(&mut self.body_seen, true) {
+            root.awaiting_first_body.remove(&self.id);
+        }
         debug!(
             "#{} body: {buffered} bytes so far, end {end_of_stream}",
             self.id
@@ -513,7 +519,8 @@ impl Flow {
                 return action;
             }
         }
-        if self.config.response.strips_client_copies() && going_upstream(&self.state) {
+        // The failure marker is the plugin's alone, in trailers too: always looked for.
+        if going_upstream(&self.state) {
             let stripped = host
                 .request_trailers()
                 .and_then(|trailers| self.strip_spoofed(host, &trailers, Map::Trailers));
@@ -547,6 +554,26 @@ impl Flow {
             }
         }
         self.apply(host, root, outcome, Phase::Answer);
+    }
+
+    /// Nothing of the body reached the plugin in FIRST_BODY_WAIT. Envoy hands a filter the body
+    /// after its headers callback stopped only with `allow_on_headers_stop_iteration: true` in
+    /// the wasm filter's config; without it every request with a body would wait for Envoy's
+    /// stream timeouts, so it fails closed, saying why.
+    pub fn on_first_body_deadline(&mut self, host: &impl Host, root: &mut Root) {
+        if self.state != State::AwaitingBody || self.body_seen {
+            return;
+        }
+        log::error!(
+            "#{} no request body reached the plugin in {} s: with_request_body needs \
+             allow_on_headers_stop_iteration: true in the wasm filter's config",
+            self.id,
+            FIRST_BODY_WAIT.as_secs()
+        );
+        root.stats.count(Counter::Error);
+        self.state = State::FailedClosed;
+        let status = self.config.failure.status_on_error;
+        self.reply(host, status, &[], b"");
     }
 
     /// No answer came by the call's deadline (Envoy should have answered 504 by then).
@@ -595,6 +622,7 @@ impl Flow {
                 self.state = State::Ended;
             }
             State::AwaitingBody => {
+                root.awaiting_first_body.remove(&self.id);
                 if !self.body_seen {
                     // Envoy hands a filter the body after its headers callback stopped only
                     // with `allow_on_headers_stop_iteration: true` in the wasm filter's config.
@@ -658,7 +686,7 @@ impl Flow {
     fn strip_spoofed(&self, host: &impl Host, map: &Headers, kind: Map) -> Result<(), HostError> {
         let mut removed: Vec<&str> = Vec::new();
         for (name, _) in map {
-            if self.forged(name, kind) && !removed.contains(&name.as_str()) {
+            if self.forged(name) && !removed.contains(&name.as_str()) {
                 match kind {
                     Map::Headers => host.remove_request_header(name)?,
                     Map::Trailers => host.remove_request_trailer(name)?,
@@ -672,10 +700,9 @@ impl Flow {
 
     /// Whether a client's header is a forged copy of one only the auth service or the plugin may
     /// set, in any case or `_` spelling.
-    fn forged(&self, name: &str, kind: Map) -> bool {
+    fn forged(&self, name: &str) -> bool {
         let response = &self.config.response;
-        (response.strips_client_copies() && response.is_spoofed(name))
-            || (matches!(kind, Map::Headers) && is_failure_marker(name))
+        (response.strips_client_copies() && response.is_spoofed(name)) || is_failure_marker(name)
     }
 
     /// Ends the request as the outcome says.
@@ -695,10 +722,10 @@ impl Flow {
                 debug!("#{} denied with {}", self.id, denied.status);
                 self.deny(host, root, denied)
             }
+            // The auth service is up and failed on this request: a client may have caused it.
+            Outcome::Failed(err) if !err.is_outage() => self.fail_closed(host, root, err),
             Outcome::Failed(err) => match self.stale.take() {
-                Some(stale)
-                    if err.may_serve_stale() && host.now_nanos() / 1_000_000 < stale.until_ms =>
-                {
+                Some(stale) if host.now_nanos() / 1_000_000 < stale.until_ms => {
                     warn!(
                         "#{} {err}; serving an expired allow from the cache (stale_if_error_ms)",
                         self.id
@@ -869,7 +896,21 @@ impl Flow {
         self.reply(host, status, &[], b"")
     }
 
-    /// The failure policy: every failure of the auth service ends here, and nothing else does.
+    /// A failure of the auth service on this request, while it is up: closed with
+    /// `status_on_error`, whatever `failure_mode_allow` says.
+    fn fail_closed(&mut self, host: &impl Host, root: &mut Root, err: &AuthError) -> Action {
+        root.stats.count(Counter::Error);
+        let status = self.config.failure.status_on_error;
+        warn!(
+            "#{} {err}: the auth service failed on this request, which a client may cause; \
+             failing closed with {status} whatever failure_mode_allow says",
+            self.id
+        );
+        self.state = State::FailedClosed;
+        self.reply(host, status, &[], b"")
+    }
+
+    /// The failure policy: an outage of the auth service ends here, and nothing else does.
     fn fail(&mut self, host: &impl Host, root: &mut Root, err: &AuthError, phase: Phase) -> Action {
         root.stats.count(Counter::Error);
         let failure = &self.config.failure;

@@ -101,8 +101,8 @@ pub fn parse(cache: &Object, fingerprint: Digest, stat_prefix: &str) -> Checked<
     let mut key = Vec::with_capacity(list.len());
     for item in &list {
         let name = item.string()?;
-        let part = match name.starts_with(':') || name == "host" {
-            true => KeyPart::parse(name).ok_or_else(|| {
+        let part = match name.starts_with(':') || name.eq_ignore_ascii_case("host") {
+            true => KeyPart::parse(&name.to_ascii_lowercase()).ok_or_else(|| {
                 ConfigError::new(
                     &item.path,
                     format!("\"{name}\" is not a key part: use a header name, :method, :authority, :path or :path_without_query"),

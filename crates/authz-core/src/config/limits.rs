@@ -12,6 +12,10 @@ use super::validate::{Checked, ConfigError};
 /// capped by default: the auth cluster's circuit breaker bounds them, as it bounds native
 /// ext_authz's, and its overflow is a 503, never an allow.
 pub const DEFAULT_MAX_ORPHANED_CALLS: u64 = 500;
+/// All calls per worker, waited for or orphaned: Envoy's default circuit breaker (1,024 requests
+/// per cluster), so that the default never refuses what native ext_authz would serve with
+/// Envoy's defaults, and bounds orphans that a flood leaves behind however the breaker is set.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: u64 = 1024;
 pub const DEFAULT_MAX_SUCCESS_HEADER_BYTES: u64 = 8 * 1024;
 /// Bytes a worker's waiting requests may hold. A wasm VM's memory is capped at about 1 GiB and
 /// never shrinks; a quarter leaves room for the transient copies of headers and answers.
@@ -24,8 +28,8 @@ pub const STREAM_COST_BYTES: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// All outstanding calls per worker; `None`: no cap of the plugin's own.
-    pub max_calls_in_flight: Option<usize>,
+    /// All outstanding calls per worker.
+    pub max_calls_in_flight: usize,
     /// Outstanding calls nobody waits for any more.
     pub max_orphaned_calls: usize,
     pub max_success_header_bytes: usize,
@@ -53,10 +57,13 @@ pub fn parse(root: &Object, response: &ResponseHeaders, grpc: bool) -> Checked<L
         max_success_header_bytes
     };
     let limits = Limits {
-        max_calls_in_flight: match root.has("max_calls_in_flight") {
-            true => Some(limit(root, "max_calls_in_flight", 0, 1, 1_000_000)?),
-            false => None,
-        },
+        max_calls_in_flight: limit(
+            root,
+            "max_calls_in_flight",
+            DEFAULT_MAX_CALLS_IN_FLIGHT,
+            1,
+            1_000_000,
+        )?,
         max_orphaned_calls: limit(
             root,
             "max_orphaned_calls",

@@ -21,16 +21,17 @@ pub use cache::{
 };
 pub use exempt::Exemptions;
 pub use limits::{
-    Limits, DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_ORPHANED_CALLS, DEFAULT_MAX_SUCCESS_HEADER_BYTES,
-    MAX_HELD_BYTES_LIMIT, STREAM_COST_BYTES,
+    Limits, DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_ORPHANED_CALLS,
+    DEFAULT_MAX_SUCCESS_HEADER_BYTES, MAX_HELD_BYTES_LIMIT, STREAM_COST_BYTES,
 };
 pub use reply::{
     FailurePolicy, LocalReply, DEFAULT_DENY_BODY, DEFAULT_DENY_HEADER, DEFAULT_DENY_STATUS,
     DEFAULT_STATUS_ON_ERROR,
 };
 pub use request::{
-    AuthRequest, Forward, PathRule, ALWAYS_FORWARDED, DEFAULT_CLUSTER, DEFAULT_GRPC_TIMEOUT_MS,
-    DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS,
+    AuthRequest, Forward, PathRule, ALWAYS_FORWARDED, DEFAULT_CLUSTER,
+    DEFAULT_GRPC_MAX_CHECK_HEADER_BYTES, DEFAULT_GRPC_TIMEOUT_MS, DEFAULT_MAX_CHECK_HEADERS,
+    DEFAULT_MAX_CHECK_HEADER_BYTES, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS,
 };
 pub use response::{ResponseHeaders, ALWAYS_TO_CLIENT};
 pub use validate::ConfigError;
@@ -47,6 +48,9 @@ pub const DEFAULT_MAX_RESPONSE_BODY_BYTES: u64 = 64 * 1024;
 pub const MAX_RESPONSE_BODY_LIMIT: u64 = 16 * 1024 * 1024;
 /// The smallest `max_response_body_bytes` with protocol grpc (a CheckResponse with a few headers).
 pub const MIN_GRPC_RESPONSE_BYTES: u64 = 1024;
+
+/// The largest message gRPC servers take by default (grpc-go, grpc-java, tonic).
+pub const GRPC_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Every top-level field; anything else is refused by name.
 pub const FIELDS: &[&str] = &[
@@ -74,6 +78,8 @@ pub const FIELDS: &[&str] = &[
     "latency_histogram",
     "max_calls_in_flight",
     "max_orphaned_calls",
+    "max_check_headers",
+    "max_check_header_bytes",
     "max_success_header_bytes",
     "max_held_bytes",
     "cache",
@@ -95,7 +101,8 @@ pub enum Protocol {
 }
 
 /// Fields that shape the HTTP call or read its answer, which a gRPC check has no use for.
-const HTTP_ONLY: [&str; 10] = [
+const HTTP_ONLY: [&str; 11] = [
+    "max_check_headers",
     "decision",
     "path",
     "path_prefix",
@@ -190,6 +197,18 @@ impl Config {
             Some(cache) => Some(cache::parse(&cache, fingerprint, &stat_prefix)?),
         };
         let request_body = body::parse(&root)?;
+        if let (true, Some(body)) = (grpc, &request_body) {
+            // A check over the server's message limit fails on every server with the default.
+            let most = body.max_bytes + auth_request.max_check_header_bytes;
+            if most > GRPC_MAX_MESSAGE_BYTES {
+                return Err(ConfigError::new(
+                    "with_request_body.max_request_bytes",
+                    format!(
+                        "with max_check_header_bytes, a CheckRequest could be {most} bytes, over the {GRPC_MAX_MESSAGE_BYTES} bytes gRPC servers take by default"
+                    ),
+                ));
+            }
+        }
         if request_body.is_some() && cache.is_some() {
             return Err(ConfigError::new(
                 "with_request_body",

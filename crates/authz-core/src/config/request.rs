@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::fields::{headers, name_set};
+use super::fields::{headers, limit, name_set};
 use super::json::Object;
 use super::validate::{self, Checked};
 use crate::matcher::{NameMatcher, NameSet};
@@ -15,6 +15,13 @@ pub const DEFAULT_GRPC_TIMEOUT_MS: u64 = 200;
 /// The longest auth call timeout accepted. Envoy takes milliseconds as u32, and an auth call
 /// longer than an hour is a misconfiguration rather than a policy.
 pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+
+/// The bounds of an Envoy with its defaults in front of the auth service (100 headers, 60 KiB),
+/// which servers such as hyper's HTTP/2 also answer with a 431 rather than a reset.
+pub const DEFAULT_MAX_CHECK_HEADERS: u64 = 100;
+pub const DEFAULT_MAX_CHECK_HEADER_BYTES: u64 = 60 * 1024;
+/// gRPC checks carry headers in a message: bounded by the server's message limit instead.
+pub const DEFAULT_GRPC_MAX_CHECK_HEADER_BYTES: u64 = 1024 * 1024;
 
 /// Headers ext_authz always sends to an HTTP auth service, whatever the allowlist says.
 pub const ALWAYS_FORWARDED: [&str; 6] = [
@@ -55,6 +62,10 @@ pub struct AuthRequest {
     pub method: Option<String>,
     pub forward: Forward,
     pub headers_to_add: Vec<(String, String)>,
+    /// The most headers the auth server takes in a call (HTTP).
+    pub max_check_headers: usize,
+    /// The most header bytes the auth server takes in a call, counted as HTTP/2 does.
+    pub max_check_header_bytes: usize,
 }
 
 /// Reads the auth call's fields from the configuration's root.
@@ -106,6 +117,28 @@ pub fn parse(root: &Object, grpc: bool) -> Checked<AuthRequest> {
             .transpose()?,
         forward,
         headers_to_add: headers(root.list("headers_to_add")?.unwrap_or_default())?,
+        max_check_headers: if grpc {
+            usize::MAX
+        } else {
+            limit(
+                root,
+                "max_check_headers",
+                DEFAULT_MAX_CHECK_HEADERS,
+                16,
+                1024,
+            )?
+        },
+        max_check_header_bytes: limit(
+            root,
+            "max_check_header_bytes",
+            if grpc {
+                DEFAULT_GRPC_MAX_CHECK_HEADER_BYTES
+            } else {
+                DEFAULT_MAX_CHECK_HEADER_BYTES
+            },
+            4 * 1024,
+            1024 * 1024,
+        )?,
     })
 }
 

@@ -39,7 +39,7 @@ fn no_configuration_is_the_seed_failing_closed() {
         assert_eq!(
             config.limits,
             Limits {
-                max_calls_in_flight: None,
+                max_calls_in_flight: 1024,
                 max_orphaned_calls: 500,
                 max_success_header_bytes: 8192,
                 max_held_bytes: 256 * 1024 * 1024,
@@ -341,7 +341,7 @@ fn limits_are_read_and_range_checked() {
         r#"{"decision": "status", "max_calls_in_flight": 100, "max_orphaned_calls": 7, "max_success_header_bytes": 0, "max_held_bytes": 1048576}"#,
     )
     .unwrap();
-    assert_eq!(config.limits.max_calls_in_flight, Some(100));
+    assert_eq!(config.limits.max_calls_in_flight, 100);
     assert_eq!(config.limits.max_orphaned_calls, 7);
     assert_eq!(config.limits.max_success_header_bytes, 0);
     assert_eq!(config.limits.max_held_bytes, 1_048_576);
@@ -598,7 +598,7 @@ fn a_configuration_that_says_anything_must_say_how_the_answer_decides() {
 #[test]
 fn host_in_a_cache_key_is_the_authority_and_connection_headers_are_refused() {
     use crate::config::KeyPart;
-    let cache = parse(r#"{"decision": "status", "cache": {"key": ["host", "authorization"]}}"#)
+    let cache = parse(r#"{"decision": "status", "cache": {"key": ["Host", "authorization"]}}"#)
         .unwrap()
         .cache
         .unwrap();
@@ -617,4 +617,26 @@ fn host_in_a_cache_key_is_the_authority_and_connection_headers_are_refused() {
         ));
         assert_eq!(err.field, "cache.key[0]", "{name}");
     }
+}
+
+#[test]
+fn a_grpc_check_with_its_body_fits_the_servers_message_limit() {
+    let with_body = |bytes: u64| {
+        format!(r#"{{"protocol": "grpc", "with_request_body": {{"max_request_bytes": {bytes}}}}}"#)
+    };
+    assert!(parse(&with_body(3 * 1024 * 1024)).is_ok());
+    let err = error_of(&with_body(4 * 1024 * 1024));
+    assert_eq!(err.field, "with_request_body.max_request_bytes");
+    // The check's bounds: HTTP takes what an Envoy with its defaults takes; gRPC, a message.
+    let http = parse(r#"{"decision": "status"}"#).unwrap().auth_request;
+    assert_eq!(
+        (http.max_check_headers, http.max_check_header_bytes),
+        (100, 60 * 1024)
+    );
+    let grpc = parse(r#"{"protocol": "grpc"}"#).unwrap().auth_request;
+    assert_eq!(grpc.max_check_header_bytes, 1024 * 1024);
+    assert_eq!(
+        error_of(r#"{"protocol": "grpc", "max_check_headers": 50}"#).field,
+        "max_check_headers"
+    );
 }

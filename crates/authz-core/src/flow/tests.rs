@@ -199,14 +199,46 @@ fn empty_answer_denies_without_reading_a_body() {
 
 #[test]
 fn server_errors_fail_closed_and_are_never_hashed() {
-    // Envoy's own outage answer; its body would hash to something, half the time even.
-    for body in [EVEN, ODD] {
-        let host = MockHost::with_request(REQUEST).answering("503", &[], body);
+    // Envoy's own outage answer; its body would hash to something, half the time even. A 503's
+    // body is read only to tell Envoy's own from the service's.
+    for (status, body) in [("503", EVEN), ("503", ODD), ("500", EVEN), ("500", ODD)] {
+        let host = MockHost::with_request(REQUEST).answering(status, &[], body);
         let flow = run("", &host);
         assert_eq!(last(&host), reply(403, &[], b""));
         assert_eq!(*flow.state(), State::FailedClosed);
         assert_eq!(flow.count(Counter::Error), 1);
-        assert_eq!(host.body_reads.get(), 0);
+        assert_eq!(host.body_reads.get(), u32::from(status == "503"));
+    }
+}
+
+#[test]
+fn only_an_outage_reaches_failure_mode_allow() {
+    let open = r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#;
+    // Up, and failing on this request: closed, whatever failure_mode_allow says.
+    let reset =
+        b"upstream connect error or disconnect/reset before headers. reset reason: remote reset";
+    for (status, body) in [
+        ("500", &b""[..]),
+        ("501", b""),
+        ("502", b""),
+        ("503", reset),
+    ] {
+        let host = MockHost::with_request(REQUEST).answering(status, &[], body);
+        let flow = run(open, &host);
+        assert_eq!(*flow.state(), State::FailedClosed, "{status}");
+        assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
+    }
+    let mut flow = T::new(open);
+    let host = MockHost::with_request(REQUEST);
+    flow.headers(&host);
+    flow.answer(&host, host.last_token(), 0, 0);
+    assert_eq!(*flow.state(), State::FailedClosed, "a reset call");
+    // Down or unreachable: the failure policy.
+    let refused = b"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure";
+    for (status, body) in [("503", &refused[..]), ("503", b"busy"), ("504", b"")] {
+        let host = MockHost::with_request(REQUEST).answering(status, &[], body);
+        let flow = run(open, &host);
+        assert_eq!(*flow.state(), State::FailedOpen, "{status}");
     }
 }
 
@@ -242,7 +274,7 @@ fn failure_mode_allow_resumes_with_the_marker_header() {
 
 #[test]
 fn failure_mode_allow_can_leave_the_header_out() {
-    let host = MockHost::with_request(REQUEST).answering("500", &[], b"");
+    let host = MockHost::with_request(REQUEST).answering("504", &[], b"");
     run(
         r#"{"decision": "fnv_parity", "failure_mode_allow": true, "failure_mode_allow_header_add": false}"#,
         &host,
@@ -648,8 +680,9 @@ fn live_calls_are_not_capped_by_default_only_orphans_are() {
 #[test]
 fn a_request_too_large_to_check_gets_431_even_failing_open() {
     // Over the host's header-map limits (1,024 pairs, 1 MiB), the call could not be sent: the
-    // client is refused before any call, never handed to the failure policy.
-    let json = r#"{"decision": "status", "failure_mode_allow": true}"#;
+    // client is refused before any call, never handed to the failure policy. (The defaults
+    // bound a check far lower; raised here to the host's limits.)
+    let json = r#"{"decision": "status", "failure_mode_allow": true, "max_check_headers": 1024, "max_check_header_bytes": 1048576}"#;
     let mut many = MockHost::with_request(REQUEST);
     for n in 0..1025 {
         many.request.push((format!("x-h{n}"), b"v".to_vec()));
@@ -682,6 +715,13 @@ fn a_request_too_large_to_check_gets_431_even_failing_open() {
     let mut flow = T::new(r#"{"protocol": "grpc", "failure_mode_allow": true}"#);
     flow.headers(&many);
     assert_eq!(many.effects(), vec![reply(431, &[], b"")]);
+    // And by default, HTTP checks to what an Envoy with its defaults takes (100 headers).
+    let mut ninety = MockHost::with_request(REQUEST);
+    for n in 0..90 {
+        ninety.request.push((format!("x-h{n}"), b"v".to_vec()));
+    }
+    T::new(r#"{"decision": "status", "failure_mode_allow": true}"#).headers(&ninety);
+    assert_eq!(ninety.effects(), vec![reply(431, &[], b"")]);
 }
 
 #[test]
@@ -711,6 +751,27 @@ fn a_grpc_servers_answer_is_never_an_allow_in_http_mode() {
         assert_eq!(*flow.state(), State::FailedClosed, "{extra:?}");
         assert_eq!(last(&host), reply(403, &[], b""));
     }
+}
+
+#[test]
+fn a_body_of_which_nothing_arrives_fails_closed_after_the_first_body_wait() {
+    let host = MockHost::with_request(REQUEST);
+    let mut flow = T::new(
+        r#"{"decision": "status", "failure_mode_allow": true, "with_request_body": {"max_request_bytes": 8}}"#,
+    );
+    flow.flow.on_request_headers(&host, &mut flow.root, false);
+    assert!(flow.root.awaiting_first_body.contains_key(&1));
+    flow.flow.on_first_body_deadline(&host, &mut flow.root);
+    assert_eq!(*flow.state(), State::FailedClosed);
+    assert_eq!(last(&host), reply(403, &[], b""));
+    // Once any of the body has arrived, only Envoy's timeouts end the wait.
+    let host = MockHost::with_request(REQUEST);
+    let mut flow = T::new(WITH_BODY);
+    flow.flow.on_request_headers(&host, &mut flow.root, false);
+    flow.flow.on_request_body(&host, &mut flow.root, 2, false);
+    assert!(flow.root.awaiting_first_body.is_empty());
+    flow.flow.on_first_body_deadline(&host, &mut flow.root);
+    assert_eq!(*flow.state(), State::AwaitingBody);
 }
 
 #[test]

@@ -21,8 +21,9 @@ pub enum BadRequest {
     NoAuthority,
     /// The request has no `:method` (nor a configured one).
     NoMethod,
-    /// The check would be larger than the host can send (over 1,024 headers or 1 MiB): the
-    /// client's headers are too large to check, as Envoy says of headers it cannot take (431).
+    /// The check would be larger than the host can send (1,024 headers, 1 MiB) or the auth
+    /// server takes (`max_check_headers`, `max_check_header_bytes`): the client's headers are
+    /// too large to check, as Envoy says of headers it cannot take (431).
     TooLarge { headers: usize, bytes: usize },
 }
 
@@ -49,8 +50,9 @@ impl std::fmt::Display for BadRequest {
             BadRequest::NoMethod => write!(f, "request has no :method to send for checking"),
             BadRequest::TooLarge { headers, bytes } => write!(
                 f,
-                "request is too large to check: the check would carry {headers} headers or \
-                 {bytes} bytes, over the host's {MAX_HEADERS} headers or {MAX_BYTES} bytes"
+                "request is too large to check: the check would carry {headers} headers and \
+                 {bytes} bytes, over max_check_headers or max_check_header_bytes (or the host's \
+                 {MAX_HEADERS} headers and {MAX_BYTES} bytes)"
             ),
         }
     }

@@ -1,15 +1,29 @@
 //! How large a check would be, bounded from above before it is built, so that a request whose
-//! check would exceed the call limits is refused (431) rather than sent and refused by the host.
+//! check would be too large is refused (431) rather than sent: the host would refuse the call,
+//! or the auth server would reset it, and either must never reach the failure policy.
 
 use crate::call_limits::{HEADER_OVERHEAD_BYTES, MAX_BYTES, MAX_HEADERS};
 use crate::config::{AuthRequest, PathRule};
 use crate::protocol::BadRequest;
 
-/// An upper bound on a check's header map, accumulated header by header.
+/// What an HTTP/2 header list counts per header besides its name and value (RFC 9113's
+/// `SETTINGS_MAX_HEADER_LIST_SIZE`); more than HTTP/1 needs, so the bound holds for both.
+pub const LIST_OVERHEAD_BYTES: usize = 32;
+
+/// Headers and bytes Envoy adds to a call on its way (`x-envoy-expected-rq-timeout-ms`,
+/// `x-request-id`, `x-forwarded-proto`, …), kept free within the configured bounds.
+pub const ENVOY_ADDS_HEADERS: usize = 8;
+pub const ENVOY_ADDS_BYTES: usize = 512;
+
+/// An upper bound on a check's headers, accumulated header by header, both as the proxy-wasm
+/// host encodes them and as an auth server counts them.
 #[derive(Debug, Clone, Copy)]
 pub struct CallSize {
     headers: usize,
-    bytes: usize,
+    /// As the host encodes a header map.
+    encoded: usize,
+    /// As an auth server's header-list limit counts.
+    listed: usize,
 }
 
 impl CallSize {
@@ -18,7 +32,8 @@ impl CallSize {
     pub fn of_additions(spec: &AuthRequest) -> CallSize {
         let mut size = CallSize {
             headers: 0,
-            bytes: 4,
+            encoded: 4,
+            listed: 0,
         };
         size.add("content-length".len(), 20);
         size.add("x-envoy-auth-partial-body".len(), 5);
@@ -29,7 +44,8 @@ impl CallSize {
             PathRule::Prefixed(prefix) | PathRule::Fixed(prefix) => prefix.len(),
         } + spec.authority.as_ref().map_or(0, String::len)
             + spec.method.as_ref().map_or(0, String::len);
-        size.bytes = size.bytes.saturating_add(configured);
+        size.encoded = size.encoded.saturating_add(configured);
+        size.listed = size.listed.saturating_add(configured);
         for (name, value) in &spec.headers_to_add {
             size.add(name.len(), value.len());
         }
@@ -38,16 +54,24 @@ impl CallSize {
 
     pub fn add(&mut self, name: usize, value: usize) {
         self.headers += 1;
-        self.bytes = self
-            .bytes
+        self.encoded = self
+            .encoded
             .saturating_add(name + value + HEADER_OVERHEAD_BYTES);
+        self.listed = self
+            .listed
+            .saturating_add(name + value + LIST_OVERHEAD_BYTES);
     }
 
-    pub fn check(self) -> Result<(), BadRequest> {
-        if self.headers > MAX_HEADERS || self.bytes > MAX_BYTES {
+    /// Within the host's limits, and within the configured bounds of the auth server with room
+    /// for what Envoy adds.
+    pub fn check(self, spec: &AuthRequest) -> Result<(), BadRequest> {
+        let max_headers =
+            MAX_HEADERS.min(spec.max_check_headers.saturating_sub(ENVOY_ADDS_HEADERS));
+        let max_listed = spec.max_check_header_bytes.saturating_sub(ENVOY_ADDS_BYTES);
+        if self.headers > max_headers || self.encoded > MAX_BYTES || self.listed > max_listed {
             return Err(BadRequest::TooLarge {
                 headers: self.headers,
-                bytes: self.bytes,
+                bytes: self.listed.max(self.encoded),
             });
         }
         Ok(())

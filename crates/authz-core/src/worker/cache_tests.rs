@@ -148,15 +148,17 @@ fn an_expired_allow_is_served_only_inside_the_stale_window_when_the_call_fails()
     worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
     // Expired, inside the stale window, and the auth service fails: served stale.
     host.clock.set(host.clock.get() + 2_000_000_000);
+    let mut host = host.answering("504", &[], b"upstream request timeout");
+    host.request = request("Bearer x");
     let (_, called) = start(&mut worker, &host, 3);
     assert!(called, "an expired entry is not a hit");
-    worker.on_call_response(&host, ROOT, host.last_token(), 0, 0);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 24);
     assert_eq!(*worker.flow(3).unwrap().state(), State::Allowed);
     assert_eq!(count(&worker, Counter::CacheStaleServed), 1);
     // Past the window: the failure policy.
     host.clock.set(host.clock.get() + 5_000_000_000);
     start(&mut worker, &host, 4);
-    worker.on_call_response(&host, ROOT, host.last_token(), 0, 0);
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 24);
     assert_eq!(*worker.flow(4).unwrap().state(), State::FailedClosed);
 }
 
@@ -164,36 +166,47 @@ fn an_expired_allow_is_served_only_inside_the_stale_window_when_the_call_fails()
 fn only_an_unreachable_or_down_auth_service_serves_stale() {
     let json = r#"{"decision": "status", "allowed_upstream_headers": [{"exact": "x-user-id"}],
         "cache": {"key": ["authorization"], "ttl_ms": 1000, "stale_if_error_ms": 60000}}"#;
-    // A failure a client can provoke from a healthy service (a method it answers 501 for, a
-    // gRPC server's answer, an interim status) never serves a revoked credential's allow.
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
-    let cases: [Case; 8] = [
-        ("501", &[], false),
-        ("505", &[], false),
-        ("101", &[], false),
-        ("200", &[("content-type", "application/grpc")], false),
-        ("500", &[], true),
-        ("502", &[], true),
-        ("503", &[], true),
-        ("504", &[], true),
+    // A failure a client can provoke from a service that is up (a 500 for input it did not
+    // expect, a method it answers 501 for, a reset, a gRPC server's answer, an interim status)
+    // never serves a revoked credential's allow.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [u8], bool);
+    let reset =
+        b"upstream connect error or disconnect/reset before headers. reset reason: remote reset";
+    let refused = b"upstream connect error or disconnect/reset before headers. reset reason: remote connection failure";
+    let cases: [Case; 10] = [
+        ("501", &[], b"", false),
+        ("505", &[], b"", false),
+        ("101", &[], b"", false),
+        ("200", &[("content-type", "application/grpc")], b"", false),
+        ("500", &[], b"", false),
+        ("502", &[], b"", false),
+        ("503", &[], reset, false),
+        ("503", &[], refused, true),
+        ("503", &[], b"the service's own", true),
+        ("504", &[], b"", true),
     ];
-    for (status, extra, stale) in cases {
+    for (status, extra, body, stale) in cases {
         let mut host = MockHost::with_request(&[]).answering("200", &[("x-user-id", "alice")], b"");
         host.request = request("Bearer x");
         let mut worker = configured(json, &host);
         start(&mut worker, &host, 2);
         worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
         host.clock.set(host.clock.get() + 2_000_000_000);
-        let mut host = host.answering(status, extra, b"");
+        let mut host = host.answering(status, extra, body);
         host.request = request("Bearer x");
         start(&mut worker, &host, 3);
-        worker.on_call_response(&host, ROOT, host.last_token(), 1 + extra.len(), 0);
+        worker.on_call_response(&host, ROOT, host.last_token(), 1 + extra.len(), body.len());
         let expected = if stale {
             State::Allowed
         } else {
             State::FailedClosed
         };
-        assert_eq!(*worker.flow(3).unwrap().state(), expected, "{status}");
+        assert_eq!(
+            *worker.flow(3).unwrap().state(),
+            expected,
+            "{status} {}",
+            String::from_utf8_lossy(body)
+        );
     }
 }
 

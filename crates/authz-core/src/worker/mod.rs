@@ -92,6 +92,15 @@ impl Worker {
             config.failure.allow,
             config.limits.max_orphaned_calls,
         );
+        if config.rule == crate::config::Rule::FnvParity
+            && config.protocol == crate::config::Protocol::Http
+        {
+            warn!(
+                "the decision rule is fnv_parity, the seed's demo rule: an even FNV-1a hash of \
+                 the auth answer's body allows, whatever the auth service meant (set \
+                 \"decision\": \"status\" for ext_authz's rule)"
+            );
+        }
         if config.request_body.is_some() {
             warn!(
                 "with_request_body needs allow_on_headers_stop_iteration: true in the wasm \
@@ -150,6 +159,23 @@ impl Worker {
                     if host.set_effective_context(stream_id).is_ok() {
                         flow.on_call_expired(host, root);
                     }
+                }
+            }
+        }
+        let late: Vec<u32> = root
+            .awaiting_first_body
+            .iter()
+            .filter(|(_, deadline)| **deadline < root.clock_nanos)
+            .map(|(stream, _)| *stream)
+            .collect();
+        for stream_id in late {
+            root.awaiting_first_body.remove(&stream_id);
+            if let Some(Stream {
+                flow: Some(flow), ..
+            }) = self.streams.get_mut(&stream_id)
+            {
+                if host.set_effective_context(stream_id).is_ok() {
+                    flow.on_first_body_deadline(host, root);
                 }
             }
         }

@@ -19,6 +19,9 @@ pub struct Root {
     /// Whether a request uncached for lack of a key header has been logged: once per
     /// configuration, so that a key no request can complete is seen in the log.
     pub said_key_incomplete: bool,
+    /// Streams waiting for the first of a body to send with the check, and until when (coarse
+    /// clock): a body that never reaches the plugin is a misconfiguration, said at the deadline.
+    pub awaiting_first_body: BTreeMap<u32, u64>,
     /// The serialized `GrpcService` a gRPC check names its cluster with, built once.
     pub grpc_service: Rc<[u8]>,
     /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
@@ -42,6 +45,7 @@ impl Root {
             calls: Calls::default(),
             pending_keys: BTreeMap::new(),
             said_key_incomplete: false,
+            awaiting_first_body: BTreeMap::new(),
             grpc_service: crate::protocol::grpc::service(&config.auth_request.cluster).into(),
             held_bytes: 0,
             clock_nanos: 0,

@@ -60,7 +60,7 @@ pub fn check_sendable(spec: &AuthRequest, request: &Headers) -> Result<(), BadRe
             size.add(name.len(), value.len());
         }
     }
-    size.check()
+    size.check(spec)
 }
 
 /// The serialized `CheckRequest`. Header values and the body go in proto strings, so bytes that

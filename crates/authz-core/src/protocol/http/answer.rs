@@ -2,7 +2,7 @@
 //! configuration need, into an `Outcome`.
 
 use crate::config::{Config, Rule};
-use crate::decision::{answer_status, decide, needs_body, AuthError, Verdict};
+use crate::decision::{answer_status, decide, envoy_failure, needs_body, AuthError, Verdict};
 use crate::headers::is_reserved;
 use crate::host::Host;
 use crate::outcome::{header_cost, Allowed, Answer, Denied, Outcome};
@@ -12,6 +12,9 @@ pub const ENVOY_OVERLOADED_HEADER: &str = "x-envoy-overloaded";
 
 /// The auth answer header listing request headers to remove on allow, as ext_authz reads it.
 pub const HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
+
+/// The most of a 503's body read to tell Envoy's own from the auth service's.
+const ENVOY_FAILURE_BODY_BYTES: usize = 512;
 
 /// Reads the call's answer, only as much of it as the rule and the configuration need.
 pub fn read(host: &impl Host, config: &Config, num_headers: usize, body_size: usize) -> Answer {
@@ -53,6 +56,16 @@ fn read_outcome(
             return Err(Outcome::Overloaded(
                 "the auth cluster's circuit breaker overflowed".to_owned(),
             ))
+        }
+        // Envoy answers a call it could not complete with a 503 of its own: whether it could
+        // not connect (an outage) or the call was reset after it went out, its body says.
+        Err(AuthError::ServerError(503)) => {
+            let body = host
+                .call_response_body(body_size.min(ENVOY_FAILURE_BODY_BYTES))
+                .map_err(Outcome::from_host_error)?;
+            return Err(Outcome::Failed(
+                envoy_failure(&body).unwrap_or(AuthError::ServerError(503)),
+            ));
         }
         Err(err) => return Err(Outcome::Failed(err)),
     };

@@ -91,7 +91,7 @@ pub fn check_sendable(spec: &AuthRequest, request: &Headers) -> Result<(), BadRe
     if !authority {
         return Err(BadRequest::NoAuthority);
     }
-    size.check()
+    size.check(spec)
 }
 
 pub fn auth_headers<'a>(

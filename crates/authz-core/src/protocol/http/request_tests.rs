@@ -268,7 +268,10 @@ fn values_padded_with_spaces_or_tabs_are_sent_trimmed() {
 
 #[test]
 fn a_request_over_the_hosts_map_limits_is_too_large_to_check() {
-    let config = Config::parse(br#"{"decision": "status"}"#).unwrap();
+    let config = Config::parse(
+        br#"{"decision": "status", "max_check_headers": 1024, "max_check_header_bytes": 1048576}"#,
+    )
+    .unwrap();
     let spec = &config.auth_request;
     let mut req = request();
     for n in 0..1020 {
@@ -292,6 +295,48 @@ fn a_request_over_the_hosts_map_limits_is_too_large_to_check() {
     assert!(crate::call_limits::within(
         headers.iter().map(|(n, v)| (n.len(), v.len()))
     ));
+}
+
+#[test]
+fn by_default_a_check_stays_within_what_an_envoy_with_defaults_takes() {
+    // 100 headers and 60 KiB (as HTTP/2 counts them), room left for what Envoy adds; the path
+    // travels twice (`:path`, `x-forwarded-uri`).
+    let config = Config::parse(br#"{"decision": "status"}"#).unwrap();
+    let spec = &config.auth_request;
+    let with_headers = |n: usize| {
+        let mut req = request();
+        for i in 0..n {
+            req.push((format!("x-{i}"), b"v".to_vec()));
+        }
+        req
+    };
+    let with_path = |len: usize| {
+        let mut req = request();
+        req.retain(|(n, _)| n != ":path");
+        req.push((":path".into(), vec![b'p'; len]));
+        req
+    };
+    assert!(check_sendable(spec, &with_headers(70)).is_ok());
+    assert_eq!(
+        check_sendable(spec, &with_headers(90))
+            .unwrap_err()
+            .status(),
+        431
+    );
+    assert!(check_sendable(spec, &with_path(25 * 1024)).is_ok());
+    assert_eq!(
+        check_sendable(spec, &with_path(31 * 1024))
+            .unwrap_err()
+            .status(),
+        431
+    );
+    // Whatever passes is within the bounds as the call is built.
+    for req in [with_headers(70), with_path(25 * 1024)] {
+        let headers = auth_headers(spec, &req, None).unwrap();
+        let listed: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 32).sum();
+        assert!(headers.len() + 8 <= 100, "{}", headers.len());
+        assert!(listed + 512 <= 60 * 1024, "{listed}");
+    }
 }
 
 mod properties {
