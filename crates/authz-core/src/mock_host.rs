@@ -112,6 +112,11 @@ impl MockHost {
         self.effects.borrow_mut().clear();
     }
 
+    /// How many calls were dispatched so far.
+    pub fn dispatches(&self) -> u32 {
+        self.next_token.get() - 7
+    }
+
     pub fn last_token(&self) -> u32 {
         self.next_token.get() - 1
     }

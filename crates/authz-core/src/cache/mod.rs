@@ -14,7 +14,16 @@ use crate::config::CacheConfig;
 use crate::host::Failure;
 use crate::host::{Host, HostResult};
 use crate::outcome::{Allowed, Answer};
-use crate::worker::CacheWrite;
+
+/// Where a call's answer goes in the cache, as the leader's lookup found the slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheWrite {
+    pub digest: Digest,
+    pub slot_key: String,
+    pub cas: u32,
+    /// The slot held this key's entry when it was read.
+    pub ours: bool,
+}
 
 /// What the slot held for a request's key.
 #[derive(Debug, Clone, PartialEq, Eq)]

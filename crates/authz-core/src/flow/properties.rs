@@ -132,7 +132,7 @@ fn replies(host: &MockHost) -> usize {
 fn run(config: Rc<Config>, mut host: MockHost, events: &[Event]) -> Run {
     host.trailers = crate::mock_host::headers(&[("x-user-id", "forged"), ("x-sum", "1")]);
     let mut flow = Flow::new(1, Rc::clone(&config));
-    let mut root = Root::new(config, Stats::default());
+    let mut root = Root::new(config, Stats::default(), 0);
     let mut run = Run {
         host,
         header_actions: Vec::new(),
@@ -169,7 +169,7 @@ fn run(config: Rc<Config>, mut host: MockHost, events: &[Event]) -> Run {
                     .last_token()
                     .wrapping_add(u32::from(*wrong_token) * 1000);
                 // As the worker does: an answer is read once and delivered to its waiters.
-                if let Some(call) = root.calls.take(token) {
+                if let Some(call) = root.finish_call(token) {
                     let answer = crate::protocol::http::read(
                         &run.host,
                         &call.config,
@@ -187,8 +187,8 @@ fn run(config: Rc<Config>, mut host: MockHost, events: &[Event]) -> Run {
                 run.ended = true;
             }
         }
-        let in_flight = root.calls.len() as i64;
-        run.held_after_end = if run.ended { root.held_bytes } else { 0 };
+        let in_flight = root.calls_in_flight() as i64;
+        run.held_after_end = if run.ended { root.held_bytes() } else { 0 };
         run.max_in_flight = run.max_in_flight.max(in_flight);
         run.min_in_flight = run.min_in_flight.min(in_flight);
     }

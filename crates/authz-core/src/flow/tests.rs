@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::*;
+use crate::host::{BodyAction, Failure};
 use crate::metrics::{Counter, Stats};
 use crate::mock_host::{Effect, MockHost};
 
@@ -30,7 +31,7 @@ impl T {
         let config = Rc::new(Config::parse(json.as_bytes()).unwrap());
         T {
             flow: Flow::new(1, Rc::clone(&config)),
-            root: Root::new(config, Stats::default()),
+            root: Root::new(config, Stats::default(), 0),
         }
     }
 
@@ -73,11 +74,11 @@ impl T {
     }
 
     fn count(&self, counter: Counter) -> u64 {
-        self.root.stats.total(counter)
+        self.root.stats().total(counter)
     }
 
     fn in_flight(&self) -> usize {
-        self.root.calls.len()
+        self.root.calls_in_flight()
     }
 }
 
@@ -90,7 +91,7 @@ fn deliver(
     num_headers: usize,
     body_size: usize,
 ) {
-    if let Some(call) = root.calls.take(token) {
+    if let Some(call) = root.finish_call(token) {
         let answer = crate::protocol::http::read(host, &call.config, num_headers, body_size);
         flow.on_outcome(host, root, token, &answer.outcome);
     }
@@ -302,7 +303,8 @@ fn a_refused_dispatch_is_503_never_the_failure_policy() {
         assert_eq!(flow.count(Counter::Error), 1);
         assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
         assert_eq!(
-            flow.root.held_bytes, STREAM_COST_BYTES,
+            flow.root.held_bytes(),
+            STREAM_COST_BYTES,
             "held until the stream is deleted"
         );
     }
@@ -312,7 +314,7 @@ fn a_refused_dispatch_is_503_never_the_failure_policy() {
 fn failing_host_calls_go_to_the_failure_policy() {
     for call in [
         "request_headers",
-        "call_response_header",
+        "call_response_headers",
         "call_response_body",
     ] {
         let host = MockHost::with_request(REQUEST)
@@ -395,7 +397,7 @@ fn a_stream_that_ends_while_pending_leaves_an_orphan_counted_until_its_answer() 
     flow.done();
     assert_eq!(*flow.state(), State::Ended);
     assert_eq!(
-        (flow.in_flight(), flow.root.calls.orphaned()),
+        (flow.in_flight(), flow.root.orphaned_calls()),
         (1, 1),
         "the host cannot cancel the call: it still counts"
     );
@@ -407,7 +409,7 @@ fn a_stream_that_ends_while_pending_leaves_an_orphan_counted_until_its_answer() 
     );
     assert_eq!(flow.in_flight(), 0, "counted off when its answer arrives");
     flow.flow.on_delete(&mut flow.root);
-    assert_eq!(flow.root.held_bytes, 0);
+    assert_eq!(flow.root.held_bytes(), 0);
 }
 
 #[test]
@@ -611,18 +613,18 @@ fn past_max_calls_in_flight_requests_get_503_even_failing_open() {
         )
         .unwrap(),
     );
-    let mut root = Root::new(Rc::clone(&config), Stats::default());
+    let mut root = Root::new(Rc::clone(&config), Stats::default(), 0);
     let mut flows: Vec<Flow> = (1..=3)
         .map(|id| Flow::new(id, Rc::clone(&config)))
         .collect();
     for flow in &mut flows {
         flow.on_request_headers(&host, &mut root, true);
     }
-    assert_eq!(root.calls.len(), 2);
+    assert_eq!(root.calls_in_flight(), 2);
     assert_eq!(*flows[2].state(), State::Overloaded);
     assert_eq!(last(&host), OVERLOADED());
-    assert_eq!(root.stats.total(Counter::Overloaded), 1);
-    assert_eq!(root.stats.total(Counter::FailureModeAllowed), 0);
+    assert_eq!(root.stats().total(Counter::Overloaded), 1);
+    assert_eq!(root.stats().total(Counter::FailureModeAllowed), 0);
     // Calls whose streams have gone still count: a reset flood cannot make room.
     flows[0].on_delete(&mut root);
     let mut next = Flow::new(4, Rc::clone(&config));
@@ -630,7 +632,7 @@ fn past_max_calls_in_flight_requests_get_503_even_failing_open() {
     assert_eq!(*next.state(), State::Overloaded);
     // Once an answer arrives, there is room again.
     let token = host.last_token() - 1;
-    root.calls.take(token);
+    root.finish_call(token);
     let mut after = Flow::new(5, config);
     assert_eq!(
         after.on_request_headers(&host, &mut root, true),
@@ -648,7 +650,7 @@ fn live_calls_are_not_capped_by_default_only_orphans_are() {
         )
         .unwrap(),
     );
-    let mut root = Root::new(Rc::clone(&config), Stats::default());
+    let mut root = Root::new(Rc::clone(&config), Stats::default(), 0);
     let mut flows: Vec<Flow> = (1..=600)
         .map(|id| Flow::new(id, Rc::clone(&config)))
         .collect();
@@ -657,7 +659,7 @@ fn live_calls_are_not_capped_by_default_only_orphans_are() {
         assert!(matches!(flow.state(), State::AwaitingAuth { .. }));
     }
     assert_eq!(
-        root.calls.len(),
+        root.calls_in_flight(),
         600,
         "clients that wait are the circuit breaker's to bound"
     );
@@ -669,9 +671,9 @@ fn live_calls_are_not_capped_by_default_only_orphans_are() {
     next.on_request_headers(&host, &mut root, true);
     assert_eq!(*next.state(), State::Overloaded);
     assert_eq!(last(&host), OVERLOADED());
-    assert_eq!(root.stats.total(Counter::FailureModeAllowed), 0);
+    assert_eq!(root.stats().total(Counter::FailureModeAllowed), 0);
     // An orphan's answer arrives: room again.
-    root.calls.take(orphan);
+    root.finish_call(orphan);
     let mut after = Flow::new(1001, config);
     after.on_request_headers(&host, &mut root, true);
     assert!(matches!(after.state(), State::AwaitingAuth { .. }));
@@ -760,7 +762,7 @@ fn a_body_of_which_nothing_arrives_fails_closed_after_the_first_body_wait() {
         r#"{"decision": "status", "failure_mode_allow": true, "with_request_body": {"max_request_bytes": 8}}"#,
     );
     flow.flow.on_request_headers(&host, &mut flow.root, false);
-    assert!(flow.root.awaiting_first_body.contains_key(&1));
+    assert!(flow.root.is_awaiting_first_body(1));
     flow.flow.on_first_body_deadline(&host, &mut flow.root);
     assert_eq!(*flow.state(), State::FailedClosed);
     assert_eq!(last(&host), reply(403, &[], b""));
@@ -769,7 +771,7 @@ fn a_body_of_which_nothing_arrives_fails_closed_after_the_first_body_wait() {
     let mut flow = T::new(WITH_BODY);
     flow.flow.on_request_headers(&host, &mut flow.root, false);
     flow.flow.on_request_body(&host, &mut flow.root, 2, false);
-    assert!(flow.root.awaiting_first_body.is_empty());
+    assert!(!flow.root.is_awaiting_first_body(1));
     flow.flow.on_first_body_deadline(&host, &mut flow.root);
     assert_eq!(*flow.state(), State::AwaitingBody);
 }
@@ -796,7 +798,7 @@ fn past_the_memory_budget_requests_get_503_even_failing_open() {
     let mut flow = T::new(
         r#"{"decision": "fnv_parity", "failure_mode_allow": true, "max_held_bytes": 65536}"#,
     );
-    flow.root.held_bytes = 65536 - STREAM_COST_BYTES + 1;
+    assert!(flow.root.try_hold(65536 - STREAM_COST_BYTES + 1));
     assert_eq!(flow.headers(&host), Action::Pause);
     assert_eq!(host.effects(), vec![OVERLOADED()]);
     assert_eq!(flow.count(Counter::Overloaded), 1);
@@ -938,7 +940,7 @@ fn trailers_that_cannot_be_cleaned_fail_the_request_closed() {
     flow.headers(&host);
     assert_eq!(flow.trailers(&host), Action::Pause);
     assert_eq!(*flow.state(), State::FailedClosed);
-    assert_eq!(flow.root.calls.orphaned(), 1, "its call goes on without it");
+    assert_eq!(flow.root.orphaned_calls(), 1, "its call goes on without it");
     flow.answer(&host, host.last_token(), 1, 1);
     assert!(!host.effects().contains(&Effect::Resume));
 }
@@ -979,7 +981,7 @@ fn success_headers_over_the_per_request_cap_are_dropped_and_counted() {
     let mut flow = run(json, &host);
     assert_eq!(*flow.state(), State::Allowed, "the verdict does not change");
     assert_eq!(flow.count(Counter::SuccessHeadersDropped), 1);
-    let held = flow.root.held_bytes;
+    let held = flow.root.held_bytes();
     assert!(
         held > STREAM_COST_BYTES && held <= STREAM_COST_BYTES + 4096,
         "{held}"
@@ -989,7 +991,8 @@ fn success_headers_over_the_per_request_cap_are_dropped_and_counted() {
     let added = host.effects().len();
     assert_eq!(added, 3, "three 1,064-byte headers fit in 4,096");
     assert_eq!(
-        flow.root.held_bytes, STREAM_COST_BYTES,
+        flow.root.held_bytes(),
+        STREAM_COST_BYTES,
         "released once sent"
     );
 }
@@ -1000,7 +1003,7 @@ fn admission_reserves_room_for_the_success_headers_a_request_may_keep() {
                    "allowed_client_headers_on_success": [{"prefix": "x-s"}]}"#;
     let host = MockHost::with_request(REQUEST).answering("200", &[("x-s1", "v")], b"");
     let config = Rc::new(Config::parse(json.as_bytes()).unwrap());
-    let mut root = Root::new(Rc::clone(&config), Stats::default());
+    let mut root = Root::new(Rc::clone(&config), Stats::default(), 0);
     let per_request = STREAM_COST_BYTES + 8192;
     let fit = 65536 / per_request;
     let mut flows: Vec<Flow> = (0..=fit)
@@ -1009,18 +1012,22 @@ fn admission_reserves_room_for_the_success_headers_a_request_may_keep() {
     for flow in &mut flows {
         flow.on_request_headers(&host, &mut root, true);
     }
-    assert_eq!(root.calls.len(), fit, "{fit} fit, the next is refused");
+    assert_eq!(
+        root.calls_in_flight(),
+        fit,
+        "{fit} fit, the next is refused"
+    );
     assert_eq!(*flows[fit].state(), State::Overloaded);
-    assert_eq!(root.held_bytes, fit * per_request);
+    assert_eq!(root.held_bytes(), fit * per_request);
     // Once a response starts, the success-header room goes back; the stream's own state stays
     // held until it is deleted.
     let token = host.last_token();
-    root.calls.take(token);
+    root.finish_call(token);
     deliver(&host, &mut root, &mut flows[fit - 1], token, 2, 0);
     flows[fit - 1].on_response_headers(&host, &mut root);
-    assert_eq!(root.held_bytes, fit * per_request - 8192);
+    assert_eq!(root.held_bytes(), fit * per_request - 8192);
     flows[fit - 1].on_delete(&mut root);
-    assert_eq!(root.held_bytes, (fit - 1) * per_request);
+    assert_eq!(root.held_bytes(), (fit - 1) * per_request);
 }
 
 #[test]
@@ -1028,7 +1035,8 @@ fn a_call_past_its_deadline_goes_to_the_failure_policy() {
     let host = MockHost::with_request(REQUEST);
     let mut flow = T::new("");
     flow.headers(&host);
-    flow.root.calls.expire(u64::MAX);
+    flow.root.set_clock(u64::MAX);
+    flow.root.expire_calls(std::time::Duration::ZERO);
     flow.flow.on_call_expired(&host, &mut flow.root);
     assert_eq!(*flow.state(), State::FailedClosed);
     assert_eq!(last(&host), reply(403, &[], b""));

@@ -42,7 +42,7 @@ fn start(worker: &mut Worker, host: &MockHost, id: u32) -> (Action, bool) {
 }
 
 fn count(worker: &Worker, counter: Counter) -> u64 {
-    worker.root(ROOT).unwrap().stats.total(counter)
+    worker.root(ROOT).unwrap().stats().total(counter)
 }
 
 #[test]

@@ -2,17 +2,11 @@
 //! routing of every host callback to them. This is the dispatcher the SDK would otherwise own;
 //! owning it lets a call's answer be counted after its stream has gone, and nothing here panics.
 
-mod calls;
-mod root;
-
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use log::{debug, error, info, warn};
-
-pub use calls::{CacheWrite, Call, Calls};
-pub use root::Root;
 
 use crate::cache::{self, NotStored, Remembered};
 use crate::config::Config;
@@ -20,10 +14,11 @@ use crate::decision::AuthError;
 use crate::flow::Flow;
 use crate::host::Host;
 use crate::host::{Action, BodyAction};
-use crate::metrics::{Counter, Gauges, Stats};
+use crate::metrics::{Counter, Stats};
 use crate::outcome::{Answer, Denied, Outcome};
 use crate::protocol::grpc;
 use crate::protocol::http;
+use crate::state::Root;
 
 /// How often counters and gauges reach Envoy's stats, and how fine the deadline clock is.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -55,7 +50,7 @@ impl Worker {
             .roots
             .get(&parent_id)
             .and_then(Option::as_ref)
-            .map(|root| Rc::clone(&root.config));
+            .map(|root| Rc::clone(root.config()));
         self.streams.insert(
             context_id,
             Stream {
@@ -104,27 +99,16 @@ impl Worker {
         if config.request_body.is_some() {
             warn!(
                 "with_request_body needs allow_on_headers_stop_iteration: true in the wasm \
-                 filter's config; without it, a request with a body waits for Envoy's timeouts"
+                 filter's config; without it, no body reaches the plugin and each request with \
+                 one fails closed after {} s",
+                crate::flow::FIRST_BODY_WAIT.as_secs()
             );
         }
         let now = host.now_nanos();
         let slot = self.roots.entry(root_id).or_insert(None);
         match slot {
-            Some(root) => {
-                // A new configuration on a live root: flush the old stats, keep the calls and
-                // memory its streams still hold.
-                // Its gauges go on from what was reported: the new stats start from nothing.
-                root.stats.flush(host, Gauges::default());
-                root.grpc_service = grpc::service(&config.auth_request.cluster).into();
-                root.config = config;
-                root.stats = stats;
-                root.clock_nanos = now;
-            }
-            None => {
-                let mut root = Root::new(config, stats);
-                root.clock_nanos = now;
-                *slot = Some(root);
-            }
+            Some(root) => root.reconfigure(host, config, stats, now),
+            None => *slot = Some(Root::new(config, stats, now)),
         }
         true
     }
@@ -145,12 +129,9 @@ impl Worker {
         let Some(Some(root)) = self.roots.get_mut(&root_id) else {
             return;
         };
-        root.clock_nanos = host.now_nanos();
-        let grace = u64::try_from(DEADLINE_GRACE.as_nanos()).unwrap_or(u64::MAX);
-        let expired = root.calls.expire(root.clock_nanos.saturating_sub(grace));
-        for (token, call) in expired {
+        root.set_clock(host.now_nanos());
+        for (token, call) in root.expire_calls(DEADLINE_GRACE) {
             warn!("auth call {token} got no answer by its deadline: no longer counted");
-            forget_pending_key(root, token, &call);
             for stream_id in call.streams() {
                 if let Some(Stream {
                     flow: Some(flow), ..
@@ -162,14 +143,7 @@ impl Worker {
                 }
             }
         }
-        let late: Vec<u32> = root
-            .awaiting_first_body
-            .iter()
-            .filter(|(_, deadline)| **deadline < root.clock_nanos)
-            .map(|(stream, _)| *stream)
-            .collect();
-        for stream_id in late {
-            root.awaiting_first_body.remove(&stream_id);
+        for stream_id in root.take_late_first_bodies() {
             if let Some(Stream {
                 flow: Some(flow), ..
             }) = self.streams.get_mut(&stream_id)
@@ -183,8 +157,7 @@ impl Worker {
         if unlogged > 0 {
             warn!("{unlogged} more requests refused as overloaded since the last tick");
         }
-        let gauges = root.gauges(vm_memory);
-        root.stats.flush(host, gauges);
+        root.flush_stats(host, vm_memory);
     }
 
     pub fn on_request_headers(
@@ -309,14 +282,13 @@ impl Worker {
             debug!("answer to call {token} for unknown root {root_id}: ignored");
             return;
         };
-        let Some(call) = root.calls.take(token) else {
+        let Some(call) = root.finish_call(token) else {
             debug!("answer to call {token}, which is not outstanding: ignored");
             return;
         };
-        forget_pending_key(root, token, &call);
         if let Some(started) = call.started_nanos {
             let millis = host.now_nanos().saturating_sub(started) / 1_000_000;
-            root.stats.record_latency(host, millis);
+            root.record_latency(host, millis);
         }
         let waiting: Vec<u32> = call
             .streams()
@@ -339,7 +311,7 @@ impl Worker {
             }
             Some(Remembered::NotStored(NotStored::Failed(why))) => {
                 debug!("answer to call {token} not cached: {why}");
-                root.stats.count(Counter::CacheStoreFailed);
+                root.count(Counter::CacheStoreFailed);
             }
             _ => {}
         }
@@ -387,7 +359,7 @@ impl Worker {
         }
         // A root going away takes back what it added to the gauges, which every VM shares.
         if let Some(Some(mut root)) = self.roots.remove(&context_id) {
-            root.stats.flush(host, Gauges::default());
+            root.withdraw_stats(host);
         }
     }
 
@@ -412,8 +384,7 @@ impl Worker {
 /// when the client goes (an HTTP call cannot be: it is counted until it ends).
 fn cancel_if_orphaned(host: &impl Host, root: &mut Root, token: u32) {
     let orphaned_grpc = root
-        .calls
-        .get(token)
+        .call(token)
         .is_some_and(|call| call.grpc && call.orphaned());
     if !orphaned_grpc {
         return;
@@ -421,21 +392,12 @@ fn cancel_if_orphaned(host: &impl Host, root: &mut Root, token: u32) {
     if let Err(err) = host.cancel_grpc(token) {
         debug!("cancelling gRPC check {token}: {err}");
     }
-    if let Some(call) = root.calls.take(token) {
-        forget_pending_key(root, token, &call);
-    }
-}
-
-/// A call that has ended no longer takes new waiters for its key.
-fn forget_pending_key(root: &mut Root, token: u32, call: &Call) {
-    if let Some(write) = &call.cache {
-        if root.pending_keys.get(&write.digest) == Some(&token) {
-            root.pending_keys.remove(&write.digest);
-        }
-    }
+    root.finish_call(token);
 }
 
 #[cfg(test)]
 mod cache_tests;
+#[cfg(test)]
+mod crossings;
 #[cfg(test)]
 mod tests;

@@ -31,7 +31,7 @@ fn an_answer_reaches_its_own_stream_through_the_effective_context() {
     let effects = host.effects();
     assert_eq!(effects[1..], [Effect::Context(2), Effect::Resume]);
     assert_eq!(*worker.flow(2).unwrap().state(), State::Allowed);
-    assert!(root(&worker).calls.is_empty());
+    assert!(root(&worker).calls_in_flight() == 0);
 }
 
 #[test]
@@ -43,12 +43,15 @@ fn an_answer_for_a_gone_stream_is_counted_off_and_touches_nothing() {
     assert!(worker.on_done(2));
     worker.on_delete(&host, 2);
     assert_eq!(
-        (root(&worker).calls.len(), root(&worker).calls.orphaned()),
+        (
+            root(&worker).calls_in_flight(),
+            root(&worker).orphaned_calls()
+        ),
         (1, 1)
     );
-    assert_eq!(root(&worker).held_bytes, 0, "the stream's memory is back");
+    assert_eq!(root(&worker).held_bytes(), 0, "the stream's memory is back");
     worker.on_call_response(&host, ROOT, host.last_token(), 1, 1);
-    assert!(root(&worker).calls.is_empty());
+    assert!(root(&worker).calls_in_flight() == 0);
     assert_eq!(
         host.effects().len(),
         1,
@@ -70,9 +73,9 @@ fn a_stream_deleted_while_allowed_gives_back_what_it_held() {
     worker.on_context_create(2, ROOT);
     worker.on_request_headers(&host, 2, true);
     worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
-    assert!(root(&worker).held_bytes > STREAM_COST_BYTES);
+    assert!(root(&worker).held_bytes() > STREAM_COST_BYTES);
     worker.on_delete(&host, 2);
-    assert_eq!(root(&worker).held_bytes, 0);
+    assert_eq!(root(&worker).held_bytes(), 0);
 }
 
 #[test]
@@ -86,12 +89,12 @@ fn the_tick_fails_a_stream_whose_call_outlived_its_deadline_and_flushes_gauges()
     worker.on_done(3);
     // Not yet past deadline + grace.
     worker.on_tick(&host, ROOT);
-    assert_eq!(root(&worker).calls.len(), 2);
+    assert_eq!(root(&worker).calls_in_flight(), 2);
     assert_eq!(host.metric("http_auth_random.calls_in_flight"), 2);
     assert_eq!(host.metric("http_auth_random.calls_orphaned"), 1);
     host.clock.set(host.clock.get() + 2_000_000_000);
     worker.on_tick(&host, ROOT);
-    assert!(root(&worker).calls.is_empty());
+    assert!(root(&worker).calls_in_flight() == 0);
     assert_eq!(*worker.flow(2).unwrap().state(), State::FailedClosed);
     assert_eq!(host.metric("http_auth_random.calls_in_flight"), 0);
     assert_eq!(host.metric("http_auth_random.error"), 1);
@@ -137,9 +140,9 @@ fn a_new_configuration_keeps_the_calls_and_memory_in_flight() {
     worker.on_context_create(2, ROOT);
     worker.on_request_headers(&host, 2, true);
     assert!(worker.on_configure(&host, ROOT, br#"{"decision": "status"}"#));
-    assert_eq!(root(&worker).calls.len(), 1);
-    assert_eq!(root(&worker).held_bytes, STREAM_COST_BYTES);
-    assert_eq!(root(&worker).stats.total(Counter::Ok), 0);
+    assert_eq!(root(&worker).calls_in_flight(), 1);
+    assert_eq!(root(&worker).held_bytes(), STREAM_COST_BYTES);
+    assert_eq!(root(&worker).stats().total(Counter::Ok), 0);
 }
 
 #[test]

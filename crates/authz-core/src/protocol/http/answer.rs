@@ -4,7 +4,7 @@
 use crate::config::{Config, Rule};
 use crate::decision::{answer_status, decide, envoy_failure, needs_body, AuthError, Verdict};
 use crate::headers::is_reserved;
-use crate::host::Host;
+use crate::host::{Headers, Host};
 use crate::outcome::{header_cost, Allowed, Answer, Denied, Outcome};
 
 /// Envoy's router marks the 503 it answers when a cluster's circuit breaker overflows.
@@ -16,14 +16,30 @@ pub const HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
 /// The most of a 503's body read to tell Envoy's own from the auth service's.
 const ENVOY_FAILURE_BODY_BYTES: usize = 512;
 
-/// Reads the call's answer, only as much of it as the rule and the configuration need.
+/// Reads the call's answer: its headers in one host call (the status, what says who answered,
+/// and the headers applied all come from them), the body only when the rule needs it.
 pub fn read(host: &impl Host, config: &Config, num_headers: usize, body_size: usize) -> Answer {
-    let outcome = match read_outcome(host, config, num_headers, body_size) {
+    if num_headers == 0 {
+        return Answer {
+            outcome: Outcome::Failed(AuthError::CallFailed),
+            cache_control: None,
+        };
+    }
+    let headers = match host.call_response_headers() {
+        Ok(headers) => headers,
+        Err(err) => {
+            return Answer {
+                outcome: Outcome::from_host_error(err),
+                cache_control: None,
+            }
+        }
+    };
+    let outcome = match read_outcome(host, config, &headers, body_size) {
         Ok(outcome) | Err(outcome) => outcome,
     };
     let cacheable = matches!(outcome, Outcome::Allow(_) | Outcome::Deny(_));
     let cache_control = if cacheable && config.cache.is_some() {
-        host.call_response_header("cache-control").ok().flatten()
+        find(&headers, "cache-control")
     } else {
         None
     };
@@ -33,25 +49,28 @@ pub fn read(host: &impl Host, config: &Config, num_headers: usize, body_size: us
     }
 }
 
+/// The first value of a header in the answer.
+fn find(headers: &Headers, name: &str) -> Option<Vec<u8>> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+}
+
 fn read_outcome(
     host: &impl Host,
     config: &Config,
-    num_headers: usize,
+    headers: &Headers,
     body_size: usize,
 ) -> Result<Outcome, Outcome> {
-    if num_headers == 0 {
-        return Err(Outcome::Failed(AuthError::CallFailed));
-    }
-    let status_header = host
-        .call_response_header(":status")
-        .map_err(Outcome::from_host_error)?;
-    let status = match answer_status(status_header.as_deref()) {
+    let status_header = headers
+        .iter()
+        .find(|(n, _)| n == ":status")
+        .map(|(_, v)| v.as_slice());
+    let status = match answer_status(status_header) {
         Ok(status) => status,
         Err(AuthError::ServerError(503))
-            if host
-                .call_response_header(ENVOY_OVERLOADED_HEADER)
-                .map_err(Outcome::from_host_error)?
-                .is_some() =>
+            if headers.iter().any(|(n, _)| n == ENVOY_OVERLOADED_HEADER) =>
         {
             return Err(Outcome::Overloaded(
                 "the auth cluster's circuit breaker overflowed".to_owned(),
@@ -76,7 +95,7 @@ fn read_outcome(
         Vec::new()
     };
     Ok(match decide(rule, status, &body) {
-        Verdict::Allow => Outcome::Allow(Box::new(allowed(host, config)?)),
+        Verdict::Allow => Outcome::Allow(Box::new(allowed(headers, config)?)),
         Verdict::DenyConfigured => {
             let deny = &config.deny;
             Outcome::Deny(Denied {
@@ -86,14 +105,13 @@ fn read_outcome(
             })
         }
         Verdict::DenyWithAnswer(status) => {
-            let answer = host
-                .call_response_headers()
-                .map_err(Outcome::from_host_error)?;
             let response = &config.response;
-            let headers = answer
-                .into_iter()
+            let headers = headers
+                .iter()
                 .filter(|(name, _)| response.to_client_on_deny(name))
-                .filter_map(|(name, value)| Some((name, String::from_utf8(value).ok()?)))
+                .filter_map(|(name, value)| {
+                    Some((name.clone(), String::from_utf8(value.clone()).ok()?))
+                })
                 .collect();
             Outcome::Deny(Denied {
                 status,
@@ -128,14 +146,9 @@ fn answer_body(host: &impl Host, config: &Config, body_size: usize) -> Result<Ve
         .map_err(Outcome::from_host_error)
 }
 
-/// The headers an allow passes on. If they cannot be read, the allow cannot be applied as the
-/// auth service meant it: an error, not an allow without them. Read whole, in one host call:
-/// an answer from a gRPC server is never an allow in HTTP mode (its 200 carries the gRPC
-/// status of a failed call), and only its headers say so.
-fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
-    let answer = host
-        .call_response_headers()
-        .map_err(Outcome::from_host_error)?;
+/// The headers an allow passes on. An answer from a gRPC server is never an allow in HTTP mode
+/// (its 200 carries the gRPC status of a failed call), and only its headers say so.
+fn allowed(answer: &Headers, config: &Config) -> Result<Allowed, Outcome> {
     if answer
         .iter()
         .any(|(name, value)| is_grpc_answer(name, value))
@@ -147,7 +160,7 @@ fn allowed(host: &impl Host, config: &Config) -> Result<Allowed, Outcome> {
     let mut allowed = Allowed::default();
     let cap = config.limits.max_success_header_bytes;
     let mut kept = 0;
-    for header in answer {
+    for header in answer.iter().cloned() {
         let name = header.0.as_str();
         if name == HEADERS_TO_REMOVE {
             allowed.remove.extend(headers_to_remove(&header.1));

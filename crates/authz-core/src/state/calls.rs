@@ -5,18 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use crate::cache::Digest;
+use crate::cache::CacheWrite;
 use crate::config::Config;
-
-/// Where a call's answer goes in the cache, as the leader's lookup found the slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheWrite {
-    pub digest: Digest,
-    pub slot_key: String,
-    pub cas: u32,
-    /// The slot held this key's entry when it was read.
-    pub ours: bool,
-}
 
 #[derive(Debug, Clone)]
 pub struct Call {
