@@ -170,8 +170,18 @@ impl FileReport {
 /// Runs a test file as `cargo test` would (same working folder and variables), printing its
 /// output as it comes, and reads its results.
 pub fn run(file: &TestFile, filter: Option<&str>) -> FileReport {
+    run_with_env(file, filter, &[])
+}
+
+/// [`run`] with these variables set for the test file (e.g. `ENVOY_BIN` for another Envoy).
+pub fn run_with_env(
+    file: &TestFile,
+    filter: Option<&str>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> FileReport {
     let mut command = test_command(file);
     command.args(filter);
+    command.envs(env.iter().copied());
     run_command(file.label(), command)
 }
 
