@@ -228,6 +228,14 @@ fn stopping_run_leaves_nothing_behind(signal: &str) {
         "README's Quick start shows another banner than run prints"
     );
 
+    // The shipped config limits downstream connections, so Envoy has no warning to give.
+    assert!(
+        !printed
+            .iter()
+            .any(|l| l.contains("no configured limit to the number of allowed active downstream")),
+        "{printed:?}"
+    );
+
     let started = descendants(child.0.id());
     let names: Vec<&str> = started.values().map(|p| p.name.as_str()).collect();
     assert!(names.contains(&"envoy"), "no Envoy among {started:?}");

@@ -7,7 +7,8 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::envoy_config::{
-    cluster, h2_protocol_options, http_listener, plugin_filter, route, socket_address, EnvoyConfig,
+    cluster, connection_limit, h2_protocol_options, http_listener, plugin_filter, route,
+    socket_address, EnvoyConfig,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +166,7 @@ pub fn bootstrap(
     }
     Ok(EnvoyConfig::from_value(json!({
         "admin": { "address": socket_address("127.0.0.1", 0) },
+        "overload_manager": connection_limit()?,
         "static_resources": {
             "listeners": listeners,
             "clusters": [cluster("target", "127.0.0.1", target_port), auth_cluster]
