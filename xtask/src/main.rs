@@ -41,7 +41,9 @@ enum Command {
     Test(test::TestArgs),
     /// Mixed requests (allow, deny, error, reset) through one Envoy; prints RSS as it goes.
     Soak(soak::SoakArgs),
-    /// Fuzz the configuration parser and the decision logic (cargo-fuzz, libFuzzer).
+    /// Fuzz what the plugin reads from outside (cargo-fuzz, libFuzzer), --seconds per target:
+    /// its configuration (config_parse), HTTP auth answers and request headers (auth_answer),
+    /// Cache-Control (cache_control), gRPC CheckResponses and query edits (check_response).
     Fuzz(fuzz::FuzzArgs),
     /// Benchmark the plugin against no filter, a no-op wasm filter and native ext_authz.
     Bench(bench::BenchArgs),
@@ -80,5 +82,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Package(args) => package::package(args),
         Command::CheckService(args) => runtime.block_on(check_service::serve(args)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_help_names_every_fuzz_target() {
+        let help = Cli::command().render_help().to_string();
+        for (target, _) in fuzz::TARGETS {
+            assert!(help.contains(target), "{target} is not in:\n{help}");
+        }
+        let fuzz_help = Cli::command()
+            .find_subcommand_mut("fuzz")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(fuzz_help.contains("EACH target"), "{fuzz_help}");
     }
 }
