@@ -56,6 +56,22 @@ impl Setup {
         }
     }
 
+    /// What the configuration is, for the legend.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Setup::None => "no auth filter: Envoy alone, the ceiling",
+            Setup::NoopWasm => "a wasm filter that does nothing: the cost of the wasm runtime",
+            Setup::ExtAuthz => "Envoy's native ext_authz filter asking the HTTP auth service",
+            Setup::PluginFnv => "the plugin with the seed's rule (FNV-1a parity of the answer)",
+            Setup::PluginStatus => "the plugin with ext_authz's rule (the answer's status)",
+            Setup::PluginCached => {
+                "plugin-status with the decision cache (authorization, :path; TTL 10 s)"
+            }
+            Setup::ExtAuthzGrpc => "native ext_authz asking a gRPC Check service",
+            Setup::PluginGrpc => "the plugin asking the same gRPC Check service",
+        }
+    }
+
     /// Whether the auth service is a gRPC Check service (run outside Envoy).
     pub fn grpc(self) -> bool {
         matches!(self, Setup::ExtAuthzGrpc | Setup::PluginGrpc)
