@@ -147,8 +147,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let admin = admin_port(&args)?;
     tools::ensure("run", &[Tool::WasmTarget, Tool::WasmOpt, Tool::PythonVenv])?;
 
-    eprintln!("xtask: building {}", plugin_dir.display());
+    eprintln!(
+        "xtask: building {} into main.wasm (release, {}); cargo's progress follows{}",
+        shown_path(&plugin_dir),
+        tools::WASM_TARGET,
+        if first_wasm_build() {
+            ": a first build compiles the plugin's dependencies, a few minutes"
+        } else {
+            ""
+        }
+    );
     let wasm = plugin::build(&plugin_dir, &[])?;
+    eprintln!("xtask: built {}", shown_path(&wasm));
     venv::ensure()?;
 
     let auth = if args.public_httpbin {
@@ -433,6 +443,15 @@ fn cluster_names(config: &EnvoyConfig) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether nothing has been built for the wasm target yet (the first build is the long one).
+fn first_wasm_build() -> bool {
+    !paths::repo_root()
+        .join("target")
+        .join(tools::WASM_TARGET)
+        .join("release")
+        .is_dir()
 }
 
 /// A path inside the repository relative to it, anything else as it is.
