@@ -61,7 +61,7 @@ pub fn fuzz(args: FuzzArgs) -> Result<()> {
     for (n, (target, what)) in TARGETS.into_iter().enumerate() {
         let log_path = logs.join(format!("{target}.log"));
         println!(
-            "==> {}/{}: fuzzing {target} for {} s: {what} (libFuzzer's output: {})",
+            "==> {}/{}: fuzzing {target} for {} s: {what}\n    (libFuzzer's output: {})",
             n + 1,
             TARGETS.len(),
             args.seconds,
@@ -97,7 +97,7 @@ pub fn fuzz(args: FuzzArgs) -> Result<()> {
         };
         failed |= !status.success() || !read.findings.is_empty();
         lines.push(format!(
-            "  {target:<13} {runs} runs in {seconds} s, {verdict}  (log: {})",
+            "  {target:<14} {runs} runs in {seconds} s, {verdict}  (log: {})",
             shown(&log_path)
         ));
     }

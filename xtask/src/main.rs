@@ -41,9 +41,13 @@ enum Command {
     Test(test::TestArgs),
     /// Mixed requests (allow, deny, error, reset) through one Envoy; prints RSS as it goes.
     Soak(soak::SoakArgs),
-    /// Fuzz what the plugin reads from outside (cargo-fuzz, libFuzzer), --seconds per target:
-    /// its configuration (config_parse), HTTP auth answers and request headers (auth_answer),
-    /// Cache-Control (cache_control), gRPC CheckResponses and query edits (check_response).
+    /// Fuzz the plugin's inputs: config_parse, auth_answer, cache_control, check_response.
+    ///
+    /// Each cargo-fuzz (libFuzzer) target runs for --seconds, one after another: config_parse
+    /// gives any bytes as the plugin configuration; auth_answer any HTTP auth answer (status
+    /// and body, under both rules) and any request headers to the auth-call builder;
+    /// cache_control any Cache-Control on an answer; check_response any bytes as a gRPC
+    /// CheckResponse, and an allow's query edits applied to a path.
     Fuzz(fuzz::FuzzArgs),
     /// Benchmark the plugin against no filter, a no-op wasm filter and native ext_authz.
     Bench(bench::BenchArgs),
