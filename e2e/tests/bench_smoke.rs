@@ -27,9 +27,45 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
             "--out",
         ])
         .arg(out.path())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "cargo xtask bench --quick failed");
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "cargo xtask bench --quick failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    // What a terminal shows stays narrow; the full table goes to the file.
+    for line in stdout.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(
+        stdout.contains("a --quick run is too short to judge them"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("NOT met"),
+        "a quick run judges nothing:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("  noop-wasm      a wasm filter that does nothing"),
+        "the legend explains the rows:\n{stdout}"
+    );
+    let chart = out.path().join("bench-allow.svg");
+    assert!(
+        stdout.contains(&format!("  chart: {}", chart.display())),
+        "the chart's path is printed:\n{stdout}"
+    );
+    let markdown = std::fs::read_to_string(out.path().join("bench-allow.md")).unwrap();
+    assert!(
+        markdown.contains("| configuration | Envoy CPU µs/req |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("- `plugin-cached`: "), "{markdown}");
 
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.path().join("bench-allow.json")).unwrap())

@@ -302,9 +302,11 @@ async fn an_expired_allow_is_served_during_an_outage_only_inside_the_stale_windo
     let flag = Arc::clone(&down);
     let plugin =
         cached(json!({"key": ["authorization"], "ttl_ms": 300, "stale_if_error_ms": 1_500}));
+    // The outage: the service says it is unavailable (a dropped connection is a reset, which
+    // a client may provoke, and never serves stale).
     let stack = Stack::start(&plugin, move |request| {
         if flag.load(Ordering::SeqCst) {
-            Reply::Drop
+            Reply::status(503, "unavailable")
         } else {
             alice_only(request)
         }

@@ -63,7 +63,16 @@ fn the_compose_file_serves_a_plugin_folder_with_the_shared_envoy_config() {
     let command = strings(&envoy["command"]);
     assert!(command.contains(&"${ENVOY_CONCURRENCY:-1}"), "{command:?}");
     assert!(command.contains(&"/etc/envoy/envoy.yaml"), "{command:?}");
-    assert!(strings(&envoy["ports"]).contains(&"18000:18000"));
+    let ports = strings(&envoy["ports"]);
+    assert!(ports.contains(&"18000:18000"), "{ports:?}");
+    // The admin API can stop Envoy: on the host's loopback only.
+    assert!(ports.contains(&"127.0.0.1:8001:8001"), "{ports:?}");
+    assert!(
+        ports
+            .iter()
+            .all(|p| !p.ends_with(":8001") || p.starts_with("127.0.0.1:")),
+        "{ports:?}"
+    );
     assert!(compose["services"]["httpbin"]["image"]
         .as_str()
         .unwrap()

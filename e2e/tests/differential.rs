@@ -320,14 +320,29 @@ async fn the_plugin_in_status_mode_behaves_as_native_ext_authz() {
     assert_eq!(exempt.status, 200);
     assert!(exempt.auth.is_none(), "exempt requests are not checked");
 
-    for path in ["/error", "/slow"] {
-        let failed_open = assert_same(&setup, "open", path).await;
-        assert_eq!(failed_open.status, 200, "{path}");
-        let upstream = failed_open.upstream.as_ref().expect("reached the upstream");
-        assert_eq!(upstream["x-envoy-auth-failure-mode-allowed"], vec!["true"]);
-    }
+    // An outage (a timeout, a refused connection) fails open in both.
+    let failed_open = assert_same(&setup, "open", "/slow").await;
+    assert_eq!(failed_open.status, 200);
+    let upstream = failed_open.upstream.as_ref().expect("reached the upstream");
+    assert_eq!(upstream["x-envoy-auth-failure-mode-allowed"], vec!["true"]);
     let refused_open = assert_same(&setup, "down_open", "/allow").await;
     assert_eq!(refused_open.status, 200);
+}
+
+#[tokio::test]
+async fn where_the_plugin_differs_on_purpose_a_500_from_a_service_that_is_up_fails_closed() {
+    // Native ext_authz applies its failure policy to any 5xx; a client that can make the
+    // service fail on its request (input it did not expect) would get in. The plugin lets
+    // only an outage through.
+    let setup = setup().await;
+    let (native, plugin) = both(&setup, "open", "/error", &[]).await;
+    assert_eq!(native.status, 200, "native fails open on the 500");
+    assert!(native.upstream.is_some());
+    assert_eq!(plugin.status, 403, "the plugin fails closed");
+    assert!(plugin.upstream.is_none());
+    // Failing closed, both answer 403.
+    let closed = assert_same(&setup, "closed", "/error").await;
+    assert_eq!(closed.status, 403);
 }
 
 #[tokio::test]

@@ -460,6 +460,9 @@ async fn the_plugin_in_grpc_mode_behaves_as_native_ext_authz() {
             (403, true),
             "{path}"
         );
+    }
+    // An outage (UNAVAILABLE, a deadline) fails open in both.
+    for path in ["/unavailable", "/slow"] {
         let open = assert_same(&setup, "open", path, None).await;
         assert_eq!(open.status, 200, "{path}");
         assert_eq!(
@@ -467,6 +470,13 @@ async fn the_plugin_in_grpc_mode_behaves_as_native_ext_authz() {
             vec!["true"]
         );
     }
+    // Where the plugin differs on purpose: a service that is up and fails the check
+    // (UNIMPLEMENTED, any status but UNAVAILABLE and DEADLINE_EXCEEDED) fails closed, even
+    // failing open; native ext_authz lets it through.
+    let native = observe(&setup, "native_open", "/unimplemented", None).await;
+    let plugin = observe(&setup, "plugin_open", "/unimplemented", None).await;
+    assert_eq!(native.status, 200);
+    assert_eq!((plugin.status, plugin.upstream.is_none()), (403, true));
     // A value that is not UTF-8 reaches the service with its bad bytes replaced.
     let latin1 = [("x-trace", "caf\u{e9}")];
     let native = observe_with(&setup, "native_closed", "/allow?latin1", None, &latin1).await;

@@ -102,12 +102,16 @@ async fn auth_service_answers_slower_than_the_timeout() {
 
 #[tokio::test]
 async fn auth_service_resets_mid_body() {
-    run(case("resets mid-body", |r| {
-        misbehave_on_fault(Reply::ResetMidBody {
-            promised: 1000,
-            sent: b"aaaaaaaaaa".to_vec(),
-        })(r)
-    }))
+    // The service is up and failed on this request: closed, whatever failure_mode_allow says.
+    run(Case {
+        open: Answer::Status(403),
+        ..case("resets mid-body", |r| {
+            misbehave_on_fault(Reply::ResetMidBody {
+                promised: 1000,
+                sent: b"aaaaaaaaaa".to_vec(),
+            })(r)
+        })
+    })
     .await;
 }
 
@@ -133,6 +137,8 @@ async fn auth_service_answers_an_empty_body() {
 async fn auth_answer_over_the_configured_body_limit() {
     run(Case {
         plugin: json!({"decision": "fnv_parity", "max_response_body_bytes": 1024}),
+        // An answer the plugin cannot read is not an outage: closed, even failing open.
+        open: Answer::Status(403),
         ..case("body over a 1 KiB limit", |r| {
             misbehave_on_fault(Reply::ok(vec![b'a'; 2048]))(r)
         })
@@ -142,9 +148,12 @@ async fn auth_answer_over_the_configured_body_limit() {
 
 #[tokio::test]
 async fn auth_answer_over_the_default_64_kib_limit() {
-    run(case("body over the default 64 KiB", |r| {
-        misbehave_on_fault(Reply::ok(vec![b'a'; 64 * 1024 + 2]))(r)
-    }))
+    run(Case {
+        open: Answer::Status(403),
+        ..case("body over the default 64 KiB", |r| {
+            misbehave_on_fault(Reply::ok(vec![b'a'; 64 * 1024 + 2]))(r)
+        })
+    })
     .await;
 }
 

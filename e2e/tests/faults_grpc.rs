@@ -25,7 +25,8 @@ enum Service {
 struct Case {
     name: &'static str,
     service: Service,
-    /// The answer failing open (failing closed is always 403, the default `status_on_error`).
+    /// The answer failing open: through, marked, for an outage; 403 for a failure of a service
+    /// that is up (failing closed is always 403, the default `status_on_error`).
     open: Answer,
     /// Whether the next request is served normally; false when the fault is permanent.
     next_is_normal: bool,
@@ -128,26 +129,35 @@ async fn check_service_is_unavailable() {
 
 #[tokio::test]
 async fn check_service_does_not_implement_check() {
-    run(case(
-        "UNIMPLEMENTED",
-        Service::Grpc(|c| on_fault(c, GrpcReply::Fail(Code::Unimplemented, "no".into()))),
-    ))
+    // The service is up and failed on this check: closed, whatever failure_mode_allow says.
+    run(Case {
+        open: Answer::Status(403),
+        ..case(
+            "UNIMPLEMENTED",
+            Service::Grpc(|c| on_fault(c, GrpcReply::Fail(Code::Unimplemented, "no".into()))),
+        )
+    })
     .await;
 }
 
 #[tokio::test]
 async fn check_service_reports_its_own_error() {
-    run(case(
-        "error_response",
-        Service::Grpc(|c| {
-            let mut reply = workbench::grpc_auth::pb::CheckResponse {
-                status: Some(envoy_status(Code::Internal)),
-                ..Default::default()
-            };
-            reply.http_response = Some(HttpResponse::ErrorResponse(DeniedHttpResponse::default()));
-            on_fault(c, GrpcReply::answer(reply))
-        }),
-    ))
+    // The service is up and failed on this check: closed, whatever failure_mode_allow says.
+    run(Case {
+        open: Answer::Status(403),
+        ..case(
+            "error_response",
+            Service::Grpc(|c| {
+                let mut reply = workbench::grpc_auth::pb::CheckResponse {
+                    status: Some(envoy_status(Code::Internal)),
+                    ..Default::default()
+                };
+                reply.http_response =
+                    Some(HttpResponse::ErrorResponse(DeniedHttpResponse::default()));
+                on_fault(c, GrpcReply::answer(reply))
+            }),
+        )
+    })
     .await;
 }
 
@@ -160,16 +170,20 @@ fn envoy_status(code: Code) -> RpcStatus {
 
 #[tokio::test]
 async fn check_service_answers_a_message_that_does_not_decode() {
-    run(case(
-        "undecodable CheckResponse",
-        Service::Raw(|r| {
-            // An empty CheckResponse is an OK; four 0xff bytes are no message at all.
-            let message: &[u8] = if is_fault(r) { &[0xff; 4] } else { &[] };
-            Reply::ok(frame(message))
-                .header("content-type", "application/grpc")
-                .trailer("grpc-status", "0")
-        }),
-    ))
+    // The service is up and failed on this check: closed, whatever failure_mode_allow says.
+    run(Case {
+        open: Answer::Status(403),
+        ..case(
+            "undecodable CheckResponse",
+            Service::Raw(|r| {
+                // An empty CheckResponse is an OK; four 0xff bytes are no message at all.
+                let message: &[u8] = if is_fault(r) { &[0xff; 4] } else { &[] };
+                Reply::ok(frame(message))
+                    .header("content-type", "application/grpc")
+                    .trailer("grpc-status", "0")
+            }),
+        )
+    })
     .await;
 }
 
@@ -180,18 +194,22 @@ fn is_fault(request: &SeenRequest) -> bool {
 
 #[tokio::test]
 async fn check_service_is_not_a_grpc_server() {
-    run(case(
-        "plain HTTP answer, no grpc-status",
-        Service::Raw(|r| {
-            if is_fault(r) {
-                Reply::ok("hello")
-            } else {
-                Reply::ok(frame(&[]))
-                    .header("content-type", "application/grpc")
-                    .trailer("grpc-status", "0")
-            }
-        }),
-    ))
+    // The service is up and failed on this check: closed, whatever failure_mode_allow says.
+    run(Case {
+        open: Answer::Status(403),
+        ..case(
+            "plain HTTP answer, no grpc-status",
+            Service::Raw(|r| {
+                if is_fault(r) {
+                    Reply::ok("hello")
+                } else {
+                    Reply::ok(frame(&[]))
+                        .header("content-type", "application/grpc")
+                        .trailer("grpc-status", "0")
+                }
+            }),
+        )
+    })
     .await;
 }
 

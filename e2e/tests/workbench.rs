@@ -134,8 +134,16 @@ fn start_run(
     admin_port: u16,
     extra: &[&str],
 ) -> (RunningXtask, Vec<String>) {
-    let (port, admin_port) = (port.to_string(), admin_port.to_string());
-    let mut args = vec!["run", "--port", &port, "--admin-port", &admin_port];
+    let admin_port = admin_port.to_string();
+    let mut args = vec!["--admin-port", admin_port.as_str()];
+    args.extend_from_slice(extra);
+    start_run_with(tmp, port, &args)
+}
+
+/// [`start_run`] with only `--port` given of the ports.
+fn start_run_with(tmp: &Path, port: u16, extra: &[&str]) -> (RunningXtask, Vec<String>) {
+    let port = port.to_string();
+    let mut args = vec!["run", "--port", &port];
     args.extend_from_slice(extra);
     let mut child = RunningXtask(
         xtask(&args)
@@ -220,6 +228,14 @@ fn stopping_run_leaves_nothing_behind(signal: &str) {
         "README's Quick start shows another banner than run prints"
     );
 
+    // The shipped config limits downstream connections, so Envoy has no warning to give.
+    assert!(
+        !printed
+            .iter()
+            .any(|l| l.contains("no configured limit to the number of allowed active downstream")),
+        "{printed:?}"
+    );
+
     let started = descendants(child.0.id());
     let names: Vec<&str> = started.values().map(|p| p.name.as_str()).collect();
     assert!(names.contains(&"envoy"), "no Envoy among {started:?}");
@@ -287,6 +303,36 @@ fn a_bad_plugin_config_is_refused_with_the_parsers_error_before_envoy_starts() {
         !stdout.contains("[envoy]") && !stderr.contains("building"),
         "nothing was started or built:\n{stdout}\n{stderr}"
     );
+}
+
+#[test]
+fn a_plugin_config_file_is_read_after_an_at_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plugin.json");
+    std::fs::write(&file, r#"{"timeout_ms": 0}"#).unwrap();
+    let port = free_port().to_string();
+    let admin = free_port().to_string();
+    let flag = format!("@{}", file.display());
+    let output = xtask(&[
+        "run",
+        "--plugin-config",
+        &flag,
+        "--port",
+        &port,
+        "--admin-port",
+        &admin,
+    ])
+    .output()
+    .unwrap();
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "--plugin-config {flag} (invalid configuration: timeout_ms: 0 is out of range"
+        )),
+        "the file was read and checked: {stderr}"
+    );
+    assert!(!stderr.contains("building"), "{stderr}");
 }
 
 #[test]
@@ -387,9 +433,67 @@ fn run_with_protocol_grpc_serves_the_example_check_service_and_stops_it() {
     let allowed = get(port, "authorization: Bearer alice\r\n");
     assert!(allowed.starts_with("HTTP/1.1 200"), "{allowed}");
     assert!(allowed.contains("x-auth-example: allowed"), "{allowed}");
-    assert!(allowed.ends_with("example body\n"), "{allowed}");
+    // The demo's upstream echoes what it got: the user the Check service named shows.
+    assert!(banner.contains("an echo server on 127.0.0.1:"), "{banner}");
+    assert!(
+        banner.contains("the echo server shows the x-user-id: alice it got"),
+        "{banner}"
+    );
+    // (The body comes chunked: the echo's lines are whole within it.)
+    assert!(
+        allowed.contains("\r\nthe upstream got GET / with these headers:\n"),
+        "{allowed}"
+    );
+    assert!(allowed.contains("\nx-user-id: alice\n"), "{allowed}");
 
     assert!(self::signal(&child.0, "TERM").unwrap().success());
     assert!(child.0.wait().unwrap().success());
     TcpListener::bind(("0.0.0.0", port)).expect("the listener's port is free again");
+}
+
+#[test]
+fn an_unresolvable_public_httpbin_gets_what_the_banner_says() {
+    let _build = one_build_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, printed) = start_run(tmp.path(), port, free_port(), &["--public-httpbin"]);
+    let banner = printed.join("\n");
+    if !banner.contains("DOES NOT RESOLVE") {
+        // With internet the public httpbin answers; this test sends nothing there.
+        eprintln!("httpbin.org resolves here: nothing to check without internet");
+        return;
+    }
+    assert!(
+        banner.contains("(every request gets 503 \"authorization overloaded\""),
+        "{banner}"
+    );
+    assert!(!banner.contains("unchecked"), "{banner}");
+    let answer = get(port, "");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.ends_with("authorization overloaded"), "{answer}");
+    assert!(self::signal(&child.0, "TERM").unwrap().success());
+    assert!(child.0.wait().unwrap().success());
+}
+
+#[test]
+fn a_taken_default_admin_port_gives_way_to_a_free_one() {
+    let _build = one_build_at_a_time();
+    // Taken by this test, or already by someone else (kubectl proxy, another run): taken either way.
+    let _held = TcpListener::bind(("127.0.0.1", 8001));
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, printed) = start_run_with(tmp.path(), port, &[]);
+    let text = printed.join("\n");
+    assert!(
+        text.contains("xtask: port 8001 is taken (kubectl proxy uses it, for one)"),
+        "{text}"
+    );
+    let admin = printed
+        .iter()
+        .find(|l| l.starts_with("  admin:"))
+        .unwrap_or_else(|| panic!("no admin line:\n{text}"));
+    assert!(!admin.contains("127.0.0.1:8001 "), "{admin}");
+    assert!(admin.contains("port 8001 was taken"), "{admin}");
+    assert!(self::signal(&child.0, "TERM").unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }

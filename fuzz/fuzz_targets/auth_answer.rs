@@ -2,7 +2,7 @@
 //! auth-call builder: a verdict or an error, never a panic.
 #![no_main]
 
-use authz_core::auth_request::auth_headers;
+use authz_core::protocol::http::auth_headers;
 use authz_core::config::{Config, Rule};
 use authz_core::decision::{answer_status, decide, needs_body};
 use libfuzzer_sys::fuzz_target;

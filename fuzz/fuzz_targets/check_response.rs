@@ -3,7 +3,7 @@
 #![no_main]
 
 use authz_core::config::Config;
-use authz_core::grpc;
+use authz_core::protocol::grpc;
 use authz_core::outcome::Outcome;
 use authz_core::query;
 use libfuzzer_sys::fuzz_target;

@@ -308,8 +308,8 @@ impl Envoy {
     }
 }
 
-/// The lines of Envoy's log worth reading after a failed start: its critical and error lines
-/// (with the lines they continue on), shortened to level, component and message; or, if there
+/// The lines of Envoy's log worth reading after a failed start: its critical and error lines and
+/// its wasm warnings (with the lines they continue on), shortened to level, component and message; or, if there
 /// are none, its last lines. The rendered config's path is left out: the file goes with Envoy.
 pub fn failure_report(log: &str, config_path: &Path) -> String {
     let mut errors: Vec<String> = Vec::new();
@@ -352,9 +352,11 @@ const LOG_TAIL: usize = 30;
 
 /// `[time][thread][error][component] [source:line] message` → `[error][component] message`.
 fn error_line(line: &str) -> Option<String> {
+    // A wasm warning often says why the error that follows happened (e.g. a missing runtime).
     let (level, at) = ["critical", "error"]
         .iter()
-        .find_map(|level| line.find(&format!("][{level}][")).map(|at| (*level, at)))?;
+        .find_map(|level| line.find(&format!("][{level}][")).map(|at| (*level, at)))
+        .or_else(|| line.find("][warning][wasm]").map(|at| ("warning", at)))?;
     let rest = &line[at + level.len() + 4..];
     let (component, rest) = rest.split_once("] ")?;
     let message = rest
@@ -390,6 +392,21 @@ Unable to create Wasm plugin http_auth_random
   [error][wasm] Wasm VM failed Failed to configure base Wasm plugin
   [critical][wasm] Plugin http_auth_random failed to load
   [critical][main] error `Unable to create Wasm plugin http_auth_random`"
+        );
+    }
+
+    #[test]
+    fn a_missing_wasm_runtime_is_named() {
+        let log = "[2026-12-04 17:24:22.214][11445][warning][wasm] [source/extensions/common/wasm/wasm_vm.cc:102] Failed to create Wasm VM using envoy.wasm.runtime.v8 runtime. Envoy was compiled without support for it
+[2026-12-04 17:24:22.214][11445][error][wasm] [source/extensions/common/wasm/wasm.cc:103] Wasm VM failed Failed to load Wasm code
+[2026-12-04 17:24:22.214][11445][warning][main] [source/server/server.cc:1059] There is no configured limit
+";
+        let report = failure_report(log, Path::new("scratch/x/envoy.json"));
+        assert_eq!(
+            report,
+            "Its errors:
+  [warning][wasm] Failed to create Wasm VM using envoy.wasm.runtime.v8 runtime. Envoy was compiled without support for it
+  [error][wasm] Wasm VM failed Failed to load Wasm code"
         );
     }
 

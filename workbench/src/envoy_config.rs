@@ -208,6 +208,16 @@ impl EnvoyConfig {
     }
 }
 
+/// The shipped configs' limit on downstream connections (`overload_manager`), for bootstraps
+/// built in code: Envoy warns at every start without one.
+pub fn connection_limit() -> Result<Value> {
+    let seed = EnvoyConfig::seed()?;
+    seed.as_value()
+        .get("overload_manager")
+        .cloned()
+        .ok_or_else(|| anyhow!("envoy/envoy.yaml has no overload_manager"))
+}
+
 /// An HTTP listener on 127.0.0.1 (port 0: the kernel chooses) running `filters` then the router.
 pub fn http_listener(name: &str, filters: Vec<Value>, routes: Vec<Value>) -> Value {
     let mut chain = filters;
@@ -315,6 +325,31 @@ mod tests {
         let plugin = config.plugin_mut("main").unwrap();
         assert_eq!(plugin["vm_config"]["runtime"], "envoy.wasm.runtime.v8");
         assert_eq!(plugin["failure_policy"], "FAIL_RELOAD");
+    }
+
+    #[test]
+    fn every_shipped_config_limits_downstream_connections() {
+        for config in [
+            EnvoyConfig::seed().unwrap(),
+            EnvoyConfig::seed_grpc().unwrap(),
+        ] {
+            let monitors = &config.as_value()["overload_manager"]["resource_monitors"];
+            let monitor = &monitors[0];
+            assert_eq!(
+                monitor["name"],
+                "envoy.resource_monitors.global_downstream_max_connections"
+            );
+            assert!(
+                monitor["typed_config"]["max_active_downstream_connections"]
+                    .as_u64()
+                    .unwrap()
+                    >= 10_000
+            );
+        }
+        assert_eq!(
+            connection_limit().unwrap(),
+            EnvoyConfig::seed_grpc().unwrap().as_value()["overload_manager"]
+        );
     }
 
     #[test]

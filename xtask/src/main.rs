@@ -41,7 +41,13 @@ enum Command {
     Test(test::TestArgs),
     /// Mixed requests (allow, deny, error, reset) through one Envoy; prints RSS as it goes.
     Soak(soak::SoakArgs),
-    /// Fuzz the configuration parser and the decision logic (cargo-fuzz, libFuzzer).
+    /// Fuzz the plugin's inputs: config_parse, auth_answer, cache_control, check_response.
+    ///
+    /// Each cargo-fuzz (libFuzzer) target runs for --seconds, one after another: config_parse
+    /// gives any bytes as the plugin configuration; auth_answer any HTTP auth answer (status
+    /// and body, under both rules) and any request headers to the auth-call builder;
+    /// cache_control any Cache-Control on an answer; check_response any bytes as a gRPC
+    /// CheckResponse, and an allow's query edits applied to a path.
     Fuzz(fuzz::FuzzArgs),
     /// Benchmark the plugin against no filter, a no-op wasm filter and native ext_authz.
     Bench(bench::BenchArgs),
@@ -80,5 +86,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => runtime.block_on(bench::bench(args)),
         Command::Package(args) => package::package(args),
         Command::CheckService(args) => runtime.block_on(check_service::serve(args)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_help_names_every_fuzz_target() {
+        let help = Cli::command().render_help().to_string();
+        for (target, _) in fuzz::TARGETS {
+            assert!(help.contains(target), "{target} is not in:\n{help}");
+        }
+        let fuzz_help = Cli::command()
+            .find_subcommand_mut("fuzz")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(fuzz_help.contains("EACH target"), "{fuzz_help}");
     }
 }

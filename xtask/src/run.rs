@@ -18,6 +18,7 @@ use workbench::envoy_config::EnvoyConfig;
 use workbench::grpc_auth::{self, GrpcAuthServer};
 use workbench::httpbin::Httpbin;
 use workbench::shutdown::StopSignals;
+use workbench::test_server::{Reply, SeenRequest, TestServer};
 use workbench::tools::{self, Tool};
 use workbench::{paths, plugin, venv};
 
@@ -66,9 +67,10 @@ pub struct RunArgs {
     /// Port of the listener that runs the plugin (on all interfaces; 0: any free port).
     #[arg(long, default_value_t = 18000)]
     port: u16,
-    /// Port of Envoy's admin API (on 127.0.0.1; 0: any free port).
-    #[arg(long, default_value_t = 8001)]
-    admin_port: u16,
+    /// Port of Envoy's admin API (on 127.0.0.1; 0: any free port). Without it: 8001, or any
+    /// free port when 8001 is taken (kubectl proxy uses it), named in the banner.
+    #[arg(long)]
+    admin_port: Option<u16>,
     /// Envoy worker threads (at least 1).
     #[arg(
         long,
@@ -90,20 +92,26 @@ pub struct RunArgs {
     /// Route allowed requests to httpbin itself (the seed's other variant) instead of staticreply.
     #[arg(long)]
     route_to_httpbin: bool,
-    /// Plugin configuration JSON, replacing the one in envoy/envoy.yaml (envoy-grpc.yaml).
-    #[arg(long)]
+    /// Plugin configuration JSON, replacing the one in envoy/envoy.yaml (envoy-grpc.yaml);
+    /// @FILE reads it from a file (as curl's -d does), e.g. --plugin-config @plugin.json.
+    #[arg(long, value_name = "JSON|@FILE")]
     plugin_config: Option<String>,
     /// How the plugin asks: `grpc` serves envoy/envoy-grpc.yaml with a small example gRPC Check
-    /// service (a bearer token allows) in place of httpbin.
+    /// service (a bearer token allows) in place of httpbin, and an echo server as the upstream
+    /// (it answers with the headers it got, so the user the service names shows).
     #[arg(long, value_enum, default_value_t = ProtocolArg::Http)]
     protocol: ProtocolArg,
 }
+
+/// The default admin port (Envoy's examples and envoy/envoy.yaml use it too).
+const DEFAULT_ADMIN_PORT: u16 = 8001;
 
 /// What was started, so that every way out stops it.
 #[derive(Default)]
 struct Running {
     httpbin: Option<Httpbin>,
     check_service: Option<GrpcAuthServer>,
+    echo: Option<Arc<TestServer>>,
     envoy: Option<Envoy>,
 }
 
@@ -116,6 +124,7 @@ impl Running {
             httpbin.stop().await;
         }
         drop(self.check_service);
+        drop(self.echo);
     }
 }
 
@@ -135,19 +144,30 @@ pub async fn run(args: RunArgs) -> Result<()> {
         EnvoyConfig::seed()?
     };
     let plugin = read_plugin_config(&plugin_dir, &args, &mut config)?;
-    check_ports(&args)?;
+    let admin = admin_port(&args)?;
     tools::ensure("run", &[Tool::WasmTarget, Tool::WasmOpt, Tool::PythonVenv])?;
 
-    eprintln!("xtask: building {}", plugin_dir.display());
+    eprintln!(
+        "xtask: building {} into main.wasm (release, {}); cargo's progress follows{}",
+        shown_path(&plugin_dir),
+        tools::WASM_TARGET,
+        if first_wasm_build() {
+            ": a first build compiles the plugin's dependencies, a few minutes"
+        } else {
+            ""
+        }
+    );
     let wasm = plugin::build(&plugin_dir, &[])?;
+    eprintln!("xtask: built {}", shown_path(&wasm));
     venv::ensure()?;
 
     let auth = if args.public_httpbin {
         let resolved = resolve("httpbin.org", 80).await;
         if resolved.is_none() {
             eprintln!(
-                "xtask: WARNING: httpbin.org does not resolve from here (no internet or DNS?). \
-                 Every auth call will fail, so every request gets the failure policy's answer."
+                "xtask: WARNING: httpbin.org does not resolve from here (no internet or DNS?), \
+                 so Envoy has no host to send auth calls to: {}.",
+                plugin_config::when_cluster_has_no_host()
             );
         }
         Some(resolved)
@@ -157,7 +177,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     // A free port of its own, so that two runs (or a test) never collide on the seed's 8099.
     let staticreply_port = free_loopback_port()?;
     config
-        .set_admin("127.0.0.1", args.admin_port)
+        .set_admin("127.0.0.1", admin.port)
         .set_listener_address("main", "0.0.0.0", args.port)?
         .set_listener_address("staticreply", "127.0.0.1", staticreply_port)?
         .set_cluster_endpoint("staticreply", "127.0.0.1", staticreply_port)?
@@ -186,7 +206,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let mut signals = StopSignals::install()?;
     let mut running = Running::default();
     let served = tokio::select! {
-        served = serve(&args, config, options, auth, plugin.as_ref(), &wasm, &mut running) => served,
+        served = serve(&args, config, options, auth, plugin.as_ref(), &wasm, admin, &mut running) => served,
         signal = signals.recv() => {
             eprintln!("xtask: {signal} received, stopping");
             Ok(())
@@ -198,6 +218,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
 /// Starts httpbin (unless the public one is asked) and Envoy, prints the banner, and waits
 /// until Envoy exits by itself (an error: it should run until stopped).
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     args: &RunArgs,
     mut config: EnvoyConfig,
@@ -205,6 +226,7 @@ async fn serve(
     public: Option<Option<String>>,
     plugin: Option<&(Config, Source)>,
     wasm: &Path,
+    admin: AdminPort,
     running: &mut Running,
 ) -> Result<()> {
     let auth = match public {
@@ -213,6 +235,15 @@ async fn serve(
                 .check_service
                 .insert(GrpcAuthServer::serve_on("127.0.0.1:0", grpc_auth::example_policy).await?);
             config.set_cluster_endpoint("authz", "127.0.0.1", service.port())?;
+            // Allowed requests go to an echo server instead of the direct reply, so that what the
+            // Check service added (x-user-id) shows in the answer.
+            let echo = running
+                .echo
+                .insert(Arc::new(TestServer::start(echo).await?));
+            config
+                .set_cluster_endpoint("staticreply", "127.0.0.1", echo.port())?
+                .remove_listener("staticreply")?;
+            forget_seen_requests(Arc::downgrade(echo));
             AuthService::ExampleGrpc(service.port())
         }
         Some(resolved) => {
@@ -228,17 +259,18 @@ async fn serve(
     let clusters = cluster_names(&config);
     let envoy = running.envoy.insert(Envoy::start(&config, &options).await?);
     let port = envoy.listener_port("main").await?;
-    let upstream = if args.route_to_httpbin {
-        Upstream::Httpbin
-    } else {
-        Upstream::StaticReply(envoy.listener_port("staticreply").await?)
+    let upstream = match &running.echo {
+        Some(echo) => Upstream::Echo(echo.port()),
+        None if args.route_to_httpbin => Upstream::Httpbin,
+        None => Upstream::StaticReply(envoy.listener_port("staticreply").await?),
     };
     let banner = Banner {
         concurrency: args.concurrency,
         wasm: shown_path(wasm),
         port,
         admin_url: envoy.admin_url().to_owned(),
-        plugin: plugin.map(|(config, source)| (config, *source)),
+        admin_default_taken: admin.default_taken.then_some(DEFAULT_ADMIN_PORT),
+        plugin: plugin.map(|(config, source)| (config, source)),
         clusters,
         auth,
         upstream,
@@ -260,7 +292,12 @@ fn read_plugin_config(
     args: &RunArgs,
     config: &mut EnvoyConfig,
 ) -> Result<Option<(Config, Source)>> {
-    if let Some(json) = &args.plugin_config {
+    let flag = args
+        .plugin_config
+        .as_deref()
+        .map(plugin_config::from_flag)
+        .transpose()?;
+    if let Some((json, _)) = &flag {
         config.set_plugin_configuration("main", json)?;
     }
     let is_this_plugin = match (
@@ -277,8 +314,8 @@ fn read_plugin_config(
     if !is_this_plugin {
         return Ok(None);
     }
-    let (text, source) = match &args.plugin_config {
-        Some(json) => (json.clone(), Source::Flag),
+    let (text, source) = match flag {
+        Some(given) => given,
         None => (
             config.plugin_mut("main")?["configuration"]["value"]
                 .as_str()
@@ -291,33 +328,98 @@ fn read_plugin_config(
             },
         ),
     };
-    Ok(Some((plugin_config::check(&text, source)?, source)))
+    Ok(Some((plugin_config::check(&text, &source)?, source)))
 }
 
-/// Fails naming the port when one that Envoy must bind is taken (0 means any free port).
-fn check_ports(args: &RunArgs) -> Result<()> {
-    if args.port != 0 && args.port == args.admin_port {
+/// The admin port Envoy is given, and whether the default was passed over because it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AdminPort {
+    port: u16,
+    default_taken: bool,
+}
+
+/// Checks the ports Envoy must bind (0 means any free port), failing with the port's name when
+/// one given is taken. Without --admin-port, a taken 8001 (kubectl proxy's port) gives way to
+/// any free port rather than an error.
+fn admin_port(args: &RunArgs) -> Result<AdminPort> {
+    if args.port != 0 && Some(args.port) == args.admin_port {
         bail!(
             "--port and --admin-port are both {}: they need different ports",
             args.port
         );
     }
-    let checks = [
-        (Ipv4Addr::UNSPECIFIED, args.port, "--port"),
-        (Ipv4Addr::LOCALHOST, args.admin_port, "--admin-port"),
-    ];
-    for (address, port, flag) in checks {
-        if port == 0 {
-            continue;
+    check_free(Ipv4Addr::UNSPECIFIED, args.port, "--port")?;
+    match args.admin_port {
+        Some(port) => {
+            check_free(Ipv4Addr::LOCALHOST, port, "--admin-port")?;
+            Ok(AdminPort {
+                port,
+                default_taken: false,
+            })
         }
-        if let Err(err) = TcpListener::bind(SocketAddr::from((address, port))) {
-            bail!(
-                "port {port} is taken ({err}): another Envoy or `cargo xtask run` may be using it. \
-                 Choose another with {flag}."
+        None if args.port != DEFAULT_ADMIN_PORT
+            && check_free(Ipv4Addr::LOCALHOST, DEFAULT_ADMIN_PORT, "--admin-port").is_ok() =>
+        {
+            Ok(AdminPort {
+                port: DEFAULT_ADMIN_PORT,
+                default_taken: false,
+            })
+        }
+        None => {
+            let by = if args.port == DEFAULT_ADMIN_PORT {
+                "by --port"
+            } else {
+                "(kubectl proxy uses it, for one)"
+            };
+            eprintln!(
+                "xtask: port {DEFAULT_ADMIN_PORT} is taken {by}, so Envoy's admin API gets any \
+                 free port; the banner shows it (--admin-port sets one)"
             );
+            Ok(AdminPort {
+                port: 0,
+                default_taken: true,
+            })
         }
     }
+}
+
+fn check_free(address: Ipv4Addr, port: u16, flag: &str) -> Result<()> {
+    if port == 0 {
+        return Ok(());
+    }
+    if let Err(err) = TcpListener::bind(SocketAddr::from((address, port))) {
+        bail!(
+            "port {port} is taken ({err}): another Envoy or `cargo xtask run` may be using it. \
+             Choose another with {flag}."
+        );
+    }
     Ok(())
+}
+
+/// The gRPC demo's upstream: 200 with the request line and headers it got, one per line.
+fn echo(request: &SeenRequest) -> Reply {
+    let mut body = format!(
+        "the upstream got {} {} with these headers:\n",
+        request.method, request.path
+    );
+    for (name, value) in &request.headers {
+        body.push_str(&format!("{name}: {value}\n"));
+    }
+    Reply::ok(body).header("content-type", "text/plain")
+}
+
+/// The echo server keeps every request it sees; a long demo should not, so it forgets them
+/// every few seconds, until it is stopped.
+fn forget_seen_requests(server: std::sync::Weak<TestServer>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            match server.upgrade() {
+                Some(server) => server.clear_seen(),
+                None => return,
+            }
+        }
+    });
 }
 
 fn free_loopback_port() -> Result<u16> {
@@ -346,6 +448,15 @@ fn cluster_names(config: &EnvoyConfig) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether nothing has been built for the wasm target yet (the first build is the long one).
+fn first_wasm_build() -> bool {
+    !paths::repo_root()
+        .join("target")
+        .join(tools::WASM_TARGET)
+        .join("release")
+        .is_dir()
 }
 
 /// A path inside the repository relative to it, anything else as it is.

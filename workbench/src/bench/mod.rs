@@ -4,6 +4,7 @@
 pub mod chart;
 pub mod setups;
 pub mod summary;
+pub mod table;
 
 use std::path::Path;
 use std::time::Duration;

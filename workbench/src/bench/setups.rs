@@ -7,7 +7,8 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::envoy_config::{
-    cluster, h2_protocol_options, http_listener, plugin_filter, route, socket_address, EnvoyConfig,
+    cluster, connection_limit, h2_protocol_options, http_listener, plugin_filter, route,
+    socket_address, EnvoyConfig,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,22 @@ impl Setup {
             Setup::PluginCached => "plugin-cached",
             Setup::ExtAuthzGrpc => "ext_authz-grpc",
             Setup::PluginGrpc => "plugin-grpc",
+        }
+    }
+
+    /// What the configuration is, for the legend.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Setup::None => "no auth filter: Envoy alone, the ceiling",
+            Setup::NoopWasm => "a wasm filter that does nothing: the cost of the wasm runtime",
+            Setup::ExtAuthz => "Envoy's native ext_authz filter asking the HTTP auth service",
+            Setup::PluginFnv => "the plugin with the seed's rule (FNV-1a parity of the answer)",
+            Setup::PluginStatus => "the plugin with ext_authz's rule (the answer's status)",
+            Setup::PluginCached => {
+                "plugin-status with the decision cache (authorization, :path; TTL 10 s)"
+            }
+            Setup::ExtAuthzGrpc => "native ext_authz asking a gRPC Check service",
+            Setup::PluginGrpc => "the plugin asking the same gRPC Check service",
         }
     }
 
@@ -165,6 +182,7 @@ pub fn bootstrap(
     }
     Ok(EnvoyConfig::from_value(json!({
         "admin": { "address": socket_address("127.0.0.1", 0) },
+        "overload_manager": connection_limit()?,
         "static_resources": {
             "listeners": listeners,
             "clusters": [cluster("target", "127.0.0.1", target_port), auth_cluster]

@@ -24,6 +24,10 @@ impl AuthService {
             _ => "httpbin",
         }
     }
+
+    fn speaks_grpc(&self) -> bool {
+        matches!(self, AuthService::ExampleGrpc(_))
+    }
 }
 
 /// What answers allowed requests.
@@ -32,6 +36,8 @@ pub enum Upstream {
     /// The direct-response listener, on this loopback port.
     StaticReply(u16),
     Httpbin,
+    /// A server started for this run that answers with the request headers it got.
+    Echo(u16),
 }
 
 pub struct Banner<'a> {
@@ -39,8 +45,10 @@ pub struct Banner<'a> {
     pub wasm: String,
     pub port: u16,
     pub admin_url: String,
+    /// The admin API is not on its default port because that port was taken.
+    pub admin_default_taken: Option<u16>,
     /// The configuration, when the plugin is the one whose parser xtask has, and where it came from.
-    pub plugin: Option<(&'a Config, plugin_config::Source)>,
+    pub plugin: Option<(&'a Config, &'a plugin_config::Source)>,
     /// The clusters the rendered Envoy config has (an auth call to any other fails).
     pub clusters: Vec<String>,
     pub auth: AuthService,
@@ -87,6 +95,10 @@ impl Banner<'_> {
                 Upstream::Httpbin => {
                     "httpbin itself: allowed requests get httpbin's answer".to_owned()
                 }
+                Upstream::Echo(port) => format!(
+                    "an echo server on 127.0.0.1:{port}, started for this run: 200 with the \
+                     request line and headers it got"
+                ),
             },
         );
         for attempt in self.try_lines() {
@@ -94,10 +106,17 @@ impl Banner<'_> {
         }
         row(
             "admin:",
-            format!(
-                "{0}   (stats: {0}/stats?filter=http_auth_random)",
-                self.admin_url
-            ),
+            match self.admin_default_taken {
+                None => format!(
+                    "{0}   (stats: {0}/stats?filter=http_auth_random)",
+                    self.admin_url
+                ),
+                Some(default) => format!(
+                    "{0}   (stats: {0}/stats?filter=http_auth_random; port {default} was taken, \
+                     by kubectl proxy perhaps, so Envoy took a free one; --admin-port sets it)",
+                    self.admin_url
+                ),
+            },
         );
         row(
             "logs:",
@@ -114,6 +133,9 @@ impl Banner<'_> {
         let stops = match self.auth {
             AuthService::LocalHttpbin(_) => "Envoy and httpbin",
             AuthService::PublicHttpbin { .. } => "Envoy",
+            AuthService::ExampleGrpc(_) if matches!(self.upstream, Upstream::Echo(_)) => {
+                "Envoy, the example Check service and the echo server"
+            }
             AuthService::ExampleGrpc(_) => "Envoy and the example Check service",
         };
         lines.push(format!("Ctrl-C (or SIGTERM, SIGHUP) stops {stops}."));
@@ -135,7 +157,8 @@ impl Banner<'_> {
                 resolved: Some(address),
             } => format!("the public httpbin.org:80 (resolves to {address})"),
             AuthService::PublicHttpbin { resolved: None } => {
-                "the public httpbin.org:80, which DOES NOT RESOLVE here: every auth call fails"
+                "the public httpbin.org:80, which DOES NOT RESOLVE here: Envoy has no host \
+                 to send the auth calls to"
                     .to_owned()
             }
             AuthService::ExampleGrpc(port) => format!(
@@ -143,11 +166,34 @@ impl Banner<'_> {
                  (a bearer token allows, and names the user upstream)"
             ),
         };
+        if let Some(mismatch) = self.plugin.and_then(|(config, _)| self.mismatch(config)) {
+            return format!("{service}, {mismatch}");
+        }
         match cluster {
             Some(cluster) if cluster != self.auth.cluster() => {
                 format!("cluster {cluster:?} (not {})", self.auth.cluster())
             }
             _ => service,
+        }
+    }
+
+    /// Why the configuration's protocol cannot talk to the service this run started, if so: a
+    /// gRPC Check sent to httpbin, or an HTTP auth call sent to the example Check service.
+    fn mismatch(&self, config: &Config) -> Option<&'static str> {
+        if config.auth_request.cluster != self.auth.cluster() {
+            return None;
+        }
+        let grpc = matches!(config.protocol, Protocol::Grpc);
+        match (grpc, self.auth.speaks_grpc()) {
+            (true, false) => Some(
+                "which DOES NOT SPEAK gRPC, and the configuration says \"protocol\": \"grpc\": \
+                 every auth call fails (--protocol grpc serves an example Check service)",
+            ),
+            (false, true) => Some(
+                "which answers only gRPC Checks, and the configuration makes HTTP auth calls: \
+                 every auth call fails (add \"protocol\": \"grpc\")",
+            ),
+            _ => None,
         }
     }
 
@@ -157,8 +203,14 @@ impl Banner<'_> {
 
     fn auth_fails(&self, config: &Config) -> bool {
         !self.has_cluster(&config.auth_request.cluster)
-            || matches!(self.auth, AuthService::PublicHttpbin { resolved: None })
-                && config.auth_request.cluster == "httpbin"
+            || self.mismatch(config).is_some()
+            || self.auth_host_unresolved(config)
+    }
+
+    /// The configuration asks the public httpbin, whose name does not resolve here.
+    fn auth_host_unresolved(&self, config: &Config) -> bool {
+        matches!(self.auth, AuthService::PublicHttpbin { resolved: None })
+            && config.auth_request.cluster == "httpbin"
     }
 
     /// Requests to try, each with what it should get when that can be known.
@@ -170,6 +222,13 @@ impl Banner<'_> {
         if !self.has_cluster(&config.auth_request.cluster) {
             // Envoy refuses the call; the plugin answers 503, whatever the failure policy.
             return vec![format!("{}   (every request gets 503)", curl("/uuid"))];
+        }
+        if self.auth_host_unresolved(config) {
+            return vec![format!(
+                "{}   ({})",
+                curl("/uuid"),
+                plugin_config::when_cluster_has_no_host()
+            )];
         }
         if self.auth_fails(config) {
             return vec![format!(
@@ -184,10 +243,15 @@ impl Banner<'_> {
             {
                 return vec![curl("/")];
             }
+            let shown = if matches!(self.upstream, Upstream::Echo(_)) {
+                "the echo server shows the x-user-id: alice it got"
+            } else {
+                "the upstream gets x-user-id: alice"
+            };
             return vec![
                 format!("{}   (denied: 401, no token)", curl("/")),
                 format!(
-                    "curl -v -H 'authorization: Bearer alice' localhost:{}/   (allowed: 200; the upstream gets x-user-id: alice)",
+                    "curl -v -H 'authorization: Bearer alice' localhost:{}/   (allowed: 200; {shown})",
                     self.port
                 ),
             ];
@@ -222,7 +286,8 @@ mod tests {
             wasm: "plugins/http_auth_random/main.wasm".to_owned(),
             port: 18000,
             admin_url: "http://127.0.0.1:8001".to_owned(),
-            plugin: config.map(|c| (c, Source::SeedFile)),
+            admin_default_taken: None,
+            plugin: config.map(|c| (c, &Source::SeedFile)),
             clusters: vec!["httpbin".to_owned(), "staticreply".to_owned()],
             auth,
             upstream: Upstream::StaticReply(8099),
@@ -239,7 +304,7 @@ mod tests {
     fn the_seed_demo_promises_about_half_and_half() {
         let config = check(
             r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
-            Source::SeedFile,
+            &Source::SeedFile,
         )
         .unwrap();
         let text = text(&banner(Some(&config), AuthService::LocalHttpbin(4321)));
@@ -254,7 +319,7 @@ mod tests {
 
     #[test]
     fn the_status_rule_suggests_an_allowed_and_a_denied_path() {
-        let config = check(r#"{"decision": "status"}"#, Source::Flag).unwrap();
+        let config = check(r#"{"decision": "status"}"#, &Source::Flag).unwrap();
         let text = text(&banner(Some(&config), AuthService::LocalHttpbin(1)));
         assert!(text.contains("/status/200   (allowed"), "{text}");
         assert!(text.contains("/status/403   (denied"), "{text}");
@@ -266,7 +331,7 @@ mod tests {
     fn an_unresolved_public_httpbin_says_every_call_fails() {
         let config = check(
             r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
-            Source::SeedFile,
+            &Source::SeedFile,
         )
         .unwrap();
         let text = text(&banner(
@@ -274,10 +339,15 @@ mod tests {
             AuthService::PublicHttpbin { resolved: None },
         ));
         assert!(text.contains("DOES NOT RESOLVE"), "{text}");
+        // Envoy answers the plugin's call to a cluster without hosts itself, with a 503 that the
+        // plugin reads as an auth answer, not as a failed call: failing open does not apply.
         assert!(
-            text.contains("(every request gets through unchecked)"),
+            text.contains(
+                "(every request gets 503 \"authorization overloaded\": Envoy answers each auth call itself"
+            ),
             "{text}"
         );
+        assert!(!text.contains("unchecked"), "{text}");
         assert!(!text.contains("about half"), "{text}");
         assert!(text.ends_with("stops Envoy."), "{text}");
     }
@@ -286,12 +356,68 @@ mod tests {
     fn an_unknown_auth_cluster_is_named() {
         let config = check(
             r#"{"decision": "fnv_parity", "cluster": "nowhere"}"#,
-            Source::Flag,
+            &Source::Flag,
         )
         .unwrap();
         let text = text(&banner(Some(&config), AuthService::LocalHttpbin(1)));
         assert!(text.contains("cluster \"nowhere\""), "{text}");
         assert!(text.contains("(every request gets 503)"), "{text}");
+    }
+
+    #[test]
+    fn a_grpc_configuration_against_httpbin_is_called_out() {
+        let config = check(r#"{"protocol": "grpc"}"#, &Source::Flag).unwrap();
+        let text = text(&banner(Some(&config), AuthService::LocalHttpbin(1)));
+        assert!(text.contains("DOES NOT SPEAK gRPC"), "{text}");
+        assert!(text.contains("--protocol grpc serves"), "{text}");
+        assert!(text.contains("(every request gets 403)"), "{text}");
+    }
+
+    #[test]
+    fn an_http_configuration_against_the_check_service_is_called_out() {
+        let config = check(
+            r#"{"decision": "status", "cluster": "authz"}"#,
+            &Source::Flag,
+        )
+        .unwrap();
+        let mut banner = banner(Some(&config), AuthService::ExampleGrpc(1));
+        banner.clusters = vec!["authz".to_owned()];
+        let text = text(&banner);
+        assert!(text.contains("answers only gRPC Checks"), "{text}");
+        assert!(text.contains("(every request gets 403)"), "{text}");
+    }
+
+    #[test]
+    fn the_grpc_demo_shows_what_the_upstream_got() {
+        let config = check(
+            r#"{"protocol": "grpc", "cluster": "authz"}"#,
+            &Source::GrpcSeedFile,
+        )
+        .unwrap();
+        let mut banner = banner(Some(&config), AuthService::ExampleGrpc(1));
+        banner.clusters = vec!["authz".to_owned(), "staticreply".to_owned()];
+        banner.upstream = Upstream::Echo(2);
+        let text = text(&banner);
+        assert!(!text.contains("DOES NOT"), "{text}");
+        assert!(text.contains("an echo server on 127.0.0.1:2"), "{text}");
+        assert!(
+            text.contains("(allowed: 200; the echo server shows the x-user-id: alice it got)"),
+            "{text}"
+        );
+        assert!(text.ends_with("the example Check service and the echo server."));
+    }
+
+    #[test]
+    fn a_taken_default_admin_port_is_explained() {
+        let mut banner = banner(None, AuthService::LocalHttpbin(1));
+        banner.admin_url = "http://127.0.0.1:40001".to_owned();
+        banner.admin_default_taken = Some(8001);
+        let text = text(&banner);
+        assert!(
+            text.contains("admin:        http://127.0.0.1:40001   (stats: "),
+            "{text}"
+        );
+        assert!(text.contains("port 8001 was taken"), "{text}");
     }
 
     #[test]

@@ -2,30 +2,56 @@
 //! refused configuration stops `run` with the parser's own error, an accepted one tells the banner
 //! and the decision log what the plugin will do.
 
-use anyhow::{bail, Result};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 use authz_core::config::{Config, PathRule, Protocol, Rule};
 use workbench::decision_log::Outcomes;
 
 /// Where the configuration text came from, for messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// `--plugin-config JSON`.
     Flag,
+    /// `--plugin-config @FILE`: the file as the user named it.
+    File(String),
     SeedFile,
     GrpcSeedFile,
 }
 
 impl Source {
-    pub fn describe(self) -> &'static str {
+    pub fn describe(&self) -> String {
         match self {
-            Source::Flag => "--plugin-config",
-            Source::SeedFile => "envoy/envoy.yaml",
-            Source::GrpcSeedFile => "envoy/envoy-grpc.yaml",
+            Source::Flag => "--plugin-config".to_owned(),
+            Source::File(path) => format!("--plugin-config @{path}"),
+            Source::SeedFile => "envoy/envoy.yaml".to_owned(),
+            Source::GrpcSeedFile => "envoy/envoy-grpc.yaml".to_owned(),
         }
     }
 }
 
+/// The text `--plugin-config` gives: the JSON itself, or with a leading `@` (curl's convention)
+/// the contents of the file named after it (relative to the current folder).
+pub fn from_flag(value: &str) -> Result<(String, Source)> {
+    if let Some(path) = value.strip_prefix('@') {
+        if path.is_empty() {
+            bail!("--plugin-config @ needs a file name after the @ (e.g. @plugin.json)");
+        }
+        let text = std::fs::read_to_string(Path::new(path))
+            .with_context(|| format!("cannot read the plugin configuration file {path}"))?;
+        return Ok((text, Source::File(path.to_owned())));
+    }
+    let trimmed = value.trim_start();
+    if !trimmed.starts_with('{') && Path::new(value).is_file() {
+        bail!(
+            "--plugin-config takes JSON, and {value:?} is a file: to read it, write --plugin-config @{value}"
+        );
+    }
+    Ok((value.to_owned(), Source::Flag))
+}
+
 /// Parses the configuration as the plugin will; its error names the field and the reason.
-pub fn check(text: &str, source: Source) -> Result<Config> {
+pub fn check(text: &str, source: &Source) -> Result<Config> {
     match Config::parse(text.as_bytes()) {
         Ok(config) => Ok(config),
         Err(err) => bail!(
@@ -85,6 +111,18 @@ pub fn when_auth_fails(config: &Config) -> String {
     }
 }
 
+/// What a request gets when the auth cluster has no host (its name does not resolve): Envoy
+/// answers the plugin's call itself with 503 "no healthy upstream", marked `x-envoy-overloaded`,
+/// which the plugin takes for an overloaded auth path and refuses with 503 whatever the failure
+/// mode (overload never fails open).
+pub fn when_cluster_has_no_host() -> String {
+    format!(
+        "every request gets 503 {:?}: Envoy answers each auth call itself, marked overloaded, \
+         and the plugin never lets an overload through, failing open or not",
+        String::from_utf8_lossy(authz_core::flow::OVERLOADED_BODY)
+    )
+}
+
 /// Whether the auth call asks for the client's own path (so httpbin's paths steer the answer).
 pub fn asks_client_path(config: &Config) -> bool {
     config.auth_request.path == PathRule::Client
@@ -123,7 +161,7 @@ mod tests {
 
     #[test]
     fn a_refused_configuration_gives_the_parsers_error() {
-        let err = check(r#"{"timeout_ms": 0}"#, Source::Flag).unwrap_err();
+        let err = check(r#"{"timeout_ms": 0}"#, &Source::Flag).unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("--plugin-config")
@@ -136,7 +174,7 @@ mod tests {
     fn the_shipped_demo_fails_open_under_the_seeds_rule() {
         let config = check(
             r#"{"decision": "fnv_parity", "failure_mode_allow": true}"#,
-            Source::SeedFile,
+            &Source::SeedFile,
         )
         .unwrap();
         assert_eq!(rule(&config).0, "fnv_parity");
@@ -152,7 +190,7 @@ mod tests {
     fn the_status_rule_has_no_fixed_deny_reply() {
         let config = check(
             r#"{"decision": "status", "status_on_error": 503}"#,
-            Source::Flag,
+            &Source::Flag,
         )
         .unwrap();
         assert_eq!(rule(&config).0, "status");
@@ -161,5 +199,54 @@ mod tests {
             "fail closed: the request gets 503 (status_on_error)"
         );
         assert_eq!(outcomes(&config).deny_reply, None);
+    }
+
+    #[test]
+    fn an_at_sign_reads_the_configuration_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("plugin-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plugin.json");
+        std::fs::write(&file, r#"{"decision": "status"}"#).unwrap();
+        let path = file.to_string_lossy().into_owned();
+
+        let (text, source) = from_flag(&format!("@{path}")).unwrap();
+        assert_eq!(text, r#"{"decision": "status"}"#);
+        assert_eq!(source, Source::File(path.clone()));
+        assert_eq!(source.describe(), format!("--plugin-config @{path}"));
+
+        // A file name without the @ is not taken for JSON.
+        let err = from_flag(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("write --plugin-config @{path}")),
+            "{err}"
+        );
+
+        let missing = format!("@{path}.missing");
+        let err = format!("{:#}", from_flag(&missing).unwrap_err());
+        assert!(
+            err.contains("cannot read the plugin configuration file"),
+            "{err}"
+        );
+        assert!(from_flag("@").is_err());
+
+        // Inline JSON stays as it is.
+        let (text, source) = from_flag(r#"{"timeout_ms": 5}"#).unwrap();
+        assert_eq!(
+            (text.as_str(), source),
+            (r#"{"timeout_ms": 5}"#, Source::Flag)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_refused_file_is_named_in_the_error() {
+        let source = Source::File("conf/plugin.json".to_owned());
+        let err = check(r#"{"timeout_ms": 0}"#, &source)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("from --plugin-config @conf/plugin.json ("),
+            "{err}"
+        );
     }
 }
