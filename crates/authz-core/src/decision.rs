@@ -93,26 +93,30 @@ const ENVOY_UPSTREAM_FAILURE: &str = "upstream connect error or disconnect/reset
 /// Reads Envoy's own 503 body: `None` if the 503 is the auth service's own; otherwise whether
 /// Envoy could not connect (an outage) or the call was reset after it went out.
 pub fn envoy_failure(body: &[u8]) -> Option<AuthError> {
-    let text = std::str::from_utf8(body).ok()?;
-    if text.starts_with("no healthy upstream") {
+    if body.starts_with(b"no healthy upstream") {
         return Some(AuthError::Unreachable("no healthy upstream".to_owned()));
     }
-    let rest = text.strip_prefix(ENVOY_UPSTREAM_FAILURE)?;
-    let reason = rest
-        .split("reset reason:")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
-    let unreachable = ["connection failure", "connection timeout", "overflow"]
+    let rest = body.strip_prefix(ENVOY_UPSTREAM_FAILURE.as_bytes())?;
+    let reason = after(rest, b"reset reason:")
+        .map(|r| r.split(|b| *b == b',').next().unwrap_or_default())
+        .map(|r| String::from_utf8_lossy(r).trim().to_owned())
+        .unwrap_or_default();
+    let unreachable = [&b"connection failure"[..], b"connection timeout", b"overflow"]
         .iter()
-        .any(|kind| reason.contains(kind));
+        .any(|kind| after(reason.as_bytes(), kind).is_some());
     Some(if unreachable {
         AuthError::Unreachable(reason)
     } else {
         AuthError::Reset(reason)
     })
+}
+
+/// What follows the first `needle` in `haystack`.
+fn after<'a>(haystack: &'a [u8], needle: &[u8]) -> Option<&'a [u8]> {
+    let at = haystack
+        .windows(needle.len())
+        .position(|window| window == needle)?;
+    haystack.get(at + needle.len()..)
 }
 
 /// A gRPC status code's name, as the gRPC specification spells it.

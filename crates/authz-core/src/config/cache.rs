@@ -114,7 +114,9 @@ pub fn parse(cache: &Object, fingerprint: Digest, stat_prefix: &str) -> Checked<
             if is_connection_only(header) {
                 return Err(ConfigError::new(
                     &item.path,
-                    format!("\"{header}\" is hop-by-hop: it describes the client's connection, not the request, and Envoy does not pass it to filters"),
+                    format!(
+                        "\"{header}\" is hop-by-hop: it describes the connection, not the request"
+                    ),
                 ));
             }
         }

@@ -269,9 +269,8 @@ fn rule(root: &Object, grpc: bool) -> Checked<Rule> {
     match root.string("decision")? {
         None if !root.is_empty() && !grpc => Err(ConfigError::new(
             "decision",
-            "is missing: say how the auth answer decides, \"status\" (200 allows, as \
-             ext_authz) or \"fnv_parity\" (the seed's demo rule: an even FNV-1a hash of \
-             the answer's body allows)",
+            "is missing: \"status\" (200 allows, as ext_authz) or \"fnv_parity\" (the \
+             seed's demo rule)",
         )),
         None | Some("fnv_parity") => Ok(Rule::FnvParity),
         Some("status") => Ok(Rule::Status),

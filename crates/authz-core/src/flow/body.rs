@@ -4,7 +4,7 @@
 
 use log::debug;
 
-use super::{Flow, State, FIRST_BODY_WAIT};
+use super::{Flow, State, BODY_FLAG_HINT, FIRST_BODY_WAIT};
 use crate::host::{Action, BodyAction, Host};
 use crate::metrics::Counter;
 use crate::state::Root;
@@ -67,8 +67,7 @@ impl Flow {
             return;
         }
         log::error!(
-            "#{} no request body reached the plugin in {} s: with_request_body needs \
-             allow_on_headers_stop_iteration: true in the wasm filter's config",
+            "#{} no body in {} s: {BODY_FLAG_HINT}",
             self.id,
             FIRST_BODY_WAIT.as_secs()
         );

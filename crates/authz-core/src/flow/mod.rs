@@ -26,6 +26,10 @@ pub const OVERLOADED_BODY: &[u8] = b"authorization overloaded";
 /// never reaches the plugin (a wasm filter without `allow_on_headers_stop_iteration`) meets it.
 pub const FIRST_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What a body that never reaches the plugin says of the wasm filter's configuration.
+pub const BODY_FLAG_HINT: &str =
+    "with_request_body needs allow_on_headers_stop_iteration: true in the wasm filter's config";
+
 /// The body of the 503 a request gets when Envoy refuses to send its check.
 pub const UNAVAILABLE_BODY: &[u8] = b"authorization unavailable";
 
@@ -267,16 +271,6 @@ impl Flow {
             }
             State::AwaitingBody => {
                 root.stop_awaiting_first_body(self.id);
-                if !self.body_seen {
-                    // Envoy hands a filter the body after its headers callback stopped only
-                    // with `allow_on_headers_stop_iteration: true` in the wasm filter's config.
-                    log::error!(
-                        "#{} the stream ended while waiting for a body that never reached the \
-                         plugin: with_request_body needs allow_on_headers_stop_iteration: true \
-                         in the wasm filter's config",
-                        self.id
-                    );
-                }
                 self.state = State::Ended;
             }
             State::Start => self.state = State::Ended,

@@ -83,7 +83,7 @@ impl Worker {
             "configured: rule {}, cluster {}, timeout {} ms, failure_mode_allow {}, max_orphaned_calls {}",
             config.rule.name(),
             config.auth_request.cluster,
-            config.auth_request.timeout.as_millis(),
+            u64::try_from(config.auth_request.timeout.as_millis()).unwrap_or(u64::MAX),
             config.failure.allow,
             config.limits.max_orphaned_calls,
         );
@@ -91,18 +91,12 @@ impl Worker {
             && config.protocol == crate::config::Protocol::Http
         {
             warn!(
-                "the decision rule is fnv_parity, the seed's demo rule: an even FNV-1a hash of \
-                 the auth answer's body allows, whatever the auth service meant (set \
-                 \"decision\": \"status\" for ext_authz's rule)"
+                "decision fnv_parity, the seed's demo rule, is in force: an even FNV-1a hash \
+                 of the answer's body allows"
             );
         }
         if config.request_body.is_some() {
-            warn!(
-                "with_request_body needs allow_on_headers_stop_iteration: true in the wasm \
-                 filter's config; without it, no body reaches the plugin and each request with \
-                 one fails closed after {} s",
-                crate::flow::FIRST_BODY_WAIT.as_secs()
-            );
+            warn!("{}", crate::flow::BODY_FLAG_HINT);
         }
         let now = host.now_nanos();
         let slot = self.roots.entry(root_id).or_insert(None);
@@ -223,61 +217,32 @@ impl Worker {
         num_headers: usize,
         body_size: usize,
     ) {
-        self.finish(host, root_id, token, |host, config| {
-            http::read(host, config, num_headers, body_size)
-        });
+        self.finish(
+            host,
+            root_id,
+            token,
+            Ending::Http {
+                num_headers,
+                body_size,
+            },
+        );
     }
 
     /// A gRPC check's answer message.
     pub fn on_grpc_receive(&mut self, host: &impl Host, root_id: u32, token: u32, size: usize) {
-        self.finish(host, root_id, token, |host, config| {
-            // An answer over the limit is never copied into the VM, whose memory never shrinks.
-            // The service did answer, so this is not the failure policy's to allow: a client
-            // able to swell a deny (say, one echoing its path) must not turn it into an allow.
-            // Nor is the deny the service's own, so it is not cached for the key.
-            if size > config.max_response_body_bytes {
-                warn!(
-                    "a {size}-byte CheckResponse is over max_response_body_bytes ({}): denying",
-                    config.max_response_body_bytes
-                );
-                return Answer {
-                    outcome: Outcome::Deny(Denied {
-                        status: 403,
-                        headers: Vec::new(),
-                        body: Vec::new(),
-                    }),
-                    cache_control: Some(b"no-store".to_vec()),
-                };
-            }
-            match host.grpc_response(size) {
-                Ok(bytes) => grpc::answer(config, &bytes),
-                Err(err) => Answer {
-                    outcome: Outcome::from_host_error(err),
-                    cache_control: None,
-                },
-            }
-        });
+        self.finish(host, root_id, token, Ending::GrpcMessage { size });
     }
 
     /// A gRPC check that ended without an answer (unavailable, deadline, reset, …). The host
     /// also reports calls it refused inline this way, with a token the plugin never got: those
     /// are not outstanding, and are ignored.
     pub fn on_grpc_close(&mut self, host: &impl Host, root_id: u32, token: u32, status: u32) {
-        self.finish(host, root_id, token, |_, _| Answer {
-            outcome: Outcome::Failed(AuthError::GrpcFailed(status)),
-            cache_control: None,
-        });
+        self.finish(host, root_id, token, Ending::GrpcClosed { status });
     }
 
     /// A call has ended: its answer is read once, cached if it may be, and applied to every
     /// stream still waiting for it; it is counted off whether or not any is.
-    fn finish<H: Host>(
-        &mut self,
-        host: &H,
-        root_id: u32,
-        token: u32,
-        read: impl FnOnce(&H, &Config) -> Answer,
-    ) {
+    fn finish(&mut self, host: &impl Host, root_id: u32, token: u32, ending: Ending) {
         let Some(Some(root)) = self.roots.get_mut(&root_id) else {
             debug!("answer to call {token} for unknown root {root_id}: ignored");
             return;
@@ -300,7 +265,7 @@ impl Worker {
         }
         // The answer is read in the root context the host delivered it to, before acting on
         // any stream.
-        let answer = read(host, &call.config);
+        let answer = ending.read(host, &call.config);
         let remembered = match (&call.cache, &call.config.cache) {
             (Some(write), Some(cache)) => Some(cache::remember(host, cache, write, &answer)),
             _ => None,
@@ -377,6 +342,64 @@ impl Worker {
 
     pub fn flow(&self, context_id: u32) -> Option<&Flow> {
         self.streams.get(&context_id).and_then(|s| s.flow.as_ref())
+    }
+}
+
+/// How a call ended, as the host said: its answer is read from the host by it.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Http {
+        num_headers: usize,
+        body_size: usize,
+    },
+    GrpcMessage {
+        size: usize,
+    },
+    GrpcClosed {
+        status: u32,
+    },
+}
+
+impl Ending {
+    /// The answer, read once, in the context the host delivered it to.
+    fn read(self, host: &impl Host, config: &Config) -> Answer {
+        match self {
+            Ending::Http {
+                num_headers,
+                body_size,
+            } => http::read(host, config, num_headers, body_size),
+            Ending::GrpcMessage { size } => {
+                // An answer over the limit is never copied into the VM, whose memory never shrinks.
+                // The service did answer, so this is not the failure policy's to allow: a client
+                // able to swell a deny (say, one echoing its path) must not turn it into an allow.
+                // Nor is the deny the service's own, so it is not cached for the key.
+                if size > config.max_response_body_bytes {
+                    warn!(
+                        "a {size}-byte CheckResponse is over max_response_body_bytes ({}): denying",
+                        config.max_response_body_bytes
+                    );
+                    return Answer {
+                        outcome: Outcome::Deny(Denied {
+                            status: 403,
+                            headers: Vec::new(),
+                            body: Vec::new(),
+                        }),
+                        cache_control: Some(b"no-store".to_vec()),
+                    };
+                }
+                match host.grpc_response(size) {
+                    Ok(bytes) => grpc::answer(config, &bytes),
+                    Err(err) => Answer {
+                        outcome: Outcome::from_host_error(err),
+                        cache_control: None,
+                    },
+                }
+            }
+            Ending::GrpcClosed { status } => Answer {
+                outcome: Outcome::Failed(AuthError::GrpcFailed(status)),
+                cache_control: None,
+            },
+        }
     }
 }
 

@@ -198,11 +198,7 @@ fn warn_grpc_over_http_once(cluster: &str) {
     use std::sync::atomic::{AtomicBool, Ordering};
     static SAID: AtomicBool = AtomicBool::new(false);
     if !SAID.swap(true, Ordering::Relaxed) {
-        log::error!(
-            "cluster \"{cluster}\" answered as a gRPC server (content-type application/grpc or \
-             grpc-status): every such answer is an error; set \"protocol\": \"grpc\" to ask it \
-             as a gRPC Check service"
-        );
+        log::error!("cluster \"{cluster}\" answers as a gRPC server: set \"protocol\": \"grpc\"");
     }
 }
 
