@@ -101,9 +101,13 @@ pub fn envoy_failure(body: &[u8]) -> Option<AuthError> {
         .map(|r| r.split(|b| *b == b',').next().unwrap_or_default())
         .map(|r| String::from_utf8_lossy(r).trim().to_owned())
         .unwrap_or_default();
-    let unreachable = [&b"connection failure"[..], b"connection timeout", b"overflow"]
-        .iter()
-        .any(|kind| after(reason.as_bytes(), kind).is_some());
+    let unreachable = [
+        &b"connection failure"[..],
+        b"connection timeout",
+        b"overflow",
+    ]
+    .iter()
+    .any(|kind| after(reason.as_bytes(), kind).is_some());
     Some(if unreachable {
         AuthError::Unreachable(reason)
     } else {

@@ -57,6 +57,21 @@ impl std::fmt::Display for HostError {
     }
 }
 
+/// Dynamic metadata an answer carries, under the filter's namespace: a gRPC answer's
+/// `dynamic_metadata` as it came (a serialized `google.protobuf.Struct`), or the answer headers
+/// `dynamic_metadata_from_headers` names, as strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Metadata {
+    pub fields: Vec<u8>,
+    pub strings: Vec<(String, String)>,
+}
+
+impl Metadata {
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.strings.is_empty()
+    }
+}
+
 /// What a request callback tells the host: go on, or hold the request here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -89,6 +104,12 @@ pub type HostResult<T> = Result<T, HostError>;
 /// A store every worker shares, for the decision cache: entries with versions, written only if
 /// the version is still the one read (compare-and-swap).
 pub trait Store {
+    /// Whether the store evicts entries itself (a cache with a capacity): keys are then the
+    /// digests themselves. A store that never forgets a key is used through a fixed set of
+    /// slots, so that its key space stays bounded.
+    fn evicts(&self) -> bool {
+        false
+    }
     /// An entry and its version; `None` if absent.
     fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>>;
     /// Writes an entry if its version is still `cas` (0: whatever it is).
@@ -154,4 +175,21 @@ pub trait Host: Store {
     fn record_metric(&self, id: u32, value: u64) -> HostResult<()>;
     /// The VM's linear memory size, for the memory gauge.
     fn vm_memory_bytes(&self) -> u64;
+
+    /// Writes dynamic metadata under the filter's namespace, for the filters after this one and
+    /// the access log.
+    fn set_dynamic_metadata(&self, _metadata: &Metadata) -> HostResult<()> {
+        Err(HostError::new("set dynamic metadata", Failure::Other(0)))
+    }
+
+    /// Whether this host can write dynamic metadata at all (proxy-wasm cannot: envoy #15148).
+    fn writes_dynamic_metadata(&self) -> bool {
+        false
+    }
+
+    /// Whether the host ends a stream's calls with the stream (a native module's calls belong
+    /// to its filter; a proxy-wasm call outlives its stream).
+    fn calls_end_with_their_stream(&self) -> bool {
+        false
+    }
 }

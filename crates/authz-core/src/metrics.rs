@@ -117,6 +117,21 @@ pub struct Stats {
     reported: [u64; GAUGE_NAMES.len()],
 }
 
+/// Every metric a configuration with `stat_prefix` reports, with its kind: what a host that
+/// defines metrics up front (a native module, at configuration time) defines.
+pub fn definitions(prefix: &str) -> Vec<(MetricKind, String)> {
+    Counter::ALL
+        .iter()
+        .map(|c| (MetricKind::Counter, format!("{prefix}.{}", c.name())))
+        .chain(
+            GAUGE_NAMES
+                .iter()
+                .map(|g| (MetricKind::Gauge, format!("{prefix}.{g}"))),
+        )
+        .chain([(MetricKind::Histogram, format!("{prefix}.auth_latency_ms"))])
+        .collect()
+}
+
 impl Stats {
     /// Defines the metrics under `prefix`; until then counts are kept but never reported.
     pub fn define(&mut self, host: &impl Host, prefix: &str) -> HostResult<()> {

@@ -34,6 +34,8 @@ pub enum Effect {
         timeout: Duration,
     },
     CancelGrpc(u32),
+    /// Dynamic metadata written (a serialized Struct).
+    Metadata(crate::host::Metadata),
     /// Which stream later calls act on.
     Context(u32),
 }
@@ -61,6 +63,10 @@ pub struct MockHost {
     /// Shared data: key → (value, version).
     pub shared: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     next_token: Cell<u32>,
+    /// Host capabilities, as a native module has them.
+    pub evicting_store: bool,
+    pub metadata_writer: bool,
+    pub ends_calls_with_streams: bool,
 }
 
 fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -349,12 +355,30 @@ impl Host for MockHost {
     }
 
     /// One 64 KiB page.
+    fn set_dynamic_metadata(&self, metadata: &crate::host::Metadata) -> HostResult<()> {
+        self.check("set_dynamic_metadata")?;
+        self.record(Effect::Metadata(metadata.clone()));
+        Ok(())
+    }
+
+    fn writes_dynamic_metadata(&self) -> bool {
+        self.metadata_writer
+    }
+
+    fn calls_end_with_their_stream(&self) -> bool {
+        self.ends_calls_with_streams
+    }
+
     fn vm_memory_bytes(&self) -> u64 {
         65_536
     }
 }
 
 impl Store for MockHost {
+    fn evicts(&self) -> bool {
+        self.evicting_store
+    }
+
     fn get_shared_data(&self, key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
         self.check("get_shared_data")?;
         Ok(self.shared.borrow().get(key).cloned())

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decision::AuthError;
-use crate::host::{Headers, HostError};
+use crate::host::{Headers, HostError, Metadata};
 
 /// Per header kept for the client's response, on top of its name and value: two allocations
 /// and their bookkeeping.
@@ -30,6 +30,8 @@ pub struct Allowed {
     /// gRPC: query parameters to set (replacing every value of the key) and to remove.
     pub query_set: Vec<(String, String)>,
     pub query_remove: Vec<String>,
+    /// Dynamic metadata for the filters after this one and the access log.
+    pub metadata: Metadata,
 }
 
 /// How a header for the client's response meets one the upstream already sent (ext_authz's
@@ -52,6 +54,8 @@ pub struct Denied {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// As on an allow.
+    pub metadata: Metadata,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -94,6 +94,7 @@ mod tests {
                 status: 401,
                 headers: vec![("www-authenticate".into(), "Bearer".into())],
                 body: b"no".to_vec(),
+                metadata: Default::default(),
             })),
             ..entry()
         };

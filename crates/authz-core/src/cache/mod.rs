@@ -12,7 +12,7 @@ pub use ttl::{freshness, ttl, Freshness};
 
 use crate::config::CacheConfig;
 use crate::host::Failure;
-use crate::host::{Host, HostResult};
+use crate::host::{Host, HostResult, Store};
 use crate::outcome::{Allowed, Answer};
 
 /// Where a call's answer goes in the cache, as the leader's lookup found the slot.
@@ -49,8 +49,15 @@ pub struct Probe {
     pub ours: bool,
 }
 
-pub fn slot_key(cache: &CacheConfig, digest: &Digest) -> String {
-    format!("{}{}", cache.slot_prefix, slot(digest, cache.max_entries))
+/// Where a digest's entry lives: the digest itself in a store that evicts, else one of the
+/// fixed slots.
+pub fn slot_key(store: &impl Store, cache: &CacheConfig, digest: &Digest) -> String {
+    if store.evicts() {
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}{hex}", cache.slot_prefix)
+    } else {
+        format!("{}{}", cache.slot_prefix, slot(digest, cache.max_entries))
+    }
 }
 
 /// Looks the key up in its slot. Another key's entry in the slot, or an expired one, is not a
@@ -63,7 +70,7 @@ pub fn lookup(
     digest: &Digest,
     now_ms: u64,
 ) -> HostResult<Probe> {
-    let slot_key = slot_key(cache, digest);
+    let slot_key = slot_key(host, cache, digest);
     let (bytes, cas) = match host.get_shared_data(&slot_key)? {
         Some(found) => found,
         None => {

@@ -12,6 +12,7 @@ mod limits;
 mod reply;
 mod request;
 mod response;
+mod route;
 mod validate;
 
 pub use body::{RequestBody, MAX_REQUEST_BODY_LIMIT};
@@ -34,6 +35,7 @@ pub use request::{
     DEFAULT_MAX_CHECK_HEADER_BYTES, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS,
 };
 pub use response::{ResponseHeaders, ALWAYS_TO_CLIENT};
+pub use route::{RouteOverrides, ROUTE_FIELDS};
 pub use validate::ConfigError;
 
 use json::Object;
@@ -86,6 +88,7 @@ pub const FIELDS: &[&str] = &[
     "with_request_body",
     "protocol",
     "context_extensions",
+    "dynamic_metadata_from_headers",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -101,7 +104,8 @@ pub enum Protocol {
 }
 
 /// Fields that shape the HTTP call or read its answer, which a gRPC check has no use for.
-const HTTP_ONLY: [&str; 11] = [
+const HTTP_ONLY: [&str; 12] = [
+    "dynamic_metadata_from_headers",
     "max_check_headers",
     "decision",
     "path",
@@ -134,6 +138,8 @@ impl Rule {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// No check at all (a route's `disabled`): requests pass, forged headers removed.
+    pub disabled: bool,
     pub rule: Rule,
     pub auth_request: AuthRequest,
     pub failure: FailurePolicy,
@@ -216,6 +222,7 @@ impl Config {
             ));
         }
         Ok(Config {
+            disabled: false,
             rule,
             auth_request,
             failure,

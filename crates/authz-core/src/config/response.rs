@@ -22,6 +22,8 @@ pub struct ResponseHeaders {
     /// `None`: every header except hop-by-hop ones.
     pub client: Option<NameSet>,
     pub client_on_success: NameSet,
+    /// Answer headers written as dynamic metadata (`dynamic_metadata_from_headers`).
+    pub metadata_from: NameSet,
 }
 
 impl ResponseHeaders {
@@ -35,6 +37,7 @@ impl ResponseHeaders {
         let mut trusted = upstream.clone();
         trusted.extend(&upstream_append);
         ResponseHeaders {
+            metadata_from: NameSet::default(),
             trusted_dashed: trusted.with_dashes(),
             upstream,
             upstream_append,
@@ -97,7 +100,7 @@ impl ResponseHeaders {
 
 /// Reads the header lists from the configuration's root.
 pub fn parse(root: &Object) -> Checked<ResponseHeaders> {
-    Ok(ResponseHeaders::new(
+    let mut headers = ResponseHeaders::new(
         response_set(root, "allowed_upstream_headers")?,
         response_set(root, "allowed_upstream_headers_to_append")?,
         root.bool("strip_client_upstream_headers")?.unwrap_or(true),
@@ -111,7 +114,11 @@ pub fn parse(root: &Object) -> Checked<ResponseHeaders> {
             })
             .transpose()?,
         response_set(root, "allowed_client_headers_on_success")?,
-    ))
+    );
+    headers.metadata_from = root
+        .list("dynamic_metadata_from_headers")?
+        .map_or(Ok(NameSet::default()), name_set)?;
+    Ok(headers)
 }
 
 /// A list of auth-answer headers to pass on. Pseudo-headers and `host` are refused: set on the

@@ -5,12 +5,23 @@
 use log::{debug, warn};
 
 use super::{Flow, Phase, State};
+use crate::host::Metadata;
 use crate::host::{Action, Host};
 use crate::metrics::Counter;
 use crate::outcome::{Allowed, Outcome, ResponseAction};
 use crate::state::Root;
 
 impl Flow {
+    /// The answer's dynamic metadata, if it has any, for the filters after this one.
+    pub(super) fn write_metadata(&self, host: &impl Host, metadata: &Metadata) {
+        if metadata.is_empty() {
+            return;
+        }
+        if let Err(err) = host.set_dynamic_metadata(metadata) {
+            debug!("#{} dynamic metadata not written: {err}", self.id);
+        }
+    }
+
     /// Ends the request as the outcome says.
     pub(super) fn apply(
         &mut self,
@@ -53,6 +64,7 @@ impl Flow {
         allowed: &Allowed,
         phase: Phase,
     ) -> Action {
+        self.write_metadata(host, &allowed.metadata);
         root.count(Counter::Ok);
         self.state = State::Allowed;
         for (name, value) in &allowed.set {

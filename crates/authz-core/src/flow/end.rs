@@ -17,6 +17,7 @@ impl Flow {
     pub(super) fn deny(&mut self, host: &impl Host, root: &mut Root, denied: &Denied) -> Action {
         root.count(Counter::Denied);
         self.state = State::Denied;
+        self.write_metadata(host, &denied.metadata);
         let headers: Vec<(&str, &str)> = denied
             .headers
             .iter()

@@ -124,7 +124,7 @@ impl Flow {
             .test
             .on_request(host.request_header(":path").ok().flatten().as_deref());
         let config = Rc::clone(&self.config);
-        let exempt = !config.exempt.is_empty() && self.exempt(host);
+        let exempt = config.disabled || (!config.exempt.is_empty() && self.exempt(host));
         // Exempt requests skip the call, not the anti-spoofing (the failure marker included).
         let mut request = match host.request_headers() {
             Ok(headers) => headers,

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use calls::{Call, Calls};
 
 use crate::cache::Digest;
-use crate::config::Config;
+use crate::config::{Config, RouteOverrides};
 use crate::host::Host;
 use crate::metrics::{Counter, Gauges, Stats};
 
@@ -32,6 +32,8 @@ pub struct Root {
     awaiting_first_body: BTreeMap<u32, u64>,
     /// The serialized `GrpcService` a gRPC check names its cluster with, built once.
     grpc_service: Rc<[u8]>,
+    /// The configuration each route's requests get, built on the route's first request.
+    routes: BTreeMap<u64, Rc<Config>>,
     /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
     held_bytes: usize,
     /// Wall clock as of the last tick. Deadlines are coarse (a tick is 200 ms), so a request
@@ -52,6 +54,7 @@ impl Root {
             pending_keys: BTreeMap::new(),
             said_key_incomplete: false,
             awaiting_first_body: BTreeMap::new(),
+            routes: BTreeMap::new(),
             held_bytes: 0,
             clock_nanos: now_nanos,
             overload_logs: 0,
@@ -73,12 +76,23 @@ impl Root {
         self.grpc_service = crate::protocol::grpc::service(&config.auth_request.cluster).into();
         self.config = config;
         self.stats = stats;
+        self.routes.clear();
         self.said_key_incomplete = false;
         self.clock_nanos = now_nanos;
     }
 
     pub fn config(&self) -> &Rc<Config> {
         &self.config
+    }
+
+    /// The configuration a route's requests get: the route's settings over this one's.
+    pub fn config_for_route(&mut self, route: u64, overrides: &RouteOverrides) -> Rc<Config> {
+        let config = &self.config;
+        Rc::clone(
+            self.routes
+                .entry(route)
+                .or_insert_with(|| Rc::new(overrides.apply(config))),
+        )
     }
 
     pub fn grpc_service(&self) -> Rc<[u8]> {

@@ -480,6 +480,7 @@ fn a_grpc_allow_that_sets_a_cookie_is_neither_cached_nor_shared() {
     let mut host = MockHost::with_request(&[]);
     host.request = request("Bearer a");
     host.grpc_answer = CheckResponse {
+        dynamic_metadata: Default::default(),
         status: None,
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
             response_headers_to_add: vec![HeaderValueOption {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use log::{debug, error, info, warn};
 
 use crate::cache::{self, NotStored, Remembered};
-use crate::config::Config;
+use crate::config::{Config, RouteOverrides};
 use crate::decision::AuthError;
 use crate::flow::Flow;
 use crate::host::Host;
@@ -51,6 +51,27 @@ impl Worker {
             .get(&parent_id)
             .and_then(Option::as_ref)
             .map(|root| Rc::clone(root.config()));
+        self.add_stream(context_id, parent_id, config);
+    }
+
+    /// A stream of a root on a route with settings of its own: `route` is an id the shell
+    /// keeps for the route's settings.
+    pub fn on_stream_create_on_route(
+        &mut self,
+        context_id: u32,
+        parent_id: u32,
+        route: u64,
+        overrides: &RouteOverrides,
+    ) {
+        let config = self
+            .roots
+            .get_mut(&parent_id)
+            .and_then(Option::as_mut)
+            .map(|root| root.config_for_route(route, overrides));
+        self.add_stream(context_id, parent_id, config);
+    }
+
+    fn add_stream(&mut self, context_id: u32, parent_id: u32, config: Option<Rc<Config>>) {
         self.streams.insert(
             context_id,
             Stream {
@@ -70,6 +91,13 @@ impl Worker {
                 return false;
             }
         };
+        if !config.response.metadata_from.is_empty() && !host.writes_dynamic_metadata() {
+            error!(
+                "invalid configuration: dynamic_metadata_from_headers: this shell cannot write \
+                 dynamic metadata (wasm filters cannot: envoy #15148)"
+            );
+            return false;
+        }
         let mut stats = Stats::default();
         if let Err(err) = stats.define(host, &config.stat_prefix) {
             error!("cannot define metrics under {}: {err}", config.stat_prefix);
@@ -316,8 +344,28 @@ impl Worker {
             if let (Some(flow), Some(Some(root))) =
                 (stream.flow.as_mut(), self.roots.get_mut(&stream.root))
             {
+                let led = flow
+                    .awaited()
+                    .filter(|t| root.call(*t).is_some_and(|c| c.stream == Some(context_id)));
                 if let Some(token) = flow.on_delete(root) {
-                    cancel_if_orphaned(host, root, token);
+                    if !host.calls_end_with_their_stream() {
+                        cancel_if_orphaned(host, root, token);
+                    } else if led == Some(token) {
+                        // The host ended the call with its stream: whoever waited for it asks
+                        // for itself.
+                        if let Some(call) = root.finish_call(token) {
+                            for waiter in call.waiters {
+                                if let Some(Stream {
+                                    flow: Some(flow), ..
+                                }) = self.streams.get_mut(&waiter)
+                                {
+                                    if host.set_effective_context(waiter).is_ok() {
+                                        flow.ask_again(host, root, token);
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             return;
@@ -383,6 +431,7 @@ impl Ending {
                             status: 403,
                             headers: Vec::new(),
                             body: Vec::new(),
+                            metadata: Default::default(),
                         }),
                         cache_control: Some(b"no-store".to_vec()),
                     };
@@ -421,6 +470,8 @@ fn cancel_if_orphaned(host: &impl Host, root: &mut Root, token: u32) {
 #[cfg(test)]
 mod cache_tests;
 #[cfg(test)]
-mod crossings;
+mod crossing_tests;
+#[cfg(test)]
+mod native_tests;
 #[cfg(test)]
 mod tests;

@@ -103,6 +103,9 @@ pub struct CheckResponse {
     pub status: Option<RpcStatus>,
     #[prost(oneof = "HttpResponse", tags = "2, 3, 5")]
     pub http_response: Option<HttpResponse>,
+    /// A `google.protobuf.Struct`, kept as its bytes: it is handed to the host as it came.
+    #[prost(bytes = "vec", tag = "4")]
+    pub dynamic_metadata: Vec<u8>,
 }
 
 /// Every variant Envoy 1.40 knows: leaving one out would read it as no response at all.

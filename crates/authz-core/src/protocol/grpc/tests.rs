@@ -156,6 +156,7 @@ fn option(key: &str, value: &str, append: Option<bool>, action: i32) -> HeaderVa
 
 fn answer(code: i32, http: Option<HttpResponse>) -> Vec<u8> {
     CheckResponse {
+        dynamic_metadata: Default::default(),
         status: Some(RpcStatus {
             code,
             message: String::new(),
@@ -234,13 +235,15 @@ fn any_other_code_denies_with_the_denied_response_or_403() {
         Outcome::Deny(Denied {
             status: 401,
             headers: vec![("www-authenticate".into(), "Bearer".into())],
-            body: b"log in".to_vec()
+            body: b"log in".to_vec(),
+            metadata: Default::default(),
         })
     );
     let forbidden = Denied {
         status: 403,
         headers: vec![],
         body: vec![],
+        metadata: Default::default(),
     };
     assert_eq!(
         outcome(&config(GRPC), &answer(16, None)),
@@ -491,6 +494,7 @@ fn a_denials_unusable_headers_are_left_out_and_it_still_denies() {
             status: 401,
             headers: vec![("x-ok".into(), "fine".into())],
             body: b"no".to_vec(),
+            metadata: Default::default(),
         })
     );
 }

@@ -8,6 +8,7 @@ use super::messages::{CheckResponse, HeaderValueOption, HttpResponse};
 use crate::config::Config;
 use crate::decision::AuthError;
 use crate::headers::{is_envoy_owned, is_reserved};
+use crate::host::Metadata;
 use crate::outcome::{header_cost, Allowed, Answer, Denied, Outcome, ResponseAction};
 
 /// gRPC's OK status code.
@@ -56,6 +57,7 @@ fn rejected(what: &str, name: &str) -> Outcome {
         status: 500,
         headers: Vec::new(),
         body: Vec::new(),
+        metadata: Metadata::default(),
     })
 }
 
@@ -90,9 +92,21 @@ fn read(config: &Config, bytes: &[u8]) -> Result<Outcome, Outcome> {
         }
     };
     let code = response.status.as_ref().map_or(OK, |status| status.code);
+    // Written as native writes it, on an allow and on a deny alike.
+    let metadata = Metadata {
+        fields: response.dynamic_metadata,
+        strings: Vec::new(),
+    };
     Ok(match (code, response.http_response) {
-        (OK, Some(HttpResponse::OkResponse(ok))) => Outcome::Allow(Box::new(allowed(config, ok)?)),
-        (OK, _) => Outcome::Allow(Box::default()),
+        (OK, Some(HttpResponse::OkResponse(ok))) => {
+            let mut allowed = allowed(config, ok)?;
+            allowed.metadata = metadata;
+            Outcome::Allow(Box::new(allowed))
+        }
+        (OK, _) => Outcome::Allow(Box::new(Allowed {
+            metadata,
+            ..Allowed::default()
+        })),
         (code, Some(HttpResponse::ErrorResponse(_))) => Outcome::Failed(AuthError::GrpcError(code)),
         (_, Some(HttpResponse::DeniedResponse(denied))) => {
             let status = denied
@@ -115,12 +129,14 @@ fn read(config: &Config, bytes: &[u8]) -> Result<Outcome, Outcome> {
                 status,
                 headers,
                 body: denied.body.into_bytes(),
+                metadata,
             })
         }
         (_, _) => Outcome::Deny(Denied {
             status: 403,
             headers: Vec::new(),
             body: Vec::new(),
+            metadata,
         }),
     })
 }

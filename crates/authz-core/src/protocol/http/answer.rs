@@ -4,6 +4,7 @@
 use crate::config::{Config, Rule};
 use crate::decision::{answer_status, decide, envoy_failure, needs_body, AuthError, Verdict};
 use crate::headers::is_reserved;
+use crate::host::Metadata;
 use crate::host::{Headers, Host};
 use crate::outcome::{header_cost, Allowed, Answer, Denied, Outcome};
 
@@ -94,14 +95,20 @@ fn read_outcome(
     } else {
         Vec::new()
     };
+    let metadata = metadata_from(headers, config);
     Ok(match decide(rule, status, &body) {
-        Verdict::Allow => Outcome::Allow(Box::new(allowed(headers, config)?)),
+        Verdict::Allow => {
+            let mut allowed = allowed(headers, config)?;
+            allowed.metadata = metadata;
+            Outcome::Allow(Box::new(allowed))
+        }
         Verdict::DenyConfigured => {
             let deny = &config.deny;
             Outcome::Deny(Denied {
                 status: deny.status,
                 headers: deny.headers.clone(),
                 body: deny.body.as_bytes().to_vec(),
+                metadata,
             })
         }
         Verdict::DenyWithAnswer(status) => {
@@ -117,9 +124,34 @@ fn read_outcome(
                 status,
                 headers,
                 body,
+                metadata,
             })
         }
     })
+}
+
+/// The answer headers `dynamic_metadata_from_headers` names, as strings (a header given twice,
+/// comma-joined, as native joins it).
+fn metadata_from(headers: &Headers, config: &Config) -> Metadata {
+    let names = &config.response.metadata_from;
+    if names.is_empty() {
+        return Metadata::default();
+    }
+    let mut strings: Vec<(String, String)> = Vec::new();
+    for (name, value) in headers.iter().filter(|(n, _)| names.matches(n)) {
+        let text = String::from_utf8_lossy(value);
+        match strings.iter_mut().find(|(n, _)| n == name) {
+            Some((_, joined)) => {
+                joined.push(',');
+                joined.push_str(&text);
+            }
+            None => strings.push((name.clone(), text.into_owned())),
+        }
+    }
+    Metadata {
+        fields: Vec::new(),
+        strings,
+    }
 }
 
 /// The answer's body, within `max_response_body_bytes`. Under the status rule the status is the

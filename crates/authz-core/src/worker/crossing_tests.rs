@@ -253,6 +253,7 @@ fn allow_message() -> Vec<u8> {
     use crate::protocol::grpc::messages::{CheckResponse, HttpResponse, OkHttpResponse, RpcStatus};
     use prost::Message;
     CheckResponse {
+        dynamic_metadata: Default::default(),
         status: Some(RpcStatus::default()),
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse::default())),
     }
