@@ -33,7 +33,7 @@ impl<'a> Object<'a> {
     /// `value` as an object; any field not in `fields` is refused by name.
     pub fn new(path: String, value: &'a Json, fields: &[&str]) -> Checked<Object<'a>> {
         let Json::Object(map) = value else {
-            return Err(type_error(&path, "an object", value));
+            return Err(not_an_object(&path, value, fields));
         };
         let object = Object { path, fields: map };
         if let Some(unknown) = map
@@ -46,10 +46,14 @@ impl<'a> Object<'a> {
                 (true, true) => "configuration".to_owned(),
                 (true, false) => object.path.clone(),
             };
+            let hint = match nearest(unknown, fields) {
+                Some(near) => format!(" (did you mean `{near}`?)"),
+                None => String::new(),
+            };
             return Err(ConfigError::new(
                 field,
                 format!(
-                    "unknown field `{unknown}`, expected one of {}",
+                    "unknown field `{unknown}`{hint}, expected one of {}",
                     one_of(fields)
                 ),
             ));
@@ -167,6 +171,93 @@ fn one_of(fields: &[&str]) -> String {
         list.push_str(field);
     }
     list
+}
+
+/// Why a value is not the object expected. A bare header name where a matcher goes
+/// (`"allowed_headers": ["authorization"]`, the likeliest slip) is shown the form it takes.
+fn not_an_object(path: &str, value: &Json, fields: &[&str]) -> ConfigError {
+    match value {
+        Json::String(name) if fields.contains(&"exact") => {
+            // A name that could not be shown inside quotes as it is gets a stand-in.
+            let shown = if name.is_empty()
+                || name
+                    .chars()
+                    .any(|c| !c.is_ascii_graphic() || c == '"' || c == '\\')
+            {
+                "x-user-id"
+            } else {
+                name
+            };
+            let form = format!("an object such as {{\"exact\": \"{shown}\"}}");
+            type_error(path, &form, value)
+        }
+        _ => type_error(path, "an object", value),
+    }
+}
+
+/// The accepted field an unknown one most likely misspells: the nearest within a slip or two (a
+/// third of the longer name's letters, at least one), the first listed on a tie.
+fn nearest<'f>(unknown: &str, fields: &[&'f str]) -> Option<&'f str> {
+    let mut best = None;
+    let mut fewest = usize::MAX;
+    for field in fields {
+        let most = (unknown.len().max(field.len()) / 3).max(1);
+        // Too different in length to be within `most` edits: not worth comparing.
+        if unknown.len().abs_diff(field.len()) > most {
+            continue;
+        }
+        let edits = distance(unknown.as_bytes(), field.as_bytes());
+        if edits <= most && edits < fewest {
+            best = Some(*field);
+            fewest = edits;
+        }
+    }
+    best
+}
+
+/// How many letters must be inserted, deleted, changed or swapped with a neighbour to turn `a`
+/// into `b` (optimal string alignment distance), filled in row by row; `usize::MAX` for a `b`
+/// longer than any field name.
+pub(super) fn distance(a: &[u8], b: &[u8]) -> usize {
+    // The table's rows for `a`'s prefixes: two letters back, one back, and this one.
+    let mut two_back = [0; 64];
+    let mut last = [0; 64];
+    let mut row = [0; 64];
+    if b.len() >= row.len() {
+        return usize::MAX;
+    }
+    for (j, cell) in last.iter_mut().enumerate() {
+        *cell = j;
+    }
+    let mut previous = None;
+    for (i, &x) in a.iter().enumerate() {
+        let mut left = i + 1;
+        let mut diagonal = i;
+        // The letter of `b` and the cell two rows back, each one column before this one.
+        let mut before = None;
+        let mut swapped = 0;
+        let cells = row.iter_mut().skip(1).zip(last.iter().skip(1));
+        for (((cell, &above), &y), &two) in cells.zip(b).zip(&two_back) {
+            left = (diagonal + usize::from(x != y))
+                .min(above + 1)
+                .min(left + 1);
+            // Two neighbours swapped (`pahts`) is one slip, not two.
+            if previous == Some(y) && before == Some(x) {
+                left = left.min(swapped + 1);
+            }
+            *cell = left;
+            diagonal = above;
+            before = Some(y);
+            swapped = two;
+        }
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+        two_back = last;
+        last = row;
+        previous = Some(x);
+    }
+    last.get(b.len()).copied().unwrap_or(usize::MAX)
 }
 
 fn type_error(path: &str, expected: &str, got: &Json) -> ConfigError {

@@ -640,3 +640,161 @@ fn a_grpc_check_with_its_body_fits_the_servers_message_limit() {
         "max_check_headers"
     );
 }
+
+#[test]
+fn an_unknown_field_names_the_nearest_accepted_one() {
+    for (json, field, near) in [
+        (r#"{"decison": "status"}"#, "decison", "decision"),
+        (
+            r#"{"decision": "status", "timeout": 500}"#,
+            "timeout",
+            "timeout_ms",
+        ),
+        (
+            r#"{"decision": "status", "Failure_Mode_Allow": true}"#,
+            "Failure_Mode_Allow",
+            "failure_mode_allow",
+        ),
+        (
+            r#"{"decision": "fnv_parity", "deny": {"satus": 401}}"#,
+            "deny.satus",
+            "status",
+        ),
+        // Two neighbours swapped count as one slip.
+        (
+            r#"{"decision": "status", "exempt": {"pahts": ["/healthz"]}}"#,
+            "exempt.pahts",
+            "paths",
+        ),
+        (
+            r#"{"decision": "status", "cache": {"key": ["x"], "max_entry": 10}}"#,
+            "cache.max_entry",
+            "max_entries",
+        ),
+        (
+            r#"{"decision": "status", "with_request_body": {"max_request_byte": 10}}"#,
+            "with_request_body.max_request_byte",
+            "max_request_bytes",
+        ),
+    ] {
+        let err = error_of(json);
+        assert_eq!(err.field, field, "{json}: {err}");
+        assert!(
+            err.reason.contains(&format!("(did you mean `{near}`?)")),
+            "{json}: {err}"
+        );
+        // The list of what is accepted follows, as without a suggestion.
+        assert!(err.reason.contains(", expected one of "), "{json}: {err}");
+    }
+}
+
+#[test]
+fn an_unknown_field_far_from_every_accepted_one_gets_no_suggestion() {
+    for json in [
+        r#"{"upstream": "auth"}"#,
+        r#"{"": 1}"#,
+        r#"{"decision": "status", "deny": {"x": 1}}"#,
+        r#"{"decision": "status", "cache": {"key": ["x"], "size": 10}}"#,
+    ] {
+        let err = error_of(json);
+        assert!(err.reason.contains("unknown field `"), "{json}: {err}");
+        assert!(!err.reason.contains("did you mean"), "{json}: {err}");
+    }
+    // A name as long as a request body is compared without cost and suggests nothing.
+    let long = "a".repeat(100_000);
+    let err = error_of(&format!(r#"{{"{long}": 1}}"#));
+    assert!(!err.reason.contains("did you mean"));
+}
+
+#[test]
+fn a_bare_header_name_where_a_matcher_goes_shows_the_matchers_form() {
+    let err = error_of(r#"{"decision": "status", "allowed_headers": ["authorization"]}"#);
+    assert_eq!(err.field, "allowed_headers[0]");
+    assert_eq!(
+        err.reason,
+        r#"expected an object such as {"exact": "authorization"}, got a string"#
+    );
+    let err = error_of(
+        r#"{"decision": "status", "allowed_upstream_headers": [{"exact": "x-user-id"}, "x-tenant"]}"#,
+    );
+    assert_eq!(err.field, "allowed_upstream_headers[1]");
+    assert!(err.reason.contains(r#"{"exact": "x-tenant"}"#), "{err}");
+    // A string that could not be shown inside quotes as it is gets a stand-in name.
+    for bad in [r#""""#, r#""a\"b""#, r#""x y""#] {
+        let err = error_of(&format!(
+            r#"{{"decision": "status", "allowed_client_headers": [{bad}]}}"#
+        ));
+        assert_eq!(err.field, "allowed_client_headers[0]");
+        assert_eq!(
+            err.reason,
+            r#"expected an object such as {"exact": "x-user-id"}, got a string"#
+        );
+    }
+    // Anything else that is not an object keeps the plain message.
+    let err = error_of(r#"{"decision": "status", "allowed_headers": [7]}"#);
+    assert_eq!(err.reason, "expected an object, got an integer");
+}
+
+#[test]
+fn the_edit_distance_counts_slips() {
+    use super::json::distance;
+    for (a, b, edits) in [
+        ("", "", 0),
+        ("", "abc", 3),
+        ("abc", "", 3),
+        ("decision", "decision", 0),
+        ("decison", "decision", 1),
+        ("kitten", "sitting", 3),
+        ("pahts", "paths", 1),
+        ("ab", "ba", 1),
+        // Optimal string alignment: a swapped pair is not edited again.
+        ("ca", "abc", 3),
+    ] {
+        assert_eq!(distance(a.as_bytes(), b.as_bytes()), edits, "{a} → {b}");
+    }
+    // Against the textbook table, for every pair of words of up to four letters from three.
+    fn textbook(a: &[u8], b: &[u8]) -> usize {
+        let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+        for (i, row) in d.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for (j, cell) in d[0].iter_mut().enumerate() {
+            *cell = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                d[i][j] = (d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1)
+                    .min(d[i - 1][j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        d[a.len()][b.len()]
+    }
+    let mut words = vec![Vec::new()];
+    for length in 1..=4 {
+        let shorter: Vec<Vec<u8>> = words
+            .iter()
+            .filter(|w| w.len() == length - 1)
+            .cloned()
+            .collect();
+        for word in shorter {
+            for letter in [b'a', b'b', b'c'] {
+                let mut longer = word.clone();
+                longer.push(letter);
+                words.push(longer);
+            }
+        }
+    }
+    assert_eq!(words.len(), 121);
+    for a in &words {
+        for b in &words {
+            assert_eq!(distance(a, b), textbook(a, b), "{a:?} → {b:?}");
+        }
+    }
+    // Longer than any field name: never near.
+    assert_eq!(distance(b"a", &[b'a'; 64]), usize::MAX);
+}
