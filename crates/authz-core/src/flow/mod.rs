@@ -271,6 +271,9 @@ impl Flow {
             }
             State::AwaitingBody => {
                 root.stop_awaiting_first_body(self.id);
+                if !self.body_seen {
+                    log::error!("#{} ended with no body: {BODY_FLAG_HINT}", self.id);
+                }
                 self.state = State::Ended;
             }
             State::Start => self.state = State::Ended,
