@@ -233,5 +233,7 @@ async fn without_allow_on_headers_stop_iteration_a_body_request_ends_at_envoys_t
     assert!(seen.auth.is_none(), "no check without the body");
     let log = setup.envoy.log();
     assert!(log.contains("with_request_body needs allow_on_headers_stop_iteration"));
-    assert!(log.contains("ended with no body: with_request_body needs allow_on_headers_stop_iteration"));
+    assert!(
+        log.contains("ended with no body: with_request_body needs allow_on_headers_stop_iteration")
+    );
 }
