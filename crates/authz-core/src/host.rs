@@ -145,6 +145,7 @@ pub trait Host: Store {
     /// root context, as `on_grpc_receive` or `on_grpc_close`, with this token.
     fn dispatch_grpc(
         &self,
+        cluster: &str,
         service: &[u8],
         service_name: &str,
         method: &str,
@@ -184,6 +185,13 @@ pub trait Host: Store {
 
     /// Whether this host can write dynamic metadata at all (proxy-wasm cannot: envoy #15148).
     fn writes_dynamic_metadata(&self) -> bool {
+        false
+    }
+
+    /// Whether the host hands the filter a request's body while the filter holds its headers
+    /// (a native module's filter gets it as any Envoy filter does; a proxy-wasm filter only with
+    /// Envoy's `allow_on_headers_stop_iteration`).
+    fn delivers_body_while_paused(&self) -> bool {
         false
     }
 

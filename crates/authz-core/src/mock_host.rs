@@ -230,6 +230,7 @@ impl Host for MockHost {
 
     fn dispatch_grpc(
         &self,
+        _cluster: &str,
         service: &[u8],
         _service_name: &str,
         _method: &str,

@@ -100,9 +100,14 @@ impl Flow {
                 let body = body.map(|(bytes, _, _)| bytes).unwrap_or_default();
                 host.dispatch(&spec.cluster, &pairs, &body, spec.timeout)
             }
-            Outgoing::Grpc { service, message } => {
-                host.dispatch_grpc(service, grpc::SERVICE, grpc::METHOD, message, spec.timeout)
-            }
+            Outgoing::Grpc { service, message } => host.dispatch_grpc(
+                &spec.cluster,
+                service,
+                grpc::SERVICE,
+                grpc::METHOD,
+                message,
+                spec.timeout,
+            ),
         };
         let grpc = matches!(config.protocol, Protocol::Grpc);
         match dispatched {

@@ -155,7 +155,9 @@ impl Flow {
             // nothing at all arrives in FIRST_BODY_WAIT ends the request, with a log saying why.
             debug!("#{} waits for the body to send with the check", self.id);
             self.state = State::AwaitingBody;
-            root.await_first_body(self.id, root.deadline(FIRST_BODY_WAIT));
+            if !host.delivers_body_while_paused() {
+                root.await_first_body(self.id, root.deadline(FIRST_BODY_WAIT));
+            }
             return Action::Pause;
         }
         self.ask(host, root, &request, None, true)

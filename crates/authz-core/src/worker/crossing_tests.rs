@@ -144,17 +144,19 @@ impl Host for Counting<'_> {
     }
     fn dispatch_grpc(
         &self,
+        cluster: &str,
         service: &[u8],
         service_name: &str,
         method: &str,
         message: &[u8],
         timeout: Duration,
     ) -> HostResult<u32> {
+        // The wasm shell passes the serialized service, not the cluster's name.
         let len = service.len() + service_name.len() + method.len() + message.len();
         self.crossed(
             len,
             self.inner
-                .dispatch_grpc(service, service_name, method, message, timeout),
+                .dispatch_grpc(cluster, service, service_name, method, message, timeout),
         )
     }
     fn grpc_response(&self, max: usize) -> HostResult<Vec<u8>> {

@@ -6,18 +6,14 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use log::{debug, error, info, warn};
+use log::{debug, error, warn};
 
 use crate::cache::{self, NotStored, Remembered};
 use crate::config::{Config, RouteOverrides};
-use crate::decision::AuthError;
 use crate::flow::Flow;
 use crate::host::Host;
 use crate::host::{Action, BodyAction};
-use crate::metrics::{Counter, Stats};
-use crate::outcome::{Answer, Denied, Outcome};
-use crate::protocol::grpc;
-use crate::protocol::http;
+use crate::metrics::Counter;
 use crate::state::Root;
 
 /// How often counters and gauges reach Envoy's stats, and how fine the deadline clock is.
@@ -84,47 +80,25 @@ impl Worker {
     /// Parses and installs a configuration. Refusing it here makes Envoy refuse it too, with
     /// the reason in its log.
     pub fn on_configure(&mut self, host: &impl Host, root_id: u32, bytes: &[u8]) -> bool {
-        let config = match Config::parse(bytes) {
-            Ok(config) => Rc::new(config),
-            Err(err) => {
-                error!("{err}");
-                return false;
-            }
+        self.configure(host, root_id, bytes, true)
+    }
+
+    /// As `on_configure`, without announcing the configuration: for a shell that installs one
+    /// configuration in each worker and has announced it once already.
+    pub fn on_configure_quietly(&mut self, host: &impl Host, root_id: u32, bytes: &[u8]) -> bool {
+        self.configure(host, root_id, bytes, false)
+    }
+
+    fn configure(&mut self, host: &impl Host, root_id: u32, bytes: &[u8], announce: bool) -> bool {
+        let Some((config, stats)) = configure::parse_for(host, bytes) else {
+            return false;
         };
-        if !config.response.metadata_from.is_empty() && !host.writes_dynamic_metadata() {
-            error!(
-                "invalid configuration: dynamic_metadata_from_headers: this shell cannot write \
-                 dynamic metadata (wasm filters cannot: envoy #15148)"
-            );
-            return false;
-        }
-        let mut stats = Stats::default();
-        if let Err(err) = stats.define(host, &config.stat_prefix) {
-            error!("cannot define metrics under {}: {err}", config.stat_prefix);
-            return false;
-        }
         if let Err(err) = host.set_tick_period(TICK) {
             error!("cannot set the metrics flush period: {err}");
             return false;
         }
-        info!(
-            "configured: rule {}, cluster {}, timeout {} ms, failure_mode_allow {}, max_orphaned_calls {}",
-            config.rule.name(),
-            config.auth_request.cluster,
-            u64::try_from(config.auth_request.timeout.as_millis()).unwrap_or(u64::MAX),
-            config.failure.allow,
-            config.limits.max_orphaned_calls,
-        );
-        if config.rule == crate::config::Rule::FnvParity
-            && config.protocol == crate::config::Protocol::Http
-        {
-            warn!(
-                "decision fnv_parity, the seed's demo rule, is in force: an even FNV-1a hash \
-                 of the answer's body allows"
-            );
-        }
-        if config.request_body.is_some() {
-            warn!("{}", crate::flow::BODY_FLAG_HINT);
+        if announce {
+            configure::announce(&config, host.delivers_body_while_paused());
         }
         let now = host.now_nanos();
         let slot = self.roots.entry(root_id).or_insert(None);
@@ -393,65 +367,6 @@ impl Worker {
     }
 }
 
-/// How a call ended, as the host said: its answer is read from the host by it.
-#[derive(Debug, Clone, Copy)]
-enum Ending {
-    Http {
-        num_headers: usize,
-        body_size: usize,
-    },
-    GrpcMessage {
-        size: usize,
-    },
-    GrpcClosed {
-        status: u32,
-    },
-}
-
-impl Ending {
-    /// The answer, read once, in the context the host delivered it to.
-    fn read(self, host: &impl Host, config: &Config) -> Answer {
-        match self {
-            Ending::Http {
-                num_headers,
-                body_size,
-            } => http::read(host, config, num_headers, body_size),
-            Ending::GrpcMessage { size } => {
-                // An answer over the limit is never copied into the VM, whose memory never shrinks.
-                // The service did answer, so this is not the failure policy's to allow: a client
-                // able to swell a deny (say, one echoing its path) must not turn it into an allow.
-                // Nor is the deny the service's own, so it is not cached for the key.
-                if size > config.max_response_body_bytes {
-                    warn!(
-                        "a {size}-byte CheckResponse is over max_response_body_bytes ({}): denying",
-                        config.max_response_body_bytes
-                    );
-                    return Answer {
-                        outcome: Outcome::Deny(Denied {
-                            status: 403,
-                            headers: Vec::new(),
-                            body: Vec::new(),
-                            metadata: Default::default(),
-                        }),
-                        cache_control: Some(b"no-store".to_vec()),
-                    };
-                }
-                match host.grpc_response(size) {
-                    Ok(bytes) => grpc::answer(config, &bytes),
-                    Err(err) => Answer {
-                        outcome: Outcome::from_host_error(err),
-                        cache_control: None,
-                    },
-                }
-            }
-            Ending::GrpcClosed { status } => Answer {
-                outcome: Outcome::Failed(AuthError::GrpcFailed(status)),
-                cache_control: None,
-            },
-        }
-    }
-}
-
 /// A gRPC check nobody waits for any more is cancelled, as native ext_authz cancels its check
 /// when the client goes (an HTTP call cannot be: it is counted until it ends).
 fn cancel_if_orphaned(host: &impl Host, root: &mut Root, token: u32) {
@@ -466,6 +381,11 @@ fn cancel_if_orphaned(host: &impl Host, root: &mut Root, token: u32) {
     }
     root.finish_call(token);
 }
+
+mod configure;
+mod ending;
+
+use ending::Ending;
 
 #[cfg(test)]
 mod cache_tests;

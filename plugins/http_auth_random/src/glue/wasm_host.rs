@@ -96,6 +96,7 @@ impl Host for WasmHost {
 
     fn dispatch_grpc(
         &self,
+        _cluster: &str,
         service: &[u8],
         service_name: &str,
         method: &str,

@@ -4,6 +4,7 @@
 mod check;
 pub mod messages;
 mod verdict;
+pub mod wire;
 
 pub use check::{check_request, check_sendable, Body, Context};
 pub use verdict::{answer, outcome};
