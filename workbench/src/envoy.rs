@@ -72,6 +72,16 @@ impl Envoy {
     /// because the plugin refused its configuration), the error quotes Envoy's error lines.
     pub async fn start(config: &EnvoyConfig, options: &EnvoyOptions) -> Result<Envoy> {
         let binary = venv::envoy_binary()?;
+        // AUTHZ_SHELL=native serves the same configuration through the native module.
+        let native;
+        let config = if crate::shell::Shell::current() == crate::shell::Shell::Native {
+            let mut converted = config.clone();
+            converted.use_native_module()?;
+            native = converted;
+            &native
+        } else {
+            config
+        };
         process::raise_open_file_limit();
         let dir = tempfile::Builder::new().prefix("envoy-").tempdir()?;
         let config_path = dir.path().join("envoy.json");

@@ -43,6 +43,10 @@ impl EnvoyConfig {
         &self.root
     }
 
+    pub fn as_value_mut(&mut self) -> &mut Value {
+        &mut self.root
+    }
+
     pub fn write_json(&self, path: &Path) -> Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&self.root)?)
             .with_context(|| format!("cannot write {}", path.display()))

@@ -15,6 +15,7 @@ pub mod oci;
 pub mod paths;
 pub mod plugin;
 pub mod process;
+pub mod shell;
 pub mod shutdown;
 pub mod soak;
 pub mod stack;

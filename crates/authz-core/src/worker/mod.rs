@@ -156,6 +156,14 @@ impl Worker {
         root.flush_stats(host, vm_memory);
     }
 
+    /// Reports what a root counted since the last report, now: for a host with no timer of its
+    /// own per worker (a native module reports after each callback).
+    pub fn flush_stats(&mut self, host: &impl Host, root_id: u32) {
+        if let Some(Some(root)) = self.roots.get_mut(&root_id) {
+            root.flush_stats(host, 0);
+        }
+    }
+
     pub fn on_request_headers(
         &mut self,
         host: &impl Host,
@@ -385,6 +393,7 @@ fn cancel_if_orphaned(host: &impl Host, root: &mut Root, token: u32) {
 mod configure;
 mod ending;
 
+pub use configure::announce;
 use ending::Ending;
 
 #[cfg(test)]

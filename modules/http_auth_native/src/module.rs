@@ -1,0 +1,157 @@
+//! One worker's filter state (the core's `Worker` and this module's `Registry`, one of each per
+//! Envoy worker thread, as Envoy calls a stream's hooks on its own worker only) and the way
+//! every hook runs the core: with a host for the current stream, the configuration's root
+//! ready and ticked, and the effects that re-enter Envoy applied after the core returns.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use authz_core::protocol::grpc::wire;
+use authz_core::worker::{Worker, TICK};
+use log::error;
+
+use crate::config::ModuleConfig;
+use crate::ffi::envoy::Filter;
+use crate::host::NativeHost;
+use crate::registry::{Effect, Registry, StreamEntry};
+
+thread_local! {
+    static WORKER: RefCell<Worker> = RefCell::new(Worker::default());
+    static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
+}
+
+/// Runs the core for a hook: `current` is the stream the hook is for. `None` if the core is
+/// busy on this thread (a hook Envoy called from inside another, which the deferred effects
+/// are there to prevent).
+pub fn run<R>(
+    config: &ModuleConfig,
+    current: Option<(u32, Filter)>,
+    body: impl FnOnce(&mut Worker, &NativeHost) -> R,
+) -> Option<R> {
+    REGISTRY.with(|registry| {
+        let result = WORKER.with(|worker| {
+            let Ok(mut worker) = worker.try_borrow_mut() else {
+                error!("a hook re-entered the filter while it was busy: ignored");
+                return None;
+            };
+            let host = NativeHost::new(config, registry, current);
+            prepare_root(&mut worker, &host, config, registry);
+            host.set_current(current);
+            let result = body(&mut worker, &host);
+            worker.flush_stats(&host, config.root_id);
+            Some(result)
+        });
+        drain(registry);
+        result
+    })
+}
+
+/// Configures the configuration's root on this worker the first time it is used here, and
+/// ticks it (deadlines, stats) at most every `TICK` after.
+fn prepare_root(
+    worker: &mut Worker,
+    host: &NativeHost,
+    config: &ModuleConfig,
+    registry: &RefCell<Registry>,
+) {
+    use authz_core::host::Host;
+    let now = host.now_nanos();
+    let root = config.root_id;
+    let last = registry.borrow().roots.get(&root).copied();
+    match last {
+        None => {
+            worker.on_context_create(root, 0);
+            if !worker.on_configure_quietly(host, root, &config.bytes) {
+                error!("the configuration Envoy accepted was refused on a worker");
+            }
+            registry.borrow_mut().roots.insert(root, now);
+        }
+        Some(last) if now.saturating_sub(last) >= tick_nanos() => {
+            worker.on_tick(host, root);
+            registry.borrow_mut().roots.insert(root, now);
+        }
+        Some(_) => {}
+    }
+}
+
+fn tick_nanos() -> u64 {
+    u64::try_from(TICK.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Applies what the core deferred, each only if its stream is still the one it was for.
+fn drain(registry: &RefCell<Registry>) {
+    loop {
+        let effects = std::mem::take(&mut registry.borrow_mut().pending);
+        if effects.is_empty() {
+            return;
+        }
+        for effect in effects {
+            match effect {
+                Effect::Resume { stream, filter } => {
+                    if alive(registry, stream, filter).is_some() {
+                        filter.continue_decoding();
+                    }
+                }
+                Effect::Respond {
+                    stream,
+                    filter,
+                    status,
+                    headers,
+                    body,
+                } => {
+                    if let Some(grpc_client) = alive(registry, stream, filter) {
+                        respond(filter, grpc_client, status, &headers, &body);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the stream is still there with this filter; and if so, whether its client speaks gRPC.
+fn alive(registry: &RefCell<Registry>, stream: u32, filter: Filter) -> Option<bool> {
+    registry
+        .borrow()
+        .streams
+        .get(&stream)
+        .filter(|entry| entry.filter == filter)
+        .map(|entry| entry.grpc_client)
+}
+
+/// A local reply. A gRPC client gets the status in `grpc-status` too: Envoy 1.40 sends a
+/// module's local reply to a gRPC client with `grpc-status: 0`, which would read as success.
+pub fn respond(
+    filter: Filter,
+    grpc_client: bool,
+    status: u16,
+    headers: &[(String, Vec<u8>)],
+    body: &[u8],
+) {
+    let grpc_status = wire::status_for_http(status).to_string();
+    let mut all: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .filter(|(n, _)| !grpc_client || *n != "grpc-status")
+        .collect();
+    if grpc_client {
+        all.push(("grpc-status", grpc_status.as_bytes()));
+    }
+    filter.send_response(status, &all, body, "http_auth");
+}
+
+/// A new stream on this worker; its id for the core.
+pub fn add_stream(filter: Filter, config: Arc<ModuleConfig>) -> u32 {
+    REGISTRY.with(|registry| {
+        registry.borrow_mut().new_stream(StreamEntry {
+            filter,
+            config,
+            created: false,
+            grpc_client: false,
+        })
+    })
+}
+
+/// Reads or edits the registry outside the core.
+pub fn with_registry<R>(edit: impl FnOnce(&mut Registry) -> R) -> R {
+    REGISTRY.with(|registry| edit(&mut registry.borrow_mut()))
+}
