@@ -10,6 +10,7 @@ use workbench::envoy::{Envoy, EnvoyOptions};
 use workbench::envoy_config::EnvoyConfig;
 use workbench::stack;
 
+pub use workbench::shell::Shell;
 pub use workbench::stack::{seed_config, Seen, UPSTREAM_BODY};
 pub use workbench::test_server::{Reply, SeenRequest};
 
@@ -394,6 +395,11 @@ pub async fn read_head(socket: &mut tokio::net::TcpStream, limit: Duration) -> S
 /// A loopback port that refuses connections.
 pub async fn closed_port() -> u16 {
     must(stack::closed_port().await)
+}
+
+/// The shell the tests run against (`AUTHZ_SHELL`, which `cargo xtask test --shell` sets).
+pub fn shell() -> Shell {
+    Shell::current()
 }
 
 pub fn client() -> reqwest::Client {

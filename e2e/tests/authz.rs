@@ -242,7 +242,7 @@ async fn stats_count_every_outcome_under_the_configured_prefix() {
             stack.get(path).await;
         }
     }
-    let stat = |name: &str| format!("wasmcustom.edge.authz.{name}");
+    let stat = |name: &str| workbench::stack::plugin_stat_name("edge.authz", name);
     assert_eq!(stack.stat(&stat("ok")).await, 3);
     assert_eq!(stack.stat(&stat("denied")).await, 2);
     assert_eq!(

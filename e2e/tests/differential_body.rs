@@ -227,6 +227,16 @@ async fn without_allow_on_headers_stop_iteration_a_body_request_ends_at_envoys_t
         upstream,
     };
     let seen = observe(&setup, "plugin", "/body", "small").await;
+    if e2e::shell() == e2e::Shell::Native {
+        // A native module gets the body while it holds the headers, as any Envoy filter does:
+        // the flag is wasm's alone, and the check goes out with the body.
+        assert!(seen.auth.is_some(), "checked with the body");
+        assert!(!setup
+            .envoy
+            .log()
+            .contains("needs allow_on_headers_stop_iteration"));
+        return;
+    }
     // 504: the client had sent the whole request when the timeout struck.
     assert_eq!(seen.status, 504, "Envoy's request_timeout ends it");
     assert!(seen.upstream.is_none());

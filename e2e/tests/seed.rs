@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use e2e::{closed_port, config, fnv1a, seed_config, Reply, Stack, UPSTREAM_BODY};
+use e2e::{closed_port, config, fnv1a, seed_config, shell, Reply, Shell, Stack, UPSTREAM_BODY};
 use serde_json::json;
 use workbench::envoy::{Envoy, EnvoyOptions};
 
@@ -205,8 +205,8 @@ async fn an_unknown_field_is_refused_by_envoy_by_name() {
 }
 
 #[tokio::test]
-async fn a_client_that_leaves_while_the_call_is_pending_leaves_an_orphan_counted_until_its_answer()
-{
+async fn a_client_that_leaves_while_the_call_is_pending_leaves_an_orphan_in_wasm_and_ends_the_call_natively(
+) {
     let stack = Stack::start("", |request| {
         if request.path == "/slow" {
             Reply::ok(EVEN).after(Duration::from_secs(2))
@@ -230,6 +230,22 @@ async fn a_client_that_leaves_while_the_call_is_pending_leaves_an_orphan_counted
     drop(socket);
     for _ in 0..3 {
         assert!(stack.get("/next").await.reached_upstream());
+    }
+    if shell() == Shell::Native {
+        // A native module's call belongs to its stream and ends with it, as native ext_authz's
+        // does: no orphan, nothing left on the auth cluster.
+        assert_eq!(stack.plugin_stat("calls_in_flight").await, 0);
+        assert_eq!(stack.plugin_stat("calls_orphaned").await, 0);
+        assert_eq!(stack.stat("cluster.httpbin.upstream_rq_active").await, 0);
+        assert_eq!(
+            stack
+                .stat("cluster.httpbin.upstream_cx_destroy_local_with_active_rq")
+                .await,
+            1
+        );
+        assert!(stack.get("/after").await.reached_upstream());
+        assert!(stack.upstream.seen().iter().all(|r| r.path != "/slow"));
+        return;
     }
     // The host cannot cancel the call, so it still counts, as an orphan, until it ends.
     assert_eq!(stack.plugin_stat("calls_in_flight").await, 1);

@@ -190,7 +190,7 @@ impl EnvoyConfig {
             .ok_or_else(|| anyhow!("listener {listener} has no HTTP connection manager"))
     }
 
-    fn listener_mut(&mut self, listener: &str) -> Result<&mut Value> {
+    pub fn listener_mut(&mut self, listener: &str) -> Result<&mut Value> {
         self.array_mut("/static_resources/listeners")?
             .iter_mut()
             .find(|l| l["name"] == listener)

@@ -47,6 +47,26 @@ impl GrpcReply {
         })
     }
 
+    /// An allow whose `dynamic_metadata` holds these string fields.
+    pub fn allow_with_metadata(fields: &[(&str, &str)]) -> GrpcReply {
+        use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
+        let fields = fields
+            .iter()
+            .map(|(key, value)| {
+                let value = Value {
+                    kind: Some(Kind::StringValue((*value).to_owned())),
+                };
+                ((*key).to_owned(), value)
+            })
+            .collect();
+        GrpcReply::answer(CheckResponse {
+            status: Some(rpc::Status::default()),
+            http_response: Some(HttpResponse::OkResponse(OkHttpResponse::default())),
+            dynamic_metadata: Some(Struct { fields }),
+            ..CheckResponse::default()
+        })
+    }
+
     /// `status.code = code` (not OK) with an optional `denied_response`.
     pub fn deny(code: Code, denied: Option<DeniedHttpResponse>) -> GrpcReply {
         GrpcReply::answer(CheckResponse {

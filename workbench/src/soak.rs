@@ -51,7 +51,7 @@ pub async fn soak(
     mut on_sample: impl FnMut(&Sample),
 ) -> Result<SoakReport> {
     let started = Instant::now();
-    let vms_before = stack.envoy.stat(VMS_CREATED).await?;
+    let vms_before = vms_created(stack).await?;
     let port = stack.port();
     let rounds = samples.max(1);
     let mut tally = Tally::default();
@@ -82,7 +82,16 @@ pub async fn soak(
     Ok(SoakReport {
         samples: report_samples,
         tally,
-        vms_created: (vms_before, stack.envoy.stat(VMS_CREATED).await?),
+        vms_created: (vms_before, vms_created(stack).await?),
         calls_in_flight_after: stack.plugin_stat("calls_in_flight").await?,
     })
+}
+
+/// Wasm VMs Envoy has made so far; a native module has none (it cannot be restarted: a crash
+/// would take Envoy down, which the soak sees as Envoy gone).
+async fn vms_created(stack: &Stack) -> anyhow::Result<u64> {
+    match crate::shell::Shell::current() {
+        crate::shell::Shell::Native => Ok(0),
+        crate::shell::Shell::Wasm => stack.envoy.stat(VMS_CREATED).await,
+    }
 }

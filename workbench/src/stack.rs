@@ -67,6 +67,14 @@ pub fn seed_config(plugin_config: &str, auth_port: u16, upstream_port: u16) -> R
     Ok(config)
 }
 
+/// The full name of a filter's stat under `stat_prefix`, in the shell `AUTHZ_SHELL` picks.
+pub fn plugin_stat_name(stat_prefix: &str, name: &str) -> String {
+    format!(
+        "{}{stat_prefix}.{name}",
+        crate::shell::Shell::current().stats_namespace()
+    )
+}
+
 /// Envoy's default breakers allow 1,024 requests per cluster; load needs more.
 pub fn large_circuit_breakers() -> serde_json::Value {
     json!({ "thresholds": [{
@@ -271,9 +279,10 @@ impl Stack {
         })
     }
 
-    /// A stat of the plugin under its default prefix (`wasmcustom.http_auth_random.<name>`).
+    /// A stat of the filter under its default prefix (`wasmcustom.http_auth_random.<name>`, or
+    /// `dynamicmodulescustom.…` in the native shell).
     pub async fn plugin_stat(&self, name: &str) -> Result<u64> {
-        self.settled_stat(&format!("wasmcustom.http_auth_random.{name}"))
+        self.settled_stat(&plugin_stat_name("http_auth_random", name))
             .await
     }
 

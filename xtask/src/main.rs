@@ -30,10 +30,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build a plugin folder into PLUGIN_DIR/main.wasm (release, small-binary profile).
+    /// Build a plugin folder into PLUGIN_DIR/main.wasm (release, small-binary profile), or
+    /// with --shell native the dynamic module into target/native-module/release.
     Build {
         /// Plugin folder (default: plugins/http_auth_random).
         plugin_dir: Option<PathBuf>,
+        #[command(flatten)]
+        shell: ShellArg,
     },
     /// Serve a plugin in a real Envoy with the seed topology, until Ctrl-C, SIGTERM or SIGHUP.
     Run(run::RunArgs),
@@ -69,10 +72,41 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--shell`: the proxy-wasm plugin (the default) or the native dynamic module.
+#[derive(clap::Args, Clone)]
+pub struct ShellArg {
+    /// Which shell of the filter: `wasm` (the proxy-wasm plugin) or `native` (the dynamic module).
+    #[arg(long = "shell", value_name = "SHELL", default_value = "wasm", value_parser = ["wasm", "native"])]
+    pub name: String,
+}
+
+impl ShellArg {
+    pub fn shell(&self) -> workbench::shell::Shell {
+        workbench::shell::Shell::parse(&self.name).unwrap_or(workbench::shell::Shell::Wasm)
+    }
+
+    /// Makes every Envoy this process starts serve the chosen shell; before any thread starts.
+    fn apply(&self) {
+        if self.shell() == workbench::shell::Shell::Native {
+            std::env::set_var(workbench::shell::SHELL_VAR, "native");
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Run(args) => args.shell.apply(),
+        Command::Soak(args) => args.shell.apply(),
+        _ => {}
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        Command::Build { plugin_dir } => {
+        Command::Build { shell, .. } if shell.shell() == workbench::shell::Shell::Native => {
+            let module = workbench::shell::build_module(false)?;
+            println!("{}", module.display());
+            Ok(())
+        }
+        Command::Build { plugin_dir, .. } => {
             let dir = plugin_dir.unwrap_or_else(workbench::paths::default_plugin_dir);
             tools::ensure("build", &[Tool::WasmTarget, Tool::WasmOpt])?;
             let wasm = workbench::plugin::build(&dir, &[])?;

@@ -17,6 +17,7 @@ use workbench::envoy::{Envoy, EnvoyOptions, LineFormat};
 use workbench::envoy_config::EnvoyConfig;
 use workbench::grpc_auth::{self, GrpcAuthServer};
 use workbench::httpbin::Httpbin;
+use workbench::shell::{self, Shell};
 use workbench::shutdown::StopSignals;
 use workbench::test_server::{Reply, SeenRequest, TestServer};
 use workbench::tools::{self, Tool};
@@ -62,6 +63,8 @@ enum ProtocolArg {
 
 #[derive(Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub shell: crate::ShellArg,
     /// Plugin folder (default: plugins/http_auth_random).
     plugin_dir: Option<PathBuf>,
     /// Port of the listener that runs the plugin (on all interfaces; 0: any free port).
@@ -159,6 +162,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     );
     let wasm = plugin::build(&plugin_dir, &[])?;
     eprintln!("xtask: built {}", shown_path(&wasm));
+    if args.shell.shell() == Shell::Native {
+        eprintln!("xtask: building the native dynamic module (profile native)");
+        let module = shell::build_module(false)?;
+        eprintln!("xtask: built {}", shown_path(&module));
+    }
     venv::ensure()?;
 
     let auth = if args.public_httpbin {
@@ -266,7 +274,13 @@ async fn serve(
     };
     let banner = Banner {
         concurrency: args.concurrency,
-        wasm: shown_path(wasm),
+        wasm: match args.shell.shell() {
+            Shell::Native => format!(
+                "{}, a native dynamic module (Envoy's dynamic_modules filter) with the plugin's configuration",
+                shown_path(&shell::module_path(false))
+            ),
+            Shell::Wasm => shown_path(wasm),
+        },
         port,
         admin_url: envoy.admin_url().to_owned(),
         admin_default_taken: admin.default_taken.then_some(DEFAULT_ADMIN_PORT),

@@ -14,6 +14,8 @@ const MAX_GROWTH: f64 = 0.10;
 
 #[derive(Args)]
 pub struct SoakArgs {
+    #[command(flatten)]
+    pub shell: crate::ShellArg,
     /// Requests in all, a quarter each of allow, deny, error and reset.
     #[arg(long, default_value_t = 200_000)]
     requests: u64,

@@ -9,12 +9,19 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use workbench::envoy::failure_report;
 use workbench::envoy_config::EnvoyConfig;
+use workbench::shell::{self, Shell};
 use workbench::test_files::{self, FileReport, TestFile};
 use workbench::tools::{self, Tool};
 use workbench::{paths, plugin, process, venv};
 
 /// Packages whose own (unit) tests run first.
-const UNIT_PACKAGES: [&str; 4] = ["authz-core", "http_auth_random", "workbench", "xtask"];
+const UNIT_PACKAGES: [&str; 5] = [
+    "authz-core",
+    "http_auth_random",
+    "http_auth_native",
+    "workbench",
+    "xtask",
+];
 const E2E_PACKAGE: &str = "e2e";
 
 /// The end-to-end files `--envoy VERSION` runs without NAME: what another Envoy version must keep
@@ -53,6 +60,43 @@ pub struct TestArgs {
     /// and no unit tests.
     #[arg(long, value_name = "VERSION")]
     envoy: Option<String>,
+    /// Which shell the end-to-end tests run against: the proxy-wasm plugin, the native dynamic
+    /// module, or both, one after the other. With --envoy only the wasm plugin runs: the
+    /// module is built for Envoy 1.40's dynamic-module ABI.
+    #[arg(long, value_name = "SHELL", default_value = "both", value_parser = ["both", "wasm", "native"])]
+    shell: String,
+}
+
+/// End-to-end files about the wasm runtime alone (the VM, its memory, the `.wasm` the workbench
+/// ships and packages), which the native shell skips.
+const WASM_ONLY_FILES: [&str; 6] = [
+    "memory",
+    "vm_failure",
+    "bench_smoke",
+    "deploy",
+    "shipped_configs",
+    "workbench",
+];
+
+/// End-to-end files about what only the native module can do (per-route settings, dynamic
+/// metadata, one cache across workers).
+const NATIVE_ONLY_FILES: [&str; 1] = ["native"];
+
+/// The shells to test, in order.
+fn shells(args: &TestArgs) -> Vec<Shell> {
+    match (args.shell.as_str(), &args.envoy) {
+        (_, Some(_)) | ("wasm", _) => vec![Shell::Wasm],
+        ("native", _) => vec![Shell::Native],
+        _ => vec![Shell::Wasm, Shell::Native],
+    }
+}
+
+/// Whether an end-to-end file runs against this shell.
+fn runs_in(file: &str, shell: Shell) -> bool {
+    match shell {
+        Shell::Wasm => !NATIVE_ONLY_FILES.contains(&file),
+        Shell::Native => !WASM_ONLY_FILES.contains(&file),
+    }
 }
 
 pub fn test(args: TestArgs) -> Result<()> {
@@ -95,7 +139,8 @@ pub fn test(args: TestArgs) -> Result<()> {
         reports.push(doc_tests());
     }
 
-    let prepared = prepare_end_to_end().and_then(|()| match other_envoy {
+    let shells = shells(&args);
+    let prepared = prepare_end_to_end(&shells).and_then(|()| match other_envoy {
         Some(version) => other_envoy_binary(version).map(Some),
         None => Ok(None),
     });
@@ -116,18 +161,31 @@ pub fn test(args: TestArgs) -> Result<()> {
                 }
             };
             let started = Instant::now();
-            for (file, filter) in &selected {
-                let file_started = Instant::now();
-                let mut report = test_files::run_with_env(file, *filter, &env);
-                if let Some(version) = other_envoy {
-                    report.accept_known(|test| known_difference(version, test));
+            for &shell in &shells {
+                if shells.len() > 1 {
+                    step(&format!(
+                        "end-to-end tests against the {} shell",
+                        shell.name()
+                    ));
                 }
-                reports.push(report);
-                println!(
-                    "(e2e/tests/{}.rs took {:.0} s)",
-                    file.name,
-                    file_started.elapsed().as_secs_f64()
-                );
+                let mut env = env.clone();
+                env.push((shell::SHELL_VAR, std::ffi::OsStr::new(shell.name())));
+                for (file, filter) in selected.iter().filter(|(f, _)| runs_in(&f.name, shell)) {
+                    let file_started = Instant::now();
+                    let mut report = test_files::run_with_env(file, *filter, &env);
+                    if shell == Shell::Native {
+                        report.label = format!("{} (native)", report.label);
+                    }
+                    if let Some(version) = other_envoy {
+                        report.accept_known(|test| known_difference(version, test));
+                    }
+                    reports.push(report);
+                    println!(
+                        "(e2e/tests/{}.rs took {:.0} s)",
+                        file.name,
+                        file_started.elapsed().as_secs_f64()
+                    );
+                }
             }
             println!(
                 "\nend-to-end tests took {:.0} s",
@@ -316,8 +374,8 @@ fn doc_tests() -> FileReport {
     )
 }
 
-/// The plugin's builds and the Envoy install the end-to-end tests use.
-fn prepare_end_to_end() -> Result<()> {
+/// The plugin's (and the module's) builds and the Envoy install the end-to-end tests use.
+fn prepare_end_to_end(shells: &[Shell]) -> Result<()> {
     step("building the plugin's test variant, then main.wasm");
     let test_variant = plugin::build_test_variant()?;
     println!("built {}", test_variant.display());
@@ -327,6 +385,17 @@ fn prepare_end_to_end() -> Result<()> {
         wasm.display(),
         std::fs::metadata(&wasm)?.len()
     );
+    if shells.contains(&Shell::Native) {
+        step("building the native module's test variant, then the module");
+        for test_switches in [true, false] {
+            let module = shell::build_module(test_switches)?;
+            println!(
+                "built {} ({} bytes)",
+                module.display(),
+                std::fs::metadata(&module)?.len()
+            );
+        }
+    }
     step("installing Envoy and httpbin into .venv");
     venv::ensure()
 }

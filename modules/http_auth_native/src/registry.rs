@@ -99,11 +99,13 @@ impl Registry {
         })
     }
 
-    /// The token of the gRPC check on this HTTP stream.
-    pub fn grpc_token(&self, http_stream: HttpStream) -> Option<u32> {
+    /// The token of the gRPC check a stream runs on this HTTP stream (Envoy numbers each
+    /// filter's HTTP streams on their own).
+    pub fn grpc_token(&self, stream: u32, http_stream: HttpStream) -> Option<u32> {
         self.calls.iter().find_map(|(token, call)| {
-            matches!(&call.carrier, Carrier::Grpc { stream, .. } if *stream == http_stream)
-                .then_some(*token)
+            (call.stream == stream
+                && matches!(&call.carrier, Carrier::Grpc { stream, .. } if *stream == http_stream))
+            .then_some(*token)
         })
     }
 

@@ -183,16 +183,19 @@ impl Flow {
         self.ask(host, root, &request, Some((body, over, buffered)), true)
     }
 
-    /// The call this request waited for (made by another request with its key) answered with a
-    /// verdict that may not be shared (`no-store`, `private`, a cookie, a deny that is not
-    /// cached): this request asks for itself.
-    pub fn ask_again(&mut self, host: &impl Host, root: &mut Root, token: u32) {
+    /// The call this request waited for (made by another request with its key) will not
+    /// answer it: its verdict may not be shared (`no-store`, `private`, a cookie, a deny that
+    /// is not cached), and this request asks alone; or the host ended it with the stream that
+    /// made it (`together`), and the requests that waited ask again through the cache, where
+    /// the first makes a new call and the others join it.
+    pub fn ask_again(&mut self, host: &impl Host, root: &mut Root, token: u32, together: bool) {
         if self.state != (State::AwaitingAuth { token }) {
             return;
         }
         debug!(
-            "#{} the answer to call {token} is not for sharing: asking alone",
-            self.id
+            "#{} call {token} will not answer this request: asking {}",
+            self.id,
+            if together { "again" } else { "alone" }
         );
         self.state = State::Start;
         let request = match host.request_headers() {
@@ -202,9 +205,13 @@ impl Flow {
                 return;
             }
         };
-        let action = self.ask(host, root, &request, None, false);
-        // Decided at once (a refusal, an overload): the reply is sent; a fail-open resumed.
-        let _ = action;
+        // Decided at once (a cache hit, a fail-open): the request, held since its headers, goes
+        // on. A reply (a refusal, an overload) has been sent.
+        if self.ask(host, root, &request, None, together) == Action::Continue {
+            if let Err(err) = host.resume_request() {
+                debug!("#{} could not resume the request: {err}", self.id);
+            }
+        }
     }
 }
 

@@ -307,7 +307,7 @@ impl Worker {
             if shared || call.stream == Some(stream_id) {
                 flow.on_outcome(host, root, token, &answer.outcome);
             } else {
-                flow.ask_again(host, root, token);
+                flow.ask_again(host, root, token, false);
             }
         }
     }
@@ -342,7 +342,7 @@ impl Worker {
                                 }) = self.streams.get_mut(&waiter)
                                 {
                                     if host.set_effective_context(waiter).is_ok() {
-                                        flow.ask_again(host, root, token);
+                                        flow.ask_again(host, root, token, true);
                                     }
                                 }
                             }

@@ -137,3 +137,30 @@ fn a_routes_settings_reach_its_requests_only() {
         .iter()
         .any(|e| matches!(e, Effect::DispatchGrpc { .. })));
 }
+
+#[test]
+fn the_waiters_of_a_call_cut_off_with_its_stream_share_one_new_call() {
+    let json = r#"{"decision": "status", "cache": {"key": ["authorization"]}}"#;
+    let host = native(&[
+        (":authority", "a"),
+        (":path", "/"),
+        (":method", "GET"),
+        ("authorization", "Bearer t"),
+    ])
+    .answering("200", &[], b"");
+    let mut worker = configured(json, &host);
+    for id in [2, 3, 4, 5] {
+        worker.on_context_create(id, ROOT);
+        worker.on_request_headers(&host, id, true);
+    }
+    assert_eq!(dispatches(&host), 1);
+    worker.on_delete(&host, 2);
+    assert_eq!(dispatches(&host), 2, "one new call for the three waiters");
+    worker.on_call_response(&host, ROOT, host.last_token(), 1, 0);
+    let resumed = host
+        .effects()
+        .iter()
+        .filter(|e| matches!(e, Effect::Resume))
+        .count();
+    assert_eq!(resumed, 3, "each waiter goes on with the new call's answer");
+}

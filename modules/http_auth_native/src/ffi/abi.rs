@@ -668,6 +668,23 @@ extern "C" {
         gauge_id_ptr: *mut usize,
     ) -> envoy_dynamic_module_type_metrics_result;
 
+    /// Defines a histogram on the filter configuration (only during config_new); not in
+    /// 0199da4a, the same shape as define_counter (checked by loading it in 1.40).
+    pub fn envoy_dynamic_module_callback_http_filter_config_define_histogram(
+        filter_config_envoy_ptr: envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+        name: envoy_dynamic_module_type_module_buffer,
+        label_names: *mut envoy_dynamic_module_type_module_buffer,
+        label_names_length: usize,
+        histogram_id_ptr: *mut usize,
+    ) -> envoy_dynamic_module_type_metrics_result;
+    /// Records a histogram sample through the filter configuration; same shape as increment_counter.
+    pub fn envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+        filter_config_envoy_ptr: envoy_dynamic_module_type_http_filter_config_envoy_ptr,
+        id: usize,
+        label_values: *mut envoy_dynamic_module_type_module_buffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> envoy_dynamic_module_type_metrics_result;
     /// Adds `value` to counter `id` from a stream (label count must match the definition).
     pub fn envoy_dynamic_module_callback_http_filter_increment_counter(
         filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr,

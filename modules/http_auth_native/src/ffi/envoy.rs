@@ -521,8 +521,8 @@ impl ConfigHandle {
                         &mut id,
                     )
                 }
-                MetricKind::Gauge | MetricKind::Histogram => {
-                    envoy_dynamic_module_callback_http_filter_config_define_gauge(
+                MetricKind::Histogram => {
+                    envoy_dynamic_module_callback_http_filter_config_define_histogram(
                         self.ptr(),
                         name,
                         ptr::null_mut(),
@@ -530,6 +530,13 @@ impl ConfigHandle {
                         &mut id,
                     )
                 }
+                MetricKind::Gauge => envoy_dynamic_module_callback_http_filter_config_define_gauge(
+                    self.ptr(),
+                    name,
+                    ptr::null_mut(),
+                    0,
+                    &mut id,
+                ),
             }
         };
         (result == envoy_dynamic_module_type_metrics_result_Success).then_some(id)
@@ -572,18 +579,28 @@ pub fn increment_metric(config: ConfigHandle, metric: Metric, delta: i64) -> boo
     result == envoy_dynamic_module_type_metrics_result_Success
 }
 
-/// Sets a gauge (a histogram is kept as a gauge of its last sample: the ABI this module binds
-/// has no histogram calls).
+/// Sets a gauge, or records a histogram's sample.
 pub fn record_metric(config: ConfigHandle, metric: Metric, value: u64) -> bool {
     // SAFETY: as `increment_metric`.
     let result = unsafe {
-        envoy_dynamic_module_callback_http_filter_config_set_gauge(
-            config.ptr(),
-            metric.id,
-            ptr::null_mut(),
-            0,
-            value,
-        )
+        match metric.kind {
+            MetricKind::Histogram => {
+                envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+                    config.ptr(),
+                    metric.id,
+                    ptr::null_mut(),
+                    0,
+                    value,
+                )
+            }
+            _ => envoy_dynamic_module_callback_http_filter_config_set_gauge(
+                config.ptr(),
+                metric.id,
+                ptr::null_mut(),
+                0,
+                value,
+            ),
+        }
     };
     result == envoy_dynamic_module_type_metrics_result_Success
 }

@@ -83,7 +83,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
         }) {
             Ok(config) => Arc::into_raw(Arc::new(config)).cast(),
             Err(err) => {
-                error!("invalid configuration: {err}");
+                error!("{err}");
                 std::ptr::null()
             }
         }
@@ -414,10 +414,11 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     );
 }
 
-/// The gRPC check on this HTTP stream, with what has come back so far.
-fn with_grpc_answer(stream: u64, edit: impl FnOnce(&mut wire::Answer)) {
+/// The gRPC check a filter runs on this HTTP stream, with what has come back so far.
+fn with_grpc_answer(module: FilterModule, stream: u64, edit: impl FnOnce(&mut wire::Answer)) {
+    let id = stream_id(module);
     module::with_registry(|registry| {
-        let Some(token) = registry.grpc_token(HttpStream(stream)) else {
+        let Some(token) = registry.grpc_token(id, HttpStream(stream)) else {
             return;
         };
         if let Some(Carrier::Grpc { answer, .. }) =
@@ -431,7 +432,7 @@ fn with_grpc_answer(stream: u64, edit: impl FnOnce(&mut wire::Answer)) {
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
     _envoy: FilterEnvoy,
-    _module: FilterModule,
+    module: FilterModule,
     stream: u64,
     headers: *mut Header,
     headers_size: usize,
@@ -443,7 +444,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
         || {
             // SAFETY: Envoy lends the headers for this call.
             let headers = unsafe { envoy::copy_headers(headers, headers_size) };
-            with_grpc_answer(stream, |answer| {
+            with_grpc_answer(module, stream, |answer| {
                 answer.headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
             });
         },
@@ -453,7 +454,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
     _envoy: FilterEnvoy,
-    _module: FilterModule,
+    module: FilterModule,
     stream: u64,
     data: *const Buffer,
     data_count: usize,
@@ -463,7 +464,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
         "http_stream_data",
         || (),
         || {
-            with_grpc_answer(stream, |answer| {
+            with_grpc_answer(module, stream, |answer| {
                 // SAFETY: Envoy lends the chunks for this call.
                 unsafe { envoy::for_each_chunk(data, data_count, |chunk| answer.data(chunk)) };
             });
@@ -474,7 +475,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
     _envoy: FilterEnvoy,
-    _module: FilterModule,
+    module: FilterModule,
     stream: u64,
     trailers: *mut Header,
     trailers_size: usize,
@@ -485,7 +486,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
         || {
             // SAFETY: Envoy lends the trailers for this call.
             let trailers = unsafe { envoy::copy_headers(trailers, trailers_size) };
-            with_grpc_answer(stream, |answer| {
+            with_grpc_answer(module, stream, |answer| {
                 answer.headers(trailers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
             });
         },
@@ -498,7 +499,7 @@ fn grpc_ended(envoy: FilterEnvoy, module: FilterModule, stream_handle: u64, rese
         return;
     };
     let Some((token, root, answer)) = module::with_registry(|registry| {
-        let token = registry.grpc_token(HttpStream(stream_handle))?;
+        let token = registry.grpc_token(id, HttpStream(stream_handle))?;
         let call = registry.calls.remove(&token)?;
         match call.carrier {
             Carrier::Grpc { answer, .. } => Some((token, call.root, answer)),
