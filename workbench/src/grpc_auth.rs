@@ -63,7 +63,6 @@ impl GrpcReply {
             status: Some(rpc::Status::default()),
             http_response: Some(HttpResponse::OkResponse(OkHttpResponse::default())),
             dynamic_metadata: Some(Struct { fields }),
-            ..CheckResponse::default()
         })
     }
 
