@@ -87,7 +87,10 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
             "plugin-status",
             "plugin-cached",
             "ext_authz-grpc",
-            "plugin-grpc"
+            "plugin-grpc",
+            "native-fnv",
+            "native-cached",
+            "native-grpc"
         ]
     );
     for setup in summary {
@@ -107,17 +110,26 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
     }
     let plugin = summary.iter().find(|s| s["setup"] == "plugin-fnv").unwrap();
     assert!(plugin["cpu_vs_ext_authz"]["median"].as_f64().unwrap() > 0.0);
-    assert_eq!(report["runs"].as_array().unwrap().len(), 8);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 11);
     // Every request is checked, except by the cache, where one request repeated is a hit.
     let calls = |name: &str| {
         summary.iter().find(|s| s["setup"] == name).unwrap()["auth_calls_per_request"]["median"]
             .as_f64()
             .unwrap()
     };
-    for checked in ["ext_authz", "plugin-fnv", "ext_authz-grpc", "plugin-grpc"] {
+    for checked in [
+        "ext_authz",
+        "plugin-fnv",
+        "ext_authz-grpc",
+        "plugin-grpc",
+        "native-fnv",
+        "native-grpc",
+    ] {
         assert!(calls(checked) > 0.99, "{checked}: {}", calls(checked));
     }
-    assert!(calls("plugin-cached") < 0.01, "{}", calls("plugin-cached"));
+    for cached in ["plugin-cached", "native-cached"] {
+        assert!(calls(cached) < 0.01, "{cached}: {}", calls(cached));
+    }
     assert_eq!(calls("none"), 0.0);
 
     let svg = std::fs::read_to_string(out.path().join("bench-allow.svg")).unwrap();

@@ -88,6 +88,11 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
         None => plugin::build(&paths::default_plugin_dir(), &[])?,
     };
     let noop_wasm = plugin::build(&paths::repo_root().join("plugins").join("noop"), &[])?;
+    let module = if setups.iter().any(|s| s.native_module()) {
+        workbench::shell::build_module(false)?
+    } else {
+        workbench::shell::module_path(false)
+    };
     venv::ensure()?;
     let envoy_version = venv::envoy_binary()
         .and_then(|binary| venv::envoy_version(&binary))
@@ -100,6 +105,7 @@ pub async fn bench(args: BenchArgs) -> Result<()> {
     let wasm = Wasm {
         plugin: &plugin_wasm,
         noop: &noop_wasm,
+        module: &module,
     };
     let paths = match args.path {
         PathArg::Allow => vec![AuthPath::Allow],
@@ -253,6 +259,26 @@ fn print_targets(summaries: &[Summary], plugin_size: u64, workload: Workload, qu
                     verdict(cpu(plugin) <= 1.10)
                 );
             }
+            if let Some(native) = find(Setup::NativeFnv) {
+                println!(
+                    "  uncached (native-fnv) CPU/request ≤ 0.95× ext_authz: {:.2}× — {}",
+                    cpu(native),
+                    verdict(cpu(native) <= 0.95)
+                );
+            }
+            if let Some(native) = find(Setup::NativeCached) {
+                println!(
+                    "  hits (native-cached) CPU/request ≤ 0.60× ext_authz: {:.2}× — {}",
+                    cpu(native),
+                    verdict(cpu(native) <= 0.60)
+                );
+            }
+            if let (Some(native), Some(_)) = (find(Setup::NativeGrpc), find(Setup::ExtAuthzGrpc)) {
+                println!(
+                    "  gRPC (native-grpc) CPU/request vs ext_authz-grpc: {:.2}×",
+                    cpu(native)
+                );
+            }
             if let Some(cached) = find(Setup::PluginCached) {
                 println!(
                     "  hits (plugin-cached) CPU/request ≤ 0.70× ext_authz: {:.2}× — {}",
@@ -270,6 +296,18 @@ fn print_targets(summaries: &[Summary], plugin_size: u64, workload: Workload, qu
             }
         }
         Workload::Zipf(_) => {
+            if let Some(native) = find(Setup::NativeCached) {
+                println!(
+                    "  mixed (native-cached) CPU/request ≤ 0.65× ext_authz: {:.2}× — {}",
+                    cpu(native),
+                    verdict(cpu(native) <= 0.65)
+                );
+                println!(
+                    "  native mixed p99 ≤ 0.8× ext_authz: {:.2}× — {}",
+                    p99(native),
+                    verdict(p99(native) <= 0.8)
+                );
+            }
             if let Some(cached) = find(Setup::PluginCached) {
                 println!(
                     "  mixed (plugin-cached) CPU/request ≤ 0.75× ext_authz: {:.2}× — {}",

@@ -10,6 +10,7 @@ use crate::envoy_config::{
     cluster, connection_limit, h2_protocol_options, http_listener, plugin_filter, route,
     socket_address, EnvoyConfig,
 };
+use crate::shell::native_filter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Setup {
@@ -29,10 +30,16 @@ pub enum Setup {
     ExtAuthzGrpc,
     /// The plugin with `protocol: grpc`, asking the same Check service.
     PluginGrpc,
+    /// The native module with the seed rule.
+    NativeFnv,
+    /// The native module with plugin-cached's configuration.
+    NativeCached,
+    /// The native module with `protocol: grpc`.
+    NativeGrpc,
 }
 
 impl Setup {
-    pub const ALL: [Setup; 8] = [
+    pub const ALL: [Setup; 11] = [
         Setup::None,
         Setup::NoopWasm,
         Setup::ExtAuthz,
@@ -41,6 +48,9 @@ impl Setup {
         Setup::PluginCached,
         Setup::ExtAuthzGrpc,
         Setup::PluginGrpc,
+        Setup::NativeFnv,
+        Setup::NativeCached,
+        Setup::NativeGrpc,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +63,9 @@ impl Setup {
             Setup::PluginCached => "plugin-cached",
             Setup::ExtAuthzGrpc => "ext_authz-grpc",
             Setup::PluginGrpc => "plugin-grpc",
+            Setup::NativeFnv => "native-fnv",
+            Setup::NativeCached => "native-cached",
+            Setup::NativeGrpc => "native-grpc",
         }
     }
 
@@ -69,12 +82,18 @@ impl Setup {
             }
             Setup::ExtAuthzGrpc => "native ext_authz asking a gRPC Check service",
             Setup::PluginGrpc => "the plugin asking the same gRPC Check service",
+            Setup::NativeFnv => "the native dynamic module with plugin-fnv's configuration",
+            Setup::NativeCached => "the native dynamic module with plugin-cached's configuration",
+            Setup::NativeGrpc => "the native dynamic module with plugin-grpc's configuration",
         }
     }
 
     /// Whether the auth service is a gRPC Check service (run outside Envoy).
     pub fn grpc(self) -> bool {
-        matches!(self, Setup::ExtAuthzGrpc | Setup::PluginGrpc)
+        matches!(
+            self,
+            Setup::ExtAuthzGrpc | Setup::PluginGrpc | Setup::NativeGrpc
+        )
     }
 
     /// The native filter this configuration is measured against: ext_authz speaking the same
@@ -96,6 +115,17 @@ impl Setup {
                 | Setup::PluginCached
                 | Setup::ExtAuthzGrpc
                 | Setup::PluginGrpc
+                | Setup::NativeFnv
+                | Setup::NativeCached
+                | Setup::NativeGrpc
+        )
+    }
+
+    /// Whether this configuration runs the native module.
+    pub fn native_module(self) -> bool {
+        matches!(
+            self,
+            Setup::NativeFnv | Setup::NativeCached | Setup::NativeGrpc
         )
     }
 }
@@ -118,9 +148,11 @@ impl AuthPath {
     }
 }
 
+/// The filters' builds: the plugin, the no-op wasm filter, and the native module.
 pub struct Wasm<'a> {
     pub plugin: &'a Path,
     pub noop: &'a Path,
+    pub module: &'a Path,
 }
 
 const AUTH_TIMEOUT_MS: u64 = 5000;
@@ -137,35 +169,31 @@ pub fn bootstrap(
         AuthPath::Allow => (200, "a"),
         AuthPath::Deny => (403, "b"),
     };
+    let fnv = json!({"decision": "fnv_parity", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS})
+        .to_string();
+    let cached = json!({"decision": "status", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS, "allowed_headers": [],
+            "cache": {"key": ["authorization", ":path"], "ttl_ms": 10_000}})
+    .to_string();
+    let grpc =
+        json!({"protocol": "grpc", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS}).to_string();
+    let plugin =
+        |configuration: &str| plugin_filter("http_auth_random", wasm.plugin, configuration);
+    let module = |configuration: &str| native_filter(wasm.module, configuration);
     let filters = match setup {
         Setup::None => vec![],
         Setup::NoopWasm => vec![plugin_filter("noop", wasm.noop, "")],
         Setup::ExtAuthz => vec![ext_authz()],
-        Setup::PluginFnv => vec![plugin_filter(
-            "http_auth_random",
-            wasm.plugin,
-            &json!({"decision": "fnv_parity", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS}).to_string(),
-        )],
-        Setup::PluginStatus => vec![plugin_filter(
-            "http_auth_random",
-            wasm.plugin,
+        Setup::PluginFnv => vec![plugin(&fnv)],
+        Setup::PluginStatus => vec![plugin(
             &json!({"decision": "status", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS, "allowed_headers": []})
                 .to_string(),
         )],
-        Setup::PluginCached => vec![plugin_filter(
-            "http_auth_random",
-            wasm.plugin,
-            &json!({"decision": "status", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS, "allowed_headers": [],
-                    "cache": {"key": ["authorization", ":path"], "ttl_ms": 10_000}})
-                .to_string(),
-        )],
+        Setup::PluginCached => vec![plugin(&cached)],
         Setup::ExtAuthzGrpc => vec![ext_authz_grpc()],
-        Setup::PluginGrpc => vec![plugin_filter(
-            "http_auth_random",
-            wasm.plugin,
-            &json!({"protocol": "grpc", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS})
-                .to_string(),
-        )],
+        Setup::PluginGrpc => vec![plugin(&grpc)],
+        Setup::NativeFnv => vec![module(&fnv)],
+        Setup::NativeCached => vec![module(&cached)],
+        Setup::NativeGrpc => vec![module(&grpc)],
     };
     let mut main = http_listener("main", filters, vec![route("/", "target")]);
     main["address"] = socket_address("127.0.0.1", 0);
