@@ -368,7 +368,7 @@ impl Host for NativeHost<'_> {
             .config
             .metric(id)
             .ok_or_else(|| HostError::new("increment metric", Failure::NotFound))?;
-        envoy::increment_metric(self.config.envoy, metric, delta)
+        envoy::increment_metric(self.config.envoy, metric.kind, metric.id, delta)
             .then_some(())
             .ok_or_else(|| failed("increment metric"))
     }
@@ -378,7 +378,7 @@ impl Host for NativeHost<'_> {
             .config
             .metric(id)
             .ok_or_else(|| HostError::new("record metric", Failure::NotFound))?;
-        envoy::record_metric(self.config.envoy, metric, value)
+        envoy::record_metric(self.config.envoy, metric.kind, metric.id, value)
             .then_some(())
             .ok_or_else(|| failed("record metric"))
     }

@@ -6,7 +6,6 @@ use std::ptr;
 use authz_core::host::{Failure, Headers, MetricKind};
 
 use super::abi::*;
-use crate::config::Metric;
 
 /// A stream's filter, as Envoy knows it: valid from `http_filter_new` to `http_filter_destroy`,
 /// and used only on the stream's worker thread in between.
@@ -544,16 +543,16 @@ impl ConfigHandle {
 }
 
 /// Adds `delta` to a counter or gauge.
-pub fn increment_metric(config: ConfigHandle, metric: Metric, delta: i64) -> bool {
+pub fn increment_metric(config: ConfigHandle, kind: MetricKind, id: usize, delta: i64) -> bool {
     let amount = delta.unsigned_abs();
     // SAFETY: the configuration outlives its filters, whose callbacks are the only callers;
     // Envoy's stats are thread-safe; no labels.
     let result = unsafe {
-        match (metric.kind, delta < 0) {
+        match (kind, delta < 0) {
             (MetricKind::Counter, false) => {
                 envoy_dynamic_module_callback_http_filter_config_increment_counter(
                     config.ptr(),
-                    metric.id,
+                    id,
                     ptr::null_mut(),
                     0,
                     amount,
@@ -562,14 +561,14 @@ pub fn increment_metric(config: ConfigHandle, metric: Metric, delta: i64) -> boo
             (MetricKind::Counter, true) => return false,
             (_, false) => envoy_dynamic_module_callback_http_filter_config_increment_gauge(
                 config.ptr(),
-                metric.id,
+                id,
                 ptr::null_mut(),
                 0,
                 amount,
             ),
             (_, true) => envoy_dynamic_module_callback_http_filter_config_decrement_gauge(
                 config.ptr(),
-                metric.id,
+                id,
                 ptr::null_mut(),
                 0,
                 amount,
@@ -580,14 +579,14 @@ pub fn increment_metric(config: ConfigHandle, metric: Metric, delta: i64) -> boo
 }
 
 /// Sets a gauge, or records a histogram's sample.
-pub fn record_metric(config: ConfigHandle, metric: Metric, value: u64) -> bool {
+pub fn record_metric(config: ConfigHandle, kind: MetricKind, id: usize, value: u64) -> bool {
     // SAFETY: as `increment_metric`.
     let result = unsafe {
-        match metric.kind {
+        match kind {
             MetricKind::Histogram => {
                 envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
                     config.ptr(),
-                    metric.id,
+                    id,
                     ptr::null_mut(),
                     0,
                     value,
@@ -595,7 +594,7 @@ pub fn record_metric(config: ConfigHandle, metric: Metric, value: u64) -> bool {
             }
             _ => envoy_dynamic_module_callback_http_filter_config_set_gauge(
                 config.ptr(),
-                metric.id,
+                id,
                 ptr::null_mut(),
                 0,
                 value,
