@@ -13,7 +13,7 @@ use workbench::tools::{self, Tool};
 use workbench::{libfuzzer, paths, process};
 
 /// The cargo-fuzz targets (fuzz/fuzz_targets), each with what it feeds the plugin.
-pub const TARGETS: [(&str, &str); 4] = [
+pub const TARGETS: [(&str, &str); 5] = [
     (
         "config_parse",
         "any bytes as the plugin configuration (the JSON parser)",
@@ -31,12 +31,18 @@ pub const TARGETS: [(&str, &str); 4] = [
         "check_response",
         "any bytes as a gRPC CheckResponse, and an allow's query edits applied to a path",
     ),
+    (
+        "native_input",
+        "what the native module decodes from Envoy: any headers, data and trailers of a gRPC \
+         check's HTTP/2 stream read into a message and a verdict, and any per-route settings \
+         parsed and applied to the filter's configuration",
+    ),
 ];
 
 #[derive(Args)]
 pub struct FuzzArgs {
     /// Seconds for EACH target: the targets run one after another, so the whole run takes
-    /// about 4 × SECONDS after the build.
+    /// about 5 × SECONDS after the build.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     seconds: u64,
 }

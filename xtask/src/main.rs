@@ -44,13 +44,17 @@ enum Command {
     Test(test::TestArgs),
     /// Mixed requests (allow, deny, error, reset) through one Envoy; prints RSS as it goes.
     Soak(soak::SoakArgs),
-    /// Fuzz the plugin's inputs: config_parse, auth_answer, cache_control, check_response.
+    /// Fuzz the filter's inputs: config_parse, auth_answer, cache_control, check_response,
+    /// native_input.
     ///
     /// Each cargo-fuzz (libFuzzer) target runs for --seconds, one after another: config_parse
     /// gives any bytes as the plugin configuration; auth_answer any HTTP auth answer (status
     /// and body, under both rules) and any request headers to the auth-call builder;
     /// cache_control any Cache-Control on an answer; check_response any bytes as a gRPC
-    /// CheckResponse, and an allow's query edits applied to a path.
+    /// CheckResponse, and an allow's query edits applied to a path; native_input what the
+    /// native module decodes from Envoy: any headers, data and trailers of a gRPC check's
+    /// HTTP/2 stream, read into a message and a verdict, and any per-route settings, parsed and
+    /// applied to the filter's configuration.
     Fuzz(fuzz::FuzzArgs),
     /// Benchmark the plugin against no filter, a no-op wasm filter and native ext_authz.
     Bench(bench::BenchArgs),
@@ -141,5 +145,14 @@ mod tests {
             .render_long_help()
             .to_string();
         assert!(fuzz_help.contains("EACH target"), "{fuzz_help}");
+        let described = fuzz_help
+            .split_once("one after another")
+            .map(|(_, rest)| rest);
+        for (target, _) in fuzz::TARGETS {
+            assert!(
+                described.is_some_and(|text| text.contains(target)),
+                "the fuzz help says nothing of what {target} feeds:\n{fuzz_help}"
+            );
+        }
     }
 }
