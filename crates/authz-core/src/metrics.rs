@@ -27,10 +27,14 @@ pub enum Counter {
     Coalesced,
     /// An answer that should have been cached was not (the slot changed, or the host refused).
     CacheStoreFailed,
+    /// Shadow mode: a deny (or a refusal) that was not enforced.
+    ShadowDenied,
+    /// Shadow mode: an error or an overload that was not enforced.
+    ShadowError,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 12] = [
+    pub const ALL: [Counter; 14] = [
         Counter::Ok,
         Counter::Denied,
         Counter::Error,
@@ -43,6 +47,8 @@ impl Counter {
         Counter::CacheStaleServed,
         Counter::Coalesced,
         Counter::CacheStoreFailed,
+        Counter::ShadowDenied,
+        Counter::ShadowError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +65,8 @@ impl Counter {
             Counter::CacheStaleServed => "cache_stale_served",
             Counter::Coalesced => "coalesced",
             Counter::CacheStoreFailed => "cache_store_failed",
+            Counter::ShadowDenied => "shadow_denied",
+            Counter::ShadowError => "shadow_error",
         }
     }
 

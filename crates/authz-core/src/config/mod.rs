@@ -89,6 +89,7 @@ pub const FIELDS: &[&str] = &[
     "protocol",
     "context_extensions",
     "dynamic_metadata_from_headers",
+    "shadow",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -140,6 +141,9 @@ impl Rule {
 pub struct Config {
     /// No check at all (a route's `disabled`): requests pass, forged headers removed.
     pub disabled: bool,
+    /// Check, count and record, but never enforce: a deny, an error or an overload lets the
+    /// request through unchanged.
+    pub shadow: bool,
     pub rule: Rule,
     pub auth_request: AuthRequest,
     pub failure: FailurePolicy,
@@ -223,6 +227,7 @@ impl Config {
         }
         Ok(Config {
             disabled: false,
+            shadow: root.bool("shadow")?.unwrap_or(false),
             rule,
             auth_request,
             failure,

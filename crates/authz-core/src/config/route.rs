@@ -12,7 +12,7 @@ use super::Config;
 use crate::digest::{fingerprint, Digest};
 
 /// The fields of a route's settings; anything else is refused by name.
-pub const ROUTE_FIELDS: &[&str] = &["disabled", "check_settings"];
+pub const ROUTE_FIELDS: &[&str] = &["disabled", "check_settings", "shadow"];
 const CHECK_SETTINGS: &[&str] = &[
     "context_extensions",
     "disable_request_body_buffering",
@@ -23,6 +23,8 @@ const CHECK_SETTINGS: &[&str] = &[
 pub struct RouteOverrides {
     /// No check on this route (`ExtAuthzPerRoute.disabled`).
     pub disabled: bool,
+    /// Shadow mode on (or off) for this route, over the filter's.
+    pub shadow: Option<bool>,
     /// Merged over the filter's, key by key (`check_settings.context_extensions`).
     pub context_extensions: BTreeMap<String, String>,
     /// `Some(None)`: no body with the check on this route; `Some(Some(rule))`: this rule.
@@ -43,6 +45,9 @@ impl RouteOverrides {
     pub fn apply(&self, base: &Config) -> Config {
         let mut config = base.clone();
         config.disabled = self.disabled;
+        if let Some(shadow) = self.shadow {
+            config.shadow = shadow;
+        }
         for (key, value) in &self.context_extensions {
             config.context_extensions.insert(key.clone(), value.clone());
         }
@@ -67,6 +72,7 @@ fn from_json(value: &Json, fingerprint: Digest) -> Checked<RouteOverrides> {
     let disabled = root.bool("disabled")?.unwrap_or(false);
     let mut overrides = RouteOverrides {
         disabled,
+        shadow: root.bool("shadow")?,
         context_extensions: BTreeMap::new(),
         request_body: None,
         fingerprint,

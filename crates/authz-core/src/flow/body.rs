@@ -19,6 +19,7 @@ impl Flow {
         buffered: usize,
         end_of_stream: bool,
     ) -> BodyAction {
+        self.phase = super::Phase::Request;
         let Some(rule) = self.config.request_body.clone() else {
             return self.hold_body();
         };
@@ -46,7 +47,7 @@ impl Flow {
     /// Envoy's buffer waits for the verdict rather than getting a 413.
     pub(super) fn hold_body(&self) -> BodyAction {
         match self.state {
-            State::Start | State::Exempt | State::Allowed | State::FailedOpen => {
+            State::Start | State::Exempt | State::Allowed | State::FailedOpen | State::Shadowed => {
                 BodyAction::Continue
             }
             State::AwaitingBody => BodyAction::Buffer,
@@ -63,6 +64,7 @@ impl Flow {
     /// the wasm filter's config; without it every request with a body would wait for Envoy's
     /// stream timeouts, so it fails closed, saying why.
     pub fn on_first_body_deadline(&mut self, host: &impl Host, root: &mut Root) {
+        self.phase = super::Phase::Answer;
         if self.state != State::AwaitingBody || self.body_seen {
             return;
         }
@@ -74,6 +76,6 @@ impl Flow {
         root.count(Counter::Error);
         self.state = State::FailedClosed;
         let status = self.config.failure.status_on_error;
-        self.reply(host, status, &[], b"");
+        self.end(host, root, status, &[], b"");
     }
 }

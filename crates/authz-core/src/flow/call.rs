@@ -169,7 +169,7 @@ impl Flow {
             root.count(Counter::Denied);
             self.state = State::Denied;
             // Envoy's own words for it, as ext_authz's buffer filter answers.
-            return self.reply(host, 413, &[], b"Payload Too Large");
+            return self.end(host, root, 413, &[], b"Payload Too Large");
         }
         let request = match host.request_headers() {
             Ok(headers) => headers,
@@ -198,6 +198,8 @@ impl Flow {
             if together { "again" } else { "alone" }
         );
         self.state = State::Start;
+        // Outside the request's callbacks: whatever ends it resumes it or replies.
+        self.phase = super::Phase::Answer;
         let request = match host.request_headers() {
             Ok(headers) => headers,
             Err(err) => {

@@ -23,7 +23,7 @@ impl Flow {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        self.reply(host, denied.status, &headers, &denied.body)
+        self.end(host, root, denied.status, &headers, &denied.body)
     }
 
     pub(super) fn refuse_bad_request(
@@ -36,7 +36,7 @@ impl Flow {
         warn!("#{} {bad}: refusing it with {status}", self.id);
         root.count(Counter::Denied);
         self.state = State::Denied;
-        self.reply(host, status, &[], b"")
+        self.end(host, root, status, &[], b"")
     }
 
     /// Envoy refused to send the check (an unknown cluster, a call it cannot send): 503,
@@ -57,7 +57,7 @@ impl Flow {
         }
         root.count(Counter::Error);
         self.state = State::FailedClosed;
-        self.reply(host, 503, &[], UNAVAILABLE_BODY)
+        self.end(host, root, 503, &[], UNAVAILABLE_BODY)
     }
 
     /// The auth path or the worker is saturated: 503, whatever the failure policy says, because a
@@ -68,7 +68,7 @@ impl Flow {
         }
         root.count(Counter::Overloaded);
         self.state = State::Overloaded;
-        self.reply(host, 503, &[], OVERLOADED_BODY)
+        self.end(host, root, 503, &[], OVERLOADED_BODY)
     }
 
     /// A host call on the client's own request failed: fail closed, never open.
@@ -88,7 +88,7 @@ impl Flow {
             self.id
         );
         self.state = State::FailedClosed;
-        self.reply(host, status, &[], b"")
+        self.end(host, root, status, &[], b"")
     }
 
     /// A failure of the auth service on this request, while it is up: closed with
@@ -107,7 +107,7 @@ impl Flow {
             self.id
         );
         self.state = State::FailedClosed;
-        self.reply(host, status, &[], b"")
+        self.end(host, root, status, &[], b"")
     }
 
     /// The failure policy: an outage of the auth service ends here, and nothing else does.
@@ -120,7 +120,8 @@ impl Flow {
     ) -> Action {
         root.count(Counter::Error);
         let failure = &self.config.failure;
-        if failure.allow {
+        // In shadow mode an outage is not enforced either way: no failure marker.
+        if failure.allow && !self.config.shadow {
             warn!(
                 "#{} {err}; failure_mode_allow lets the request through",
                 self.id
@@ -142,17 +143,35 @@ impl Flow {
                 self.id, failure.status_on_error
             );
             self.state = State::FailedClosed;
-            self.reply(host, failure.status_on_error, &[], b"")
+            let status = failure.status_on_error;
+            self.end(host, root, status, &[], b"")
         }
     }
 
-    pub(super) fn reply(
-        &self,
+    /// Ends the request with this reply; in shadow mode, counts what would have happened and
+    /// lets the request through unchanged instead.
+    pub(super) fn end(
+        &mut self,
         host: &impl Host,
+        root: &mut Root,
         status: u16,
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Action {
+        if self.config.shadow {
+            let counter = match self.state {
+                State::Denied => Counter::ShadowDenied,
+                _ => Counter::ShadowError,
+            };
+            log::info!(
+                "#{} shadow: would have answered {status} ({}); letting it through",
+                self.id,
+                counter.name()
+            );
+            root.count(counter);
+            self.state = State::Shadowed;
+            return self.proceed(host, self.phase);
+        }
         if let Err(err) = host.send_response(status, headers, body) {
             warn!("#{} could not send the {status} reply: {err}", self.id);
         }

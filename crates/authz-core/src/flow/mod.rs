@@ -50,6 +50,8 @@ pub enum State {
     FailedOpen,
     /// Refused with 503: the auth path or the worker's memory was saturated.
     Overloaded,
+    /// Shadow mode: a deny, an error or an overload was counted and not enforced.
+    Shadowed,
     /// The stream ended before a decision; nothing more happens for it.
     Ended,
 }
@@ -84,6 +86,8 @@ pub struct Flow {
     left_call: Option<u32>,
     /// Whether any of the body reached the plugin (`with_request_body`).
     body_seen: bool,
+    /// Which callback is running, so that an ending knows how the request goes on.
+    phase: Phase,
 }
 
 impl Flow {
@@ -98,6 +102,7 @@ impl Flow {
             stale: None,
             left_call: None,
             body_seen: false,
+            phase: Phase::Request,
         }
     }
 
@@ -116,6 +121,7 @@ impl Flow {
         root: &mut Root,
         end_of_stream: bool,
     ) -> Action {
+        self.phase = Phase::Request;
         if self.state != State::Start {
             return self.hold_while_undecided();
         }
@@ -174,10 +180,15 @@ impl Flow {
     /// while the request is going, or may go, upstream. If they cannot be, the request is
     /// refused, even after it was let through: a local reply then resets the upstream request.
     pub fn on_request_trailers(&mut self, host: &impl Host, root: &mut Root) -> Action {
+        self.phase = Phase::Request;
         let going_upstream = |state: &State| {
             matches!(
                 state,
-                State::AwaitingAuth { .. } | State::Allowed | State::Exempt | State::FailedOpen
+                State::AwaitingAuth { .. }
+                    | State::Allowed
+                    | State::Exempt
+                    | State::FailedOpen
+                    | State::Shadowed
             )
         };
         if self.state == State::AwaitingBody {
@@ -213,6 +224,7 @@ impl Flow {
 
     /// The answer to the call this stream waits for, read once for all its waiters.
     pub fn on_outcome(&mut self, host: &impl Host, root: &mut Root, token: u32, outcome: &Outcome) {
+        self.phase = Phase::Answer;
         match self.state {
             State::AwaitingAuth { token: expected } if expected == token => {}
             _ => {
@@ -228,6 +240,7 @@ impl Flow {
 
     /// No answer came by the call's deadline (Envoy should have answered 504 by then).
     pub fn on_call_expired(&mut self, host: &impl Host, root: &mut Root) {
+        self.phase = Phase::Answer;
         if matches!(self.state, State::AwaitingAuth { .. }) {
             self.apply(
                 host,
@@ -307,7 +320,9 @@ impl Flow {
     /// Anything not let through stays held: undecided, denied, failed closed, or gone.
     fn hold_while_undecided(&self) -> Action {
         match self.state {
-            State::Start | State::Exempt | State::Allowed | State::FailedOpen => Action::Continue,
+            State::Start | State::Exempt | State::Allowed | State::FailedOpen | State::Shadowed => {
+                Action::Continue
+            }
             State::AwaitingAuth { .. }
             | State::AwaitingBody
             | State::Denied

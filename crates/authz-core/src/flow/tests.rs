@@ -1215,3 +1215,62 @@ fn the_auth_service_can_remove_request_headers_on_allow_but_not_pseudo_headers()
         ]
     );
 }
+
+fn replies(host: &MockHost) -> usize {
+    host.effects()
+        .iter()
+        .filter(|e| matches!(e, Effect::Reply { .. }))
+        .count()
+}
+
+#[test]
+fn in_shadow_a_deny_is_counted_and_the_request_goes_on_unchanged() {
+    let host = MockHost::with_request(REQUEST).answering("403", &[("x-user-id", "42")], b"no");
+    let flow = run(r#"{"decision": "status", "shadow": true}"#, &host);
+    assert_eq!(replies(&host), 0, "nothing enforced");
+    assert_eq!(last(&host), Effect::Resume);
+    assert_eq!(*flow.state(), State::Shadowed);
+    assert_eq!(flow.count(Counter::ShadowDenied), 1);
+    assert!(!host.effects().iter().any(|e| matches!(
+        e,
+        Effect::SetRequestHeader(..) | Effect::AddRequestHeader(..)
+    )));
+}
+
+#[test]
+fn in_shadow_an_outage_passes_without_the_failure_marker_even_failing_open() {
+    for allow in [false, true] {
+        let host = MockHost::with_request(REQUEST).answering("503", &[], b"");
+        let json = format!(
+            r#"{{"decision": "status", "shadow": true, "failure_mode_allow": {allow},
+                "failure_mode_allow_header_add": true}}"#
+        );
+        let flow = run(&json, &host);
+        assert_eq!(replies(&host), 0);
+        assert_eq!(last(&host), Effect::Resume);
+        assert_eq!(flow.count(Counter::ShadowError), 1);
+        assert_eq!(flow.count(Counter::FailureModeAllowed), 0);
+        assert!(!host
+            .effects()
+            .iter()
+            .any(|e| matches!(e, Effect::SetRequestHeader(name, _) if name == FAILURE_MODE_ALLOWED_HEADER)));
+    }
+}
+
+#[test]
+fn in_shadow_a_request_refused_in_its_own_callback_continues_there() {
+    // Refused before any call (over the call's header limits): decided in the headers callback.
+    let mut request: Vec<(&str, &str)> = REQUEST.to_vec();
+    let long = "x".repeat(70_000);
+    request.push(("x-big", &long));
+    let host = MockHost::with_request(&request);
+    let mut t =
+        T::new(r#"{"decision": "status", "shadow": true, "max_check_header_bytes": 65536}"#);
+    assert_eq!(t.headers(&host), Action::Continue);
+    assert_eq!(replies(&host), 0);
+    assert!(
+        !host.effects().contains(&Effect::Resume),
+        "continued, not resumed"
+    );
+    assert_eq!(t.count(Counter::ShadowDenied), 1);
+}
