@@ -8,6 +8,7 @@ use std::process::Command;
 use authz_core::config::Config;
 use serde_json::Value;
 use workbench::envoy_config::EnvoyConfig;
+use workbench::shell::{module_path, MODULE_NAME};
 use workbench::{oci, paths, plugin};
 
 fn yaml(path: &Path) -> Value {
@@ -108,42 +109,153 @@ fn the_compose_file_serves_a_plugin_folder_with_the_shared_envoy_config() {
     assert!(relay.contains(&"tcp:httpbin.org:80"), "{relay:?}");
 }
 
-#[test]
-fn the_builder_image_runs_the_same_build_script_as_cargo_xtask() {
+/// The builder's Dockerfile, without comments, as its stages: each starts with its FROM line.
+fn builder_stages() -> Vec<Vec<String>> {
     let dockerfile =
         std::fs::read_to_string(paths::repo_root().join("docker/builder.Dockerfile")).unwrap();
-    let lines: Vec<&str> = dockerfile
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect();
-    let from = lines
+    let mut stages: Vec<Vec<String>> = Vec::new();
+    for line in dockerfile.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with("FROM ") {
+            stages.push(Vec::new());
+        }
+        stages
+            .last_mut()
+            .expect("the Dockerfile starts with FROM")
+            .push(line.to_owned());
+    }
+    stages
+}
+
+/// The stage named `name` (`FROM ... AS name`) with the stages it is built from, first to last.
+fn builder_stage(stages: &[Vec<String>], name: &str) -> Vec<String> {
+    let stage = stages
         .iter()
-        .find(|l| l.starts_with("FROM "))
-        .expect("a FROM line");
+        .find(|s| s[0].ends_with(&format!(" AS {name}")))
+        .unwrap_or_else(|| panic!("no stage {name} in docker/builder.Dockerfile"));
+    let parent = stage[0]
+        .strip_prefix("FROM ")
+        .and_then(|f| f.split_whitespace().next())
+        .unwrap();
+    let mut lines = if stages
+        .iter()
+        .any(|s| s[0].ends_with(&format!(" AS {parent}")))
+    {
+        builder_stage(stages, parent)
+    } else {
+        Vec::new()
+    };
+    lines.extend(stage.iter().cloned());
+    lines
+}
+
+#[test]
+fn the_builder_image_runs_the_same_build_script_as_cargo_xtask() {
+    let stages = builder_stages();
+    let from = &stages[0][0];
     assert!(
         from.starts_with("FROM rust:"),
         "an official Rust image: {from}"
     );
-    assert!(dockerfile.contains("rustup target add wasm32-wasip1"));
+    // The last stage is what `docker build` without --target gives: the wasm builder.
     assert!(
-        dockerfile.contains("apt-get install -y -qq --no-install-recommends binaryen"),
+        stages.last().unwrap()[0].ends_with(" AS wasm"),
+        "the wasm builder is the default (last) stage"
+    );
+    let wasm = builder_stage(&stages, "wasm");
+    let has = |line: &str| wasm.iter().any(|l| l == line);
+    let text = wasm.join("\n");
+    assert!(text.contains("rustup target add wasm32-wasip1"));
+    assert!(
+        text.contains("apt-get install -y -qq --no-install-recommends binaryen"),
         "wasm-opt, as the script needs"
     );
-    assert!(lines.contains(&"COPY scripts/build-plugin.sh /usr/local/bin/build-plugin.sh"));
+    assert!(has(
+        "COPY scripts/build-plugin.sh /usr/local/bin/build-plugin.sh"
+    ));
     assert!(
-        lines.contains(&r#"ENTRYPOINT ["bash", "/usr/local/bin/build-plugin.sh"]"#),
+        has(r#"ENTRYPOINT ["bash", "/usr/local/bin/build-plugin.sh"]"#),
         "the builder runs the shared script"
     );
+    assert!(has("WORKDIR /workspace"), "on the mounted workspace");
     assert!(
-        lines.contains(&"WORKDIR /workspace"),
-        "on the mounted workspace"
+        has("ENV CARGO_TARGET_DIR=/cargo-target"),
+        "build outputs out of the mount"
     );
     assert!(
-        lines.contains(&r#"CMD ["plugins/http_auth_random"]"#),
+        has(r#"CMD ["plugins/http_auth_random"]"#),
         "the plugin folder by default"
     );
     // And cargo xtask builds through that same script.
     assert!(paths::build_script().ends_with("scripts/build-plugin.sh"));
+}
+
+#[test]
+fn the_builders_native_target_builds_the_module_as_cargo_xtask_does() {
+    let stages = builder_stages();
+    let native = builder_stage(&stages, "native");
+    let has = |line: &str| native.iter().any(|l| l == line);
+    assert!(native[0].starts_with("FROM rust:"), "{native:?}");
+    assert!(has(
+        "COPY scripts/build-native.sh /usr/local/bin/build-native.sh"
+    ));
+    assert!(has(
+        r#"ENTRYPOINT ["bash", "/usr/local/bin/build-native.sh"]"#
+    ));
+    assert!(has("WORKDIR /workspace"), "on the mounted workspace");
+    assert!(has("ENV CARGO_TARGET_DIR=/cargo-target"));
+    // The script builds what `cargo xtask build --shell native` builds, and puts it where xtask
+    // does (and where the docs say).
+    let script =
+        std::fs::read_to_string(paths::repo_root().join("scripts/build-native.sh")).unwrap();
+    assert!(script.contains(r#"cargo build --profile native -p "$package""#));
+    assert!(script.contains(&format!("package={MODULE_NAME}\n")));
+    let default_out = module_path(false);
+    let default_out = default_out
+        .strip_prefix(paths::repo_root())
+        .unwrap()
+        .to_string_lossy()
+        .replace(MODULE_NAME, "$package");
+    assert!(
+        script.contains(&format!("out=${{MODULE_OUT:-{default_out}}}")),
+        "the script's default output is xtask's {default_out}"
+    );
+}
+
+/// What the native builder does inside its container, done here: the workspace's sources
+/// copied alone, the module built by the script from the copy's root, landing where xtask puts
+/// it, a shared library with the module's entry points.
+#[test]
+fn the_native_module_builds_as_the_builder_sees_it() {
+    let target = paths::repo_root().join("target").join("standalone-builds");
+    let copy = tempfile::tempdir().unwrap();
+    copy_crate(&paths::repo_root(), copy.path());
+    let status = Command::new("bash")
+        .arg(copy.path().join("scripts/build-native.sh"))
+        .current_dir(copy.path())
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("MODULE_OUT")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the module does not build on its own");
+    let built = copy
+        .path()
+        .join(module_path(false).strip_prefix(paths::repo_root()).unwrap());
+    let library = std::fs::read(&built).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+    assert_eq!(&library[..4], b"\x7fELF", "a shared library");
+    for symbol in [
+        "envoy_dynamic_module_on_program_init",
+        "envoy_dynamic_module_on_http_filter_config_new",
+    ] {
+        assert!(
+            library
+                .windows(symbol.len())
+                .any(|w| w == symbol.as_bytes()),
+            "{symbol} is not in the built module"
+        );
+    }
 }
 
 /// What the builder does inside its container, done here: the workspace's sources copied alone
