@@ -225,3 +225,19 @@ async fn bad_route_settings_are_refused_by_envoy_naming_the_field() {
     };
     assert!(err.contains("disabled"), "the field is not named:\n{err}");
 }
+
+#[tokio::test]
+async fn a_route_in_shadow_lets_denies_through_and_the_others_enforce_them() {
+    native_only();
+    let stack = Stack::builder(&config(json!({"decision": "status"})))
+        .auth(|_| Reply::status(403, "no"))
+        .await
+        .configure(route("/try", Some(json!({"shadow": true})), json!([])))
+        .start()
+        .await;
+    assert!(stack.get("/try/new-policy").await.reached_upstream());
+    assert_eq!(stack.get("/enforced").await.status, 403);
+    assert_eq!(stack.auth_seen().len(), 2, "both were checked");
+    assert_eq!(stack.plugin_stat("shadow_denied").await, 1);
+    assert_eq!(stack.plugin_stat("denied").await, 2);
+}
