@@ -139,7 +139,7 @@ pub fn route_settings(module: &Path, settings: &str) -> Value {
     json!({ NATIVE_FILTER: {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilterPerRoute",
         "dynamic_module_config": module_config(module),
-        "per_route_config_name": MODULE_NAME,
+        "filter_name": MODULE_NAME,
         "filter_config": {
             "@type": "type.googleapis.com/google.protobuf.StringValue",
             "value": settings
