@@ -241,3 +241,68 @@ async fn a_route_in_shadow_lets_denies_through_and_the_others_enforce_them() {
     assert_eq!(stack.plugin_stat("shadow_denied").await, 1);
     assert_eq!(stack.plugin_stat("denied").await, 2);
 }
+
+/// A gRPC answer frame (uncompressed, length-prefixed) around `message`.
+fn grpc_frame(message: &[u8]) -> Vec<u8> {
+    let mut framed = vec![0];
+    framed.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    framed.extend_from_slice(message);
+    framed
+}
+
+#[tokio::test]
+async fn a_grpc_check_answered_with_http_500_fails_closed_even_with_grpc_status_0() {
+    // Envoy's own gRPC client (ext_authz, the wasm shell) fails a call whose :status is not 200,
+    // whatever grpc-status the trailers carry. The module read the message and allowed.
+    native_only();
+    let plugin = config(json!({"protocol": "grpc", "timeout_ms": 500}));
+    let stack = Stack::builder(&plugin)
+        .auth(|_: &e2e::SeenRequest| {
+            // An empty CheckResponse is an OK: an allow, if the 500 were ignored.
+            Reply::status(500, grpc_frame(&[]))
+                .header("content-type", "application/grpc")
+                .trailer("grpc-status", "0")
+        })
+        .await
+        .h2_auth()
+        .start()
+        .await;
+    let seen = stack.get("/page").await;
+    assert!(
+        !seen.reached_upstream(),
+        "a 500 from the check service let the request through"
+    );
+    assert_eq!(seen.status, 403);
+}
+
+#[tokio::test]
+async fn a_panic_answers_a_grpc_client_with_a_failed_grpc_status() {
+    // fail_closed() called Envoy's send_response directly: Envoy 1.40 turns a module's local
+    // reply to a gRPC client into `200` + `grpc-status: 0`, i.e. success.
+    native_only();
+    let plugin = config(json!({
+        "decision": "status",
+        "test_switches": {"trap_on_path": "/trap"},
+    }));
+    let stack = Stack::builder(&plugin)
+        .auth(|_| Reply::ok(""))
+        .await
+        .wasm(workbench::paths::test_plugin_wasm())
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let seen = stack
+        .send(
+            client
+                .post(format!("{}/trap", stack.base))
+                .header("content-type", "application/grpc")
+                .body(Vec::<u8>::new()),
+        )
+        .await;
+    assert!(!seen.reached_upstream());
+    let status = seen.header("grpc-status");
+    assert!(
+        status.is_some() && status != Some("0"),
+        "a gRPC client was told the trapped request succeeded: grpc-status {status:?}"
+    );
+}

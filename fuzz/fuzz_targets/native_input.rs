@@ -26,8 +26,10 @@ struct Input {
 
 #[derive(Debug, Arbitrary)]
 enum Event {
-    /// Headers or trailers: both go through `Answer::headers`.
-    Headers(Vec<(Name, Vec<u8>)>),
+    /// Headers (ending the stream or not).
+    Headers(Vec<(Name, Vec<u8>)>, bool),
+    /// Trailers.
+    Trailers(Vec<(Name, Vec<u8>)>),
     /// A chunk of data as it comes.
     Data(Vec<u8>),
     /// A whole message with gRPC's length prefix, as a chunk (a shortcut to a well-framed answer).
@@ -225,8 +227,14 @@ fn check_answer(input: &Input) {
     let mut data = Vec::new();
     for event in &input.stream {
         match event {
-            Event::Headers(headers) => answer.headers(
+            Event::Headers(headers, end_of_stream) => answer.headers(
                 headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_slice())),
+                *end_of_stream,
+            ),
+            Event::Trailers(trailers) => answer.trailers(
+                trailers
                     .iter()
                     .map(|(name, value)| (name.as_str(), value.as_slice())),
             ),

@@ -2,9 +2,9 @@
 //! Envoy loads them (a bad one is refused, with the field named in Envoy's log), then shared by
 //! every worker.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use authz_core::config::{Config, RouteOverrides};
 use authz_core::host::MetricKind;
@@ -85,6 +85,30 @@ impl ModuleConfig {
     pub fn metric(&self, index: u32) -> Option<Metric> {
         self.metrics.get(usize::try_from(index).ok()?).copied()
     }
+}
+
+/// The route settings this module made and Envoy still holds, by address. Envoy hands a filter
+/// the most specific per-route configuration under the filter's name whichever module made it
+/// (two dynamic-module filters may share a name): only one of these is ever read as ours.
+static ROUTES: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
+
+fn routes() -> std::sync::MutexGuard<'static, BTreeSet<usize>> {
+    ROUTES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records route settings this module handed to Envoy.
+pub fn remember_route(address: usize) {
+    routes().insert(address);
+}
+
+/// Forgets route settings Envoy is destroying.
+pub fn forget_route(address: usize) {
+    routes().remove(&address);
+}
+
+/// Whether Envoy's per-route pointer is route settings this module made and still holds.
+pub fn is_our_route(address: usize) -> bool {
+    routes().contains(&address)
 }
 
 /// A route's settings (`DynamicModuleFilterPerRoute`'s config), checked once.

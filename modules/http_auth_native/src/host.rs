@@ -11,13 +11,7 @@ use authz_core::protocol::grpc::wire;
 
 use crate::config::ModuleConfig;
 use crate::ffi::envoy::{self, Attribute, BodyKind, Filter, HeaderKind};
-use crate::registry::{CallEntry, Carrier, Effect, Registry};
-
-/// An HTTP callout's answer, copied out of Envoy's buffers.
-pub struct CalloutAnswer {
-    pub headers: Headers,
-    pub body: Vec<u8>,
-}
+use crate::registry::{CallEntry, CalloutAnswer, Carrier, Effect, Registry};
 
 pub struct NativeHost<'a> {
     pub config: &'a ModuleConfig,
@@ -240,19 +234,22 @@ impl Host for NativeHost<'_> {
         let http_stream = filter
             .start_stream(cluster, &headers, Self::timeout_ms(timeout))
             .map_err(|failure| HostError::new("dispatch grpc call", failure))?;
-        if !filter.stream_send_data(http_stream, &framed, true) {
-            filter.reset_stream(http_stream);
-            return Err(failed("dispatch grpc call"));
-        }
+        // On the book before the message goes: Envoy may end the stream while sending it.
         let root = self.config.root_id;
-        Ok(self.registry.borrow_mut().new_token(CallEntry {
+        let token = self.registry.borrow_mut().new_token(CallEntry {
             stream,
             root,
             carrier: Carrier::Grpc {
                 stream: http_stream,
                 answer: wire::Answer::new(self.config.max_answer_bytes),
             },
-        }))
+        });
+        if !filter.stream_send_data(http_stream, &framed, true) {
+            self.registry.borrow_mut().take_call(token);
+            filter.reset_stream(http_stream);
+            return Err(failed("dispatch grpc call"));
+        }
+        Ok(token)
     }
 
     fn grpc_response(&self, max: usize) -> HostResult<Vec<u8>> {
@@ -267,7 +264,7 @@ impl Host for NativeHost<'_> {
     }
 
     fn cancel_grpc(&self, token: u32) -> HostResult<()> {
-        let Some(call) = self.registry.borrow_mut().calls.remove(&token) else {
+        let Some(call) = self.registry.borrow_mut().take_call(token) else {
             return Err(HostError::new("cancel grpc call", Failure::NotFound));
         };
         let filter = self

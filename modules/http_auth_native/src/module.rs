@@ -13,7 +13,7 @@ use log::error;
 use crate::config::ModuleConfig;
 use crate::ffi::envoy::Filter;
 use crate::host::NativeHost;
-use crate::registry::{Effect, Registry, StreamEntry};
+use crate::registry::{Delivery, Effect, Ending, Registry, StreamEntry};
 
 thread_local! {
     static WORKER: RefCell<Worker> = RefCell::new(Worker::default());
@@ -24,7 +24,7 @@ thread_local! {
 /// busy on this thread (a hook Envoy called from inside another, which the deferred effects
 /// are there to prevent).
 pub fn run<R>(
-    config: &ModuleConfig,
+    config: &Arc<ModuleConfig>,
     current: Option<(u32, Filter)>,
     body: impl FnOnce(&mut Worker, &NativeHost) -> R,
 ) -> Option<R> {
@@ -51,26 +51,46 @@ pub fn run<R>(
 fn prepare_root(
     worker: &mut Worker,
     host: &NativeHost,
-    config: &ModuleConfig,
+    config: &Arc<ModuleConfig>,
     registry: &RefCell<Registry>,
 ) {
     use authz_core::host::Host;
     let now = host.now_nanos();
     let root = config.root_id;
-    let last = registry.borrow().roots.get(&root).copied();
+    let last = registry.borrow().roots.get(&root).map(|(last, _)| *last);
     match last {
         None => {
+            forget_destroyed_roots(worker, registry);
             worker.on_context_create(root, 0);
             if !worker.on_configure_quietly(host, root, &config.bytes) {
                 error!("the configuration Envoy accepted was refused on a worker");
             }
-            registry.borrow_mut().roots.insert(root, now);
+            let weak = Arc::downgrade(config);
+            registry.borrow_mut().roots.insert(root, (now, weak));
         }
         Some(last) if now.saturating_sub(last) >= tick_nanos() => {
             worker.on_tick(host, root);
-            registry.borrow_mut().roots.insert(root, now);
+            if let Some(entry) = registry.borrow_mut().roots.get_mut(&root) {
+                entry.0 = now;
+            }
         }
         Some(_) => {}
+    }
+}
+
+/// Drops this worker's roots of configurations Envoy has destroyed (a reload replaces them),
+/// without a word to Envoy: their stats went with them.
+fn forget_destroyed_roots(worker: &mut Worker, registry: &RefCell<Registry>) {
+    let gone: Vec<u32> = registry
+        .borrow()
+        .roots
+        .iter()
+        .filter(|(_, (_, config))| config.strong_count() == 0)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in gone {
+        worker.forget_root(id);
+        registry.borrow_mut().roots.remove(&id);
     }
 }
 
@@ -101,6 +121,11 @@ fn drain(registry: &RefCell<Registry>) {
                 } => {
                     if let Some(grpc_client) = alive(registry, stream, filter) {
                         respond(filter, grpc_client, status, &headers, &body);
+                    }
+                }
+                Effect::Deliver(delivery) => {
+                    if alive(registry, delivery.stream, delivery.filter).is_some() {
+                        deliver(*delivery);
                     }
                 }
             }
@@ -139,6 +164,49 @@ pub fn respond(
     filter.send_response(status, &all, body, "http_auth");
 }
 
+/// Tells the core how a call ended. Envoy may end a call inside a call the core made (while
+/// the message is sent): the core is busy then, and hears of it once it has returned.
+pub fn deliver(delivery: Delivery) {
+    let busy = WORKER.with(|worker| worker.try_borrow_mut().is_err());
+    if busy {
+        with_registry(|registry| registry.pending.push(Effect::Deliver(Box::new(delivery))));
+        return;
+    }
+    let Delivery {
+        config,
+        stream,
+        filter,
+        root,
+        token,
+        ending,
+    } = delivery;
+    run(
+        &config,
+        Some((stream, filter)),
+        |worker, host| match ending {
+            Ending::Callout {
+                answer,
+                num_headers,
+                body_size,
+            } => {
+                *host.callout_answer.borrow_mut() = Some(answer);
+                worker.on_call_response(host, root, token, num_headers, body_size);
+            }
+            Ending::Grpc(wire::Ended::Message(message)) => {
+                let size = message.len();
+                *host.grpc_message.borrow_mut() = Some(message);
+                worker.on_grpc_receive(host, root, token, size);
+            }
+            Ending::Grpc(wire::Ended::Oversized(size)) => {
+                worker.on_grpc_receive(host, root, token, size);
+            }
+            Ending::Grpc(wire::Ended::Status(status)) => {
+                worker.on_grpc_close(host, root, token, status);
+            }
+        },
+    );
+}
+
 /// A new stream on this worker; its id for the core.
 pub fn add_stream(filter: Filter, config: Arc<ModuleConfig>) -> u32 {
     REGISTRY.with(|registry| {
@@ -147,8 +215,17 @@ pub fn add_stream(filter: Filter, config: Arc<ModuleConfig>) -> u32 {
             config,
             created: false,
             grpc_client: false,
+            calls: Vec::new(),
         })
     })
+}
+
+/// Drops what the core queued for a stream it could not finish (a panic mid-hook): the stream
+/// is answered 500 instead, and nothing left over may resume it later.
+pub fn discard_effects_for(filter: Filter) {
+    with_registry(|registry| {
+        registry.pending.retain(|effect| effect.filter() != filter);
+    });
 }
 
 /// Reads or edits the registry outside the core.

@@ -358,6 +358,13 @@ impl Worker {
         }
     }
 
+    /// Forgets a root whose configuration the host has destroyed, and any stream left of it,
+    /// without a host call: what it reported went with the configuration.
+    pub fn forget_root(&mut self, root_id: u32) {
+        self.roots.remove(&root_id);
+        self.streams.retain(|_, stream| stream.root != root_id);
+    }
+
     /// A stream's flow and its root's state, borrowed together.
     fn stream(&mut self, context_id: u32) -> Option<(Option<&mut Flow>, Option<&mut Root>)> {
         let stream = self.streams.get_mut(&context_id)?;

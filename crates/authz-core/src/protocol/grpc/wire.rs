@@ -72,17 +72,27 @@ impl Answer {
         }
     }
 
-    /// The answer's headers (or trailers): `:status`, and `grpc-status` where present.
-    pub fn headers<'a>(&mut self, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) {
+    /// The answer's headers: `:status`, and, in a trailers-only answer (headers that end the
+    /// stream), `grpc-status`. A `grpc-status` in headers that data follows is not final.
+    pub fn headers<'a>(
+        &mut self,
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        end_of_stream: bool,
+    ) {
         for (name, value) in headers {
-            let text = std::str::from_utf8(value).ok().map(str::trim);
             match name {
-                ":status" => self.http_status = text.and_then(|t| t.parse().ok()),
-                // An unparsable status is not OK: it counts as UNKNOWN.
-                "grpc-status" => {
-                    self.grpc_status = Some(text.and_then(|t| t.parse().ok()).unwrap_or(UNKNOWN))
-                }
+                ":status" => self.http_status = digits(value).and_then(|n| u16::try_from(n).ok()),
+                "grpc-status" if end_of_stream => self.grpc_status = Some(status_value(value)),
                 _ => {}
+            }
+        }
+    }
+
+    /// The answer's trailers: `grpc-status`.
+    pub fn trailers<'a>(&mut self, trailers: impl IntoIterator<Item = (&'a str, &'a [u8])>) {
+        for (name, value) in trailers {
+            if name == "grpc-status" {
+                self.grpc_status = Some(status_value(value));
             }
         }
     }
@@ -99,13 +109,14 @@ impl Answer {
         self.total
     }
 
-    /// The ending, once the stream is complete.
+    /// The ending, once the stream is complete. As Envoy's own gRPC client, anything but an
+    /// HTTP 200 fails the call, whatever `grpc-status` says.
     pub fn end(self) -> Ended {
-        let status = match (self.grpc_status, self.http_status) {
-            (Some(status), _) => status,
-            (None, Some(http)) if http != 200 => status_for_http(http),
-            // A 200 whose stream ended without a status: the answer is not whole.
-            (None, _) => INTERNAL,
+        let status = match (self.http_status, self.grpc_status) {
+            (Some(200), Some(status)) => status,
+            (Some(http), _) if http != 200 => status_for_http(http),
+            // No status at all, or a 200 that ended without a grpc-status: not a whole answer.
+            _ => INTERNAL,
         };
         if status != OK {
             return Ended::Status(status);
@@ -131,6 +142,19 @@ impl Answer {
     }
 }
 
+/// A header value that is ASCII digits only (no sign, no spaces), as a number.
+fn digits(value: &[u8]) -> Option<u32> {
+    if value.is_empty() || value.len() > 9 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// A `grpc-status` value; anything but digits is UNKNOWN, never OK.
+fn status_value(value: &[u8]) -> u32 {
+    digits(value).unwrap_or(UNKNOWN)
+}
+
 /// The gRPC status for an HTTP status, as gRPC's spec maps them
 /// (doc/http-grpc-status-mapping.md).
 pub fn status_for_http(http: u16) -> u32 {
@@ -150,11 +174,15 @@ mod tests {
 
     fn answered(headers: &[(&str, &str)], data: &[&[u8]], trailers: &[(&str, &str)]) -> Ended {
         let mut answer = Answer::new(16);
-        answer.headers(headers.iter().map(|(n, v)| (*n, v.as_bytes())));
+        let trailers_only = data.is_empty() && trailers.is_empty();
+        answer.headers(
+            headers.iter().map(|(n, v)| (*n, v.as_bytes())),
+            trailers_only,
+        );
         for chunk in data {
             answer.data(chunk);
         }
-        answer.headers(trailers.iter().map(|(n, v)| (*n, v.as_bytes())));
+        answer.trailers(trailers.iter().map(|(n, v)| (*n, v.as_bytes())));
         answer.end()
     }
 
@@ -205,6 +233,31 @@ mod tests {
         assert_eq!(answered(&ok, &[&compressed], &end), Ended::Status(INTERNAL));
         let one = frame(b"hi").unwrap_or_default();
         assert_eq!(answered(&ok, &[&one, &one], &end), Ended::Status(INTERNAL));
+    }
+
+    #[test]
+    fn only_an_http_200_with_a_final_ok_status_reads_a_message() {
+        let ok = frame(b"").unwrap_or_default();
+        assert_eq!(
+            answered(&[(":status", "500")], &[&ok], &[("grpc-status", "0")]),
+            Ended::Status(UNKNOWN)
+        );
+        // grpc-status in the headers of an answer that goes on to send data is not final.
+        assert_eq!(
+            answered(&[(":status", "200"), ("grpc-status", "0")], &[&ok], &[]),
+            Ended::Status(INTERNAL)
+        );
+        for odd in ["+0", " 0", "0x0", "", "00000000000"] {
+            assert_eq!(
+                answered(&[(":status", "200")], &[&ok], &[("grpc-status", odd)]),
+                Ended::Status(UNKNOWN),
+                "{odd:?}"
+            );
+        }
+        assert_eq!(
+            answered(&[(":status", "200")], &[&ok], &[("grpc-status", "0")]),
+            Ended::Message(Vec::new())
+        );
     }
 
     #[test]

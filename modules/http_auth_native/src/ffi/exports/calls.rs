@@ -22,7 +22,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
             };
             let Some((token, root)) = module::with_registry(|registry| {
                 let token = registry.callout_token(id, callout_id)?;
-                registry.calls.remove(&token).map(|call| (token, call.root))
+                registry.take_call(token).map(|call| (token, call.root))
             }) else {
                 return;
             };
@@ -41,9 +41,17 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
                 )
             };
             let num_headers = if answered { headers.len() } else { 0 };
-            module::run(&config, Some((id, filter)), |worker, host| {
-                *host.callout_answer.borrow_mut() = Some(CalloutAnswer { headers, body });
-                worker.on_call_response(host, root, token, num_headers, body_size);
+            module::deliver(Delivery {
+                config,
+                stream: id,
+                filter,
+                root,
+                token,
+                ending: Ending::Callout {
+                    answer: CalloutAnswer { headers, body },
+                    num_headers,
+                    body_size,
+                },
             });
         },
     );
@@ -57,7 +65,7 @@ fn with_grpc_answer(module: FilterModule, stream: u64, edit: impl FnOnce(&mut wi
             return;
         };
         if let Some(Carrier::Grpc { answer, .. }) =
-            registry.calls.get_mut(&token).map(|call| &mut call.carrier)
+            registry.call_mut(token).map(|call| &mut call.carrier)
         {
             edit(answer);
         }
@@ -71,7 +79,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
     stream: u64,
     headers: *mut Header,
     headers_size: usize,
-    _end_stream: bool,
+    end_stream: bool,
 ) {
     guarded(
         "http_stream_headers",
@@ -80,7 +88,10 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
             // SAFETY: Envoy lends the headers for this call.
             let headers = unsafe { envoy::copy_headers(headers, headers_size) };
             with_grpc_answer(module, stream, |answer| {
-                answer.headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+                answer.headers(
+                    headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+                    end_stream,
+                );
             });
         },
     );
@@ -122,20 +133,20 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
             // SAFETY: Envoy lends the trailers for this call.
             let trailers = unsafe { envoy::copy_headers(trailers, trailers_size) };
             with_grpc_answer(module, stream, |answer| {
-                answer.headers(trailers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+                answer.trailers(trailers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
             });
         },
     );
 }
 
 /// The gRPC check on this HTTP stream has ended; `reset` if Envoy cut it off.
-fn grpc_ended(envoy: FilterEnvoy, module: FilterModule, stream_handle: u64, reset: bool) {
+fn grpc_ended(module: FilterModule, stream_handle: u64, reset: bool) {
     let Some((id, filter, config, _)) = stream(module) else {
         return;
     };
     let Some((token, root, answer)) = module::with_registry(|registry| {
         let token = registry.grpc_token(id, HttpStream(stream_handle))?;
-        let call = registry.calls.remove(&token)?;
+        let call = registry.take_call(token)?;
         match call.carrier {
             Carrier::Grpc { answer, .. } => Some((token, call.root, answer)),
             Carrier::Callout(_) => None,
@@ -148,15 +159,13 @@ fn grpc_ended(envoy: FilterEnvoy, module: FilterModule, stream_handle: u64, rese
     } else {
         answer.end()
     };
-    let _ = envoy;
-    module::run(&config, Some((id, filter)), |worker, host| match ended {
-        wire::Ended::Message(message) => {
-            let size = message.len();
-            *host.grpc_message.borrow_mut() = Some(message);
-            worker.on_grpc_receive(host, root, token, size);
-        }
-        wire::Ended::Oversized(size) => worker.on_grpc_receive(host, root, token, size),
-        wire::Ended::Status(status) => worker.on_grpc_close(host, root, token, status),
+    module::deliver(Delivery {
+        config,
+        stream: id,
+        filter,
+        root,
+        token,
+        ending: Ending::Grpc(ended),
     });
 }
 
@@ -170,7 +179,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
         "http_stream_complete",
         || fail_closed(envoy),
         || {
-            grpc_ended(envoy, module, stream, false);
+            grpc_ended(module, stream, false);
         },
     );
 }
@@ -186,7 +195,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
         "http_stream_reset",
         || fail_closed(envoy),
         || {
-            grpc_ended(envoy, module, stream, true);
+            grpc_ended(module, stream, true);
         },
     );
 }

@@ -59,7 +59,11 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
         // SAFETY: Envoy lends the buffer for this call.
         let bytes = unsafe { envoy::copy_envoy(config) };
         match RouteConfig::new(&bytes) {
-            Ok(route) => Box::into_raw(Box::new(route)).cast_const().cast(),
+            Ok(route) => {
+                let route = Box::into_raw(Box::new(route));
+                crate::config::remember_route(route as usize);
+                route.cast_const().cast()
+            }
             Err(err) => {
                 error!("invalid per-route configuration: {err}");
                 std::ptr::null()
@@ -76,7 +80,8 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(
         "per_route_config_destroy",
         || (),
         || {
-            if !config.is_null() {
+            if !config.is_null() && crate::config::is_our_route(config as usize) {
+                crate::config::forget_route(config as usize);
                 // SAFETY: `config` came from `Box::into_raw` in `per_route_config_new`; Envoy
                 // destroys it once, after the routes that used it.
                 drop(unsafe { Box::from_raw(config.cast::<RouteConfig>().cast_mut()) });

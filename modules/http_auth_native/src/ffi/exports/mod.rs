@@ -18,9 +18,8 @@ use log::error;
 use super::abi::*;
 use super::envoy::{self, ConfigHandle, Filter, HttpStream};
 use crate::config::{ModuleConfig, RouteConfig};
-use crate::host::CalloutAnswer;
 use crate::module;
-use crate::registry::Carrier;
+use crate::registry::{CalloutAnswer, Carrier, Delivery, Ending};
 
 pub(super) type FilterEnvoy = envoy_dynamic_module_type_http_filter_envoy_ptr;
 pub(super) type FilterModule = envoy_dynamic_module_type_http_filter_module_ptr;
@@ -40,10 +39,16 @@ pub(super) fn guarded<R>(hook: &str, otherwise: impl FnOnce() -> R, body: impl F
     }
 }
 
-/// A request the filter cannot finish is refused, as a failed check is.
+/// A request the filter cannot finish is refused, as a failed check is: what the core had
+/// queued for it is dropped, and a gRPC client gets a failed `grpc-status` too.
 pub(super) fn fail_closed(filter: FilterEnvoy) {
     let _ = catch_unwind(|| {
-        Filter::new(filter).send_response(500, &[], b"", "http_auth_internal_error");
+        let filter = Filter::new(filter);
+        module::discard_effects_for(filter);
+        let grpc_client = filter
+            .header(envoy::HeaderKind::Request, "content-type")
+            .is_some_and(|t| t.starts_with(b"application/grpc"));
+        module::respond(filter, grpc_client, 500, &[], b"");
     });
 }
 

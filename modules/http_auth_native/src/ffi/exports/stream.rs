@@ -25,8 +25,17 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
                 .header(envoy::HeaderKind::Request, "content-type")
                 .is_some_and(|t| t.starts_with(b"application/grpc"));
             let route = filter.route_config().cast::<RouteConfig>();
-            // SAFETY: a non-null pointer is a `RouteConfig` this module made in
-            // `per_route_config_new`, which Envoy keeps while the route lives (through this call).
+            if !route.is_null() && !crate::config::is_our_route(route as usize) {
+                // Another module's settings under this filter's name: never read as ours.
+                error!(
+                    "the route's per-route settings were not made by this module (another \
+                     dynamic-module filter with the same name?): refusing the request"
+                );
+                fail_closed(envoy);
+                return STOP;
+            }
+            // SAFETY: a non-null pointer is one this module made in `per_route_config_new` and
+            // Envoy still holds (checked just above), alive while the route lives (this call).
             let route = unsafe { route.as_ref() };
             module::with_registry(|registry| {
                 if let Some(entry) = registry.streams.get_mut(&id) {
@@ -177,10 +186,7 @@ fn end_stream(module: FilterModule, current: bool) {
             worker.on_delete(host, id)
         });
     }
-    module::with_registry(|registry| {
-        registry.streams.remove(&id);
-        registry.forget_calls_of(id);
-    });
+    module::with_registry(|registry| registry.forget_stream(id));
 }
 
 #[no_mangle]
