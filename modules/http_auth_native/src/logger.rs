@@ -2,9 +2,10 @@
 //! only when Envoy would print them.
 
 use crate::ffi::abi::{
-    envoy_dynamic_module_type_log_level, envoy_dynamic_module_type_log_level_Debug,
-    envoy_dynamic_module_type_log_level_Error, envoy_dynamic_module_type_log_level_Info,
-    envoy_dynamic_module_type_log_level_Trace, envoy_dynamic_module_type_log_level_Warn,
+    envoy_dynamic_module_type_log_level, envoy_dynamic_module_type_log_level_Critical,
+    envoy_dynamic_module_type_log_level_Debug, envoy_dynamic_module_type_log_level_Error,
+    envoy_dynamic_module_type_log_level_Info, envoy_dynamic_module_type_log_level_Trace,
+    envoy_dynamic_module_type_log_level_Warn,
 };
 use crate::ffi::envoy;
 
@@ -39,9 +40,25 @@ impl log::Log for EnvoyLogger {
     fn flush(&self) {}
 }
 
-/// Routes `log` to Envoy; Envoy's own level then decides what is printed.
+/// Routes `log` to Envoy, at Envoy's level.
 pub fn install() {
     if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(log::LevelFilter::Trace);
+        follow_envoys_level();
     }
+}
+
+/// Takes Envoy's current level (an operator may change it through the admin API), so that a
+/// disabled `debug!` costs a comparison, not a call into Envoy. Called at each tick.
+#[allow(non_upper_case_globals)] // the C enumerators keep their C names
+pub fn follow_envoys_level() {
+    let level = match envoy::log_level() {
+        envoy_dynamic_module_type_log_level_Trace => log::LevelFilter::Trace,
+        envoy_dynamic_module_type_log_level_Debug => log::LevelFilter::Debug,
+        envoy_dynamic_module_type_log_level_Info => log::LevelFilter::Info,
+        envoy_dynamic_module_type_log_level_Warn => log::LevelFilter::Warn,
+        envoy_dynamic_module_type_log_level_Error
+        | envoy_dynamic_module_type_log_level_Critical => log::LevelFilter::Error,
+        _ => log::LevelFilter::Off,
+    };
+    log::set_max_level(level);
 }

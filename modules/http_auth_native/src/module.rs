@@ -69,6 +69,7 @@ fn prepare_root(
             registry.borrow_mut().roots.insert(root, (now, weak));
         }
         Some(last) if now.saturating_sub(last) >= tick_nanos() => {
+            crate::logger::follow_envoys_level();
             worker.on_tick(host, root);
             if let Some(entry) = registry.borrow_mut().roots.get_mut(&root) {
                 entry.0 = now;

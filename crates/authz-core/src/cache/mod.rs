@@ -53,8 +53,10 @@ pub struct Probe {
 /// fixed slots.
 pub fn slot_key(store: &impl Store, cache: &CacheConfig, digest: &Digest) -> String {
     if store.evicts() {
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}{hex}", cache.slot_prefix)
+        let mut key = String::with_capacity(cache.slot_prefix.len() + 2 * digest.len());
+        key.push_str(&cache.slot_prefix);
+        key.push_str(&hex::encode(digest));
+        key
     } else {
         format!("{}{}", cache.slot_prefix, slot(digest, cache.max_entries))
     }

@@ -604,6 +604,12 @@ pub fn record_metric(config: ConfigHandle, kind: MetricKind, id: usize, value: u
     result == envoy_dynamic_module_type_metrics_result_Success
 }
 
+/// The level Envoy's `dynamic_modules` logger prints from (`0` trace … `6` off).
+pub fn log_level() -> envoy_dynamic_module_type_log_level {
+    // SAFETY: a pure query of Envoy's logger.
+    unsafe { envoy_dynamic_module_callback_get_log_level() }
+}
+
 /// Whether Envoy logs at this level (`0` trace … `4` error).
 pub fn log_enabled(level: envoy_dynamic_module_type_log_level) -> bool {
     // SAFETY: a pure query of Envoy's logger.
