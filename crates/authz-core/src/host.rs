@@ -183,6 +183,12 @@ pub trait Host: Store {
         Err(HostError::new("set dynamic metadata", Failure::Other(0)))
     }
 
+    /// Keeps the request's decision where Envoy users read such things (dynamic metadata,
+    /// filter state) for the access log and the filters after this one.
+    fn record_decision(&self, _record: &crate::record::Record) -> HostResult<()> {
+        Ok(())
+    }
+
     /// Whether this host can write dynamic metadata at all (proxy-wasm cannot: envoy #15148).
     fn writes_dynamic_metadata(&self) -> bool {
         false

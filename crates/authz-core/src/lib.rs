@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod protocol;
 pub mod query;
+pub mod record;
 pub mod state;
 pub mod worker;
 

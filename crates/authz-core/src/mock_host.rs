@@ -36,6 +36,8 @@ pub enum Effect {
     CancelGrpc(u32),
     /// Dynamic metadata written (a serialized Struct).
     Metadata(crate::host::Metadata),
+    /// A decision record kept.
+    Record(crate::record::Record),
     /// Which stream later calls act on.
     Context(u32),
 }
@@ -359,6 +361,12 @@ impl Host for MockHost {
     fn set_dynamic_metadata(&self, metadata: &crate::host::Metadata) -> HostResult<()> {
         self.check("set_dynamic_metadata")?;
         self.record(Effect::Metadata(metadata.clone()));
+        Ok(())
+    }
+
+    fn record_decision(&self, record: &crate::record::Record) -> HostResult<()> {
+        self.check("record_decision")?;
+        self.record(Effect::Record(record.clone()));
         Ok(())
     }
 

@@ -396,6 +396,14 @@ impl Host for NativeHost<'_> {
         Ok(())
     }
 
+    fn record_decision(&self, record: &authz_core::record::Record) -> HostResult<()> {
+        let filter = self.filter("record decision")?;
+        for (key, value) in record.fields() {
+            filter.set_metadata_string(&self.config.namespace, key, &value);
+        }
+        Ok(())
+    }
+
     fn writes_dynamic_metadata(&self) -> bool {
         true
     }

@@ -90,6 +90,7 @@ pub const FIELDS: &[&str] = &[
     "context_extensions",
     "dynamic_metadata_from_headers",
     "shadow",
+    "record_decisions",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -144,6 +145,8 @@ pub struct Config {
     /// Check, count and record, but never enforce: a deny, an error or an overload lets the
     /// request through unchanged.
     pub shadow: bool,
+    /// Keep each request's decision record (dynamic metadata or filter state).
+    pub record_decisions: bool,
     pub rule: Rule,
     pub auth_request: AuthRequest,
     pub failure: FailurePolicy,
@@ -228,6 +231,7 @@ impl Config {
         Ok(Config {
             disabled: false,
             shadow: root.bool("shadow")?.unwrap_or(false),
+            record_decisions: root.bool("record_decisions")?.unwrap_or(false),
             rule,
             auth_request,
             failure,

@@ -30,6 +30,11 @@ impl Flow {
         outcome: &Outcome,
         phase: Phase,
     ) -> Action {
+        if let (Some(at), true) = (self.asked_at_nanos, self.config.record_decisions) {
+            // The call's duration ends with its answer, not with what is done with it.
+            self.asked_at_nanos = None;
+            self.auth_ms = Some(host.now_nanos().saturating_sub(at) / 1_000_000);
+        }
         match outcome {
             Outcome::Allow(allowed) => {
                 debug!("#{} allowed", self.id);
@@ -49,6 +54,7 @@ impl Flow {
                     );
                     root.count(Counter::Error);
                     root.count(Counter::CacheStaleServed);
+                    self.cache_use = crate::record::CacheUse::Stale;
                     self.allow(host, root, &stale.allowed, phase)
                 }
                 _ => self.fail(host, root, err, phase),
@@ -67,6 +73,7 @@ impl Flow {
         self.write_metadata(host, &allowed.metadata);
         root.count(Counter::Ok);
         self.state = State::Allowed;
+        self.record(host, crate::record::Verdict::Allow, "allowed", None);
         for (name, value) in &allowed.set {
             if let Err(err) = host.set_request_header(name, value) {
                 warn!("#{} could not pass header {name} upstream: {err}", self.id);

@@ -125,6 +125,9 @@ impl Flow {
                     },
                 );
                 self.state = State::AwaitingAuth { token };
+                if config.record_decisions {
+                    self.asked_at_nanos = Some(host.now_nanos());
+                }
                 Action::Pause
             }
             Err(err) if err.is_out_of_memory() => {

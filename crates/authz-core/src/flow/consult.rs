@@ -9,6 +9,7 @@ use crate::config::{CacheConfig, STREAM_COST_BYTES};
 use crate::host::{Action, Headers, Host};
 use crate::metrics::Counter;
 use crate::outcome::{Allowed, HEADER_OVERHEAD_BYTES};
+use crate::record::CacheUse;
 use crate::state::Root;
 
 impl Flow {
@@ -57,6 +58,7 @@ impl Flow {
             Found::Fresh(verdict) => {
                 debug!("#{} answered from the cache", self.id);
                 root.count(Counter::CacheHit);
+                self.cache_use = CacheUse::Hit;
                 let outcome = verdict.into_outcome();
                 return Consulted::Decided(self.apply(host, root, &outcome, Phase::Request));
             }
@@ -77,9 +79,14 @@ impl Flow {
             Found::Nothing => {}
         }
         root.count(Counter::CacheMiss);
+        self.cache_use = CacheUse::Miss;
         if let Some(token) = root.join_call(&digest, self.id) {
             debug!("#{} waits for call {token}, made for the same key", self.id);
             root.count(Counter::Coalesced);
+            self.cache_use = CacheUse::Coalesced;
+            if self.config.record_decisions {
+                self.asked_at_nanos = Some(host.now_nanos());
+            }
             self.state = State::AwaitingAuth { token };
             return Consulted::Decided(Action::Pause);
         }

@@ -11,6 +11,7 @@ use crate::host::{Action, Host, HostError};
 use crate::metrics::Counter;
 use crate::outcome::Denied;
 use crate::protocol::BadRequest;
+use crate::record::Verdict;
 use crate::state::Root;
 
 impl Flow {
@@ -128,6 +129,7 @@ impl Flow {
             );
             root.count(Counter::FailureModeAllowed);
             self.state = State::FailedOpen;
+            self.record(host, Verdict::Error, "failure_mode_allowed", None);
             if failure.add_header {
                 if let Err(err) = host.set_request_header(FAILURE_MODE_ALLOWED_HEADER, b"true") {
                     warn!(
@@ -158,11 +160,17 @@ impl Flow {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Action {
+        let (verdict, kind, would_be) = match self.state {
+            State::Denied => (Verdict::Deny, "denied", "would_be_denied"),
+            State::Overloaded => (Verdict::Overload, "overloaded", "would_be_overloaded"),
+            _ => (Verdict::Error, "failed", "would_be_failed"),
+        };
         if self.config.shadow {
             let counter = match self.state {
                 State::Denied => Counter::ShadowDenied,
                 _ => Counter::ShadowError,
             };
+            self.record(host, Verdict::Shadow, would_be, Some(status));
             log::info!(
                 "#{} shadow: would have answered {status} ({}); letting it through",
                 self.id,
@@ -172,6 +180,7 @@ impl Flow {
             self.state = State::Shadowed;
             return self.proceed(host, self.phase);
         }
+        self.record(host, verdict, kind, Some(status));
         if let Err(err) = host.send_response(status, headers, body) {
             warn!("#{} could not send the {status} reply: {err}", self.id);
         }

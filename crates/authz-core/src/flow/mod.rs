@@ -12,6 +12,7 @@ use crate::exempt::is_exempt;
 use crate::host::{Action, Headers, Host};
 use crate::metrics::Counter;
 use crate::outcome::{Allowed, Outcome, ResponseAction};
+use crate::record::{CacheUse, Record, Verdict};
 use crate::state::Root;
 use spoofing::Map;
 
@@ -88,6 +89,11 @@ pub struct Flow {
     body_seen: bool,
     /// Which callback is running, so that an ending knows how the request goes on.
     phase: Phase,
+    /// What the cache did, and when the call this request waits for was made (or joined),
+    /// for the decision record.
+    cache_use: CacheUse,
+    asked_at_nanos: Option<u64>,
+    auth_ms: Option<u64>,
 }
 
 impl Flow {
@@ -103,6 +109,37 @@ impl Flow {
             left_call: None,
             body_seen: false,
             phase: Phase::Request,
+            cache_use: CacheUse::None,
+            asked_at_nanos: None,
+            auth_ms: None,
+        }
+    }
+
+    /// Hands the request's decision to the host, when the configuration asks for it.
+    /// The reason is `why`, with the status the client got when there is one (`denied_403`).
+    pub(super) fn record(
+        &self,
+        host: &impl Host,
+        verdict: Verdict,
+        why: &str,
+        status: Option<u16>,
+    ) {
+        if !self.config.record_decisions {
+            return;
+        }
+        let mut reason = why.to_owned();
+        if let Some(status) = status {
+            reason.push('_');
+            reason.push_str(&status.to_string());
+        }
+        let record = Record {
+            verdict,
+            reason,
+            cache: self.cache_use,
+            auth_ms: self.auth_ms,
+        };
+        if let Err(err) = host.record_decision(&record) {
+            debug!("#{} decision record not kept: {err}", self.id);
         }
     }
 
@@ -146,7 +183,7 @@ impl Flow {
         // a forged identity as one an earlier filter set.
         request.retain(|(name, _)| !self.forged(name));
         if exempt {
-            return self.exempt_continue(root);
+            return self.exempt_continue(host, root);
         }
         let reserve = config.limits.reservation;
         if !root.try_hold(reserve) {
@@ -169,10 +206,16 @@ impl Flow {
         self.ask(host, root, &request, None, true)
     }
 
-    fn exempt_continue(&mut self, root: &mut Root) -> Action {
+    fn exempt_continue(&mut self, host: &impl Host, root: &mut Root) -> Action {
         debug!("#{} exempt from authorization", self.id);
         root.count(Counter::Disabled);
         self.state = State::Exempt;
+        let reason = if self.config.disabled {
+            "disabled"
+        } else {
+            "exempt"
+        };
+        self.record(host, Verdict::Exempt, reason, None);
         Action::Continue
     }
 

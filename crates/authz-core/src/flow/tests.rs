@@ -1274,3 +1274,61 @@ fn in_shadow_a_request_refused_in_its_own_callback_continues_there() {
     );
     assert_eq!(t.count(Counter::ShadowDenied), 1);
 }
+
+fn records(host: &MockHost) -> Vec<crate::record::Record> {
+    host.effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Record(record) => Some(record),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_request_leaves_one_decision_record_when_asked_to() {
+    use crate::record::{CacheUse, Verdict};
+    let cases: [(&str, &[u8], Verdict, &str); 3] = [
+        ("200", b"", Verdict::Allow, "allowed"),
+        ("403", b"no", Verdict::Deny, "denied_403"),
+        ("500", b"", Verdict::Error, "failed_403"),
+    ];
+    for (status, body, verdict, reason) in cases {
+        let host = MockHost::with_request(REQUEST).answering(status, &[], body);
+        run(r#"{"decision": "status", "record_decisions": true}"#, &host);
+        let kept = records(&host);
+        assert_eq!(kept.len(), 1, "{status}");
+        assert_eq!(
+            (kept[0].verdict, kept[0].reason.as_str()),
+            (verdict, reason)
+        );
+        assert_eq!(kept[0].cache, CacheUse::None);
+        assert!(kept[0].auth_ms.is_some(), "the call's duration");
+    }
+    // Off by default: nothing is kept.
+    let host = MockHost::with_request(REQUEST).answering("200", &[], b"");
+    run(r#"{"decision": "status"}"#, &host);
+    assert!(records(&host).is_empty());
+}
+
+#[test]
+fn an_exempt_request_and_a_shadowed_deny_are_recorded_as_such() {
+    use crate::record::Verdict;
+    let host = MockHost::with_request(REQUEST);
+    let mut t = T::new(
+        r#"{"decision": "status", "record_decisions": true, "exempt": {"path_prefixes": ["/uuid"]}}"#,
+    );
+    assert_eq!(t.headers(&host), Action::Continue);
+    assert_eq!(records(&host)[0].verdict, Verdict::Exempt);
+    let host = MockHost::with_request(REQUEST).answering("403", &[], b"");
+    run(
+        r#"{"decision": "status", "record_decisions": true, "shadow": true}"#,
+        &host,
+    );
+    let kept = records(&host);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        (kept[0].verdict, kept[0].reason.as_str()),
+        (Verdict::Shadow, "would_be_denied_403")
+    );
+}

@@ -220,6 +220,15 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>> {
     }
 }
 
+/// Sets a property (Envoy keeps it as filter state `wasm.<path>`, read as
+/// `%FILTER_STATE(wasm.<path>:PLAIN)%`).
+pub fn set_property(path: &str, value: &[u8]) -> Result<()> {
+    // SAFETY: both buffers are live for the call, which copies them.
+    Status::check(unsafe {
+        raw::proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len())
+    })
+}
+
 /// A shared-data entry and its version; `None` when there is no such key.
 pub fn shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>> {
     let (mut data, mut size, mut cas) = (null_mut(), 0, 0);

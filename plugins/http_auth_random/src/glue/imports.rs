@@ -83,6 +83,12 @@ extern "C" {
         return_token: *mut u32,
     ) -> u32;
     pub fn proxy_grpc_cancel(token: u32) -> u32;
+    pub fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     pub fn proxy_get_property(
         path: *const u8,
         path_size: usize,

@@ -12,6 +12,9 @@ fn named<T>(call: &'static str, result: Result<T, Status>) -> HostResult<T> {
     result.map_err(|status| HostError::new(call, status.failure()))
 }
 
+/// Where the decision record goes: Envoy's filter state `wasm.http_auth_decision`.
+pub const DECISION_PROPERTY: &str = "http_auth_decision";
+
 impl Host for WasmHost {
     fn request_headers(&self) -> HostResult<Headers> {
         named(
@@ -92,6 +95,13 @@ impl Host for WasmHost {
 
     fn property(&self, path: &[&str]) -> HostResult<Option<Vec<u8>>> {
         named("get property", hostcalls::property(path))
+    }
+
+    fn record_decision(&self, record: &authz_core::record::Record) -> HostResult<()> {
+        named(
+            "set property",
+            hostcalls::set_property(DECISION_PROPERTY, record.line().as_bytes()),
+        )
     }
 
     fn dispatch_grpc(
