@@ -31,10 +31,33 @@ pub fn access_log() -> Value {
                 "flags": "%RESPONSE_FLAGS%",
                 "body_bytes": "%BYTES_SENT%",
                 // The plugin marks requests it lets through on an auth error.
-                "failure_mode_allowed": "%REQ(X-ENVOY-AUTH-FAILURE-MODE-ALLOWED)%"
+                "failure_mode_allowed": "%REQ(X-ENVOY-AUTH-FAILURE-MODE-ALLOWED)%",
+                // The filter's own decision record (`record_decisions`), where its shell keeps it.
+                "record": record_format()
             }}
         }
     }])
+}
+
+/// How the access log reads the decision record in the shell `AUTHZ_SHELL` picks.
+fn record_format() -> &'static str {
+    match crate::shell::Shell::current() {
+        crate::shell::Shell::Wasm => "%FILTER_STATE(wasm.http_auth_decision:PLAIN)%",
+        crate::shell::Shell::Native => {
+            "verdict=%DYNAMIC_METADATA(http_auth_native:verdict)% \
+             reason=%DYNAMIC_METADATA(http_auth_native:reason)% \
+             cache=%DYNAMIC_METADATA(http_auth_native:cache)% \
+             auth_ms=%DYNAMIC_METADATA(http_auth_native:auth_ms)%"
+        }
+    }
+}
+
+/// The record as the log printed it, if the filter kept one.
+fn record(entry: &Value) -> Option<String> {
+    let text = entry["record"].as_str()?.trim();
+    // Envoy prints "-" for what is not there: a record is there when its verdict is.
+    let kept = !text.is_empty() && text != "-" && !text.starts_with("verdict=- ");
+    kept.then(|| text.trim_matches('"').to_owned())
 }
 
 /// The response code details the plugin gives its own replies.
@@ -85,7 +108,10 @@ pub fn describe(line: &str, outcomes: Option<&Outcomes>) -> String {
             _ => format!("answered by the plugin: {reply}"),
         }
     };
-    format!("{request} -> {verdict}")
+    match record(&entry) {
+        Some(record) => format!("{request} -> {verdict} [{record}]"),
+        None => format!("{request} -> {verdict}"),
+    }
 }
 
 fn body(bytes: u64) -> String {
@@ -136,6 +162,24 @@ mod tests {
             describe(&line(200, "via_upstream", 13, None), None),
             "GET /uuid -> let through: the upstream answered 200"
         );
+    }
+
+    #[test]
+    fn the_filters_own_record_is_shown_when_it_kept_one() {
+        let mut entry: Value = serde_json::from_str(&line(200, "via_upstream", 13, None)).unwrap();
+        entry["record"] = json!("verdict=allow reason=allowed cache=hit");
+        let text = describe(&entry.to_string(), Some(&fnv()));
+        assert!(
+            text.ends_with("[verdict=allow reason=allowed cache=hit]"),
+            "{text}"
+        );
+        for absent in ["-", "", "verdict=- reason=- cache=- auth_ms=-"] {
+            entry["record"] = json!(absent);
+            assert!(
+                !describe(&entry.to_string(), Some(&fnv())).contains('['),
+                "{absent:?}"
+            );
+        }
     }
 
     #[test]

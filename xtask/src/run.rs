@@ -202,6 +202,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     if args.log_decisions {
         config.hcm_mut("main")?["access_log"] = decision_log::access_log();
+        keep_decision_records(&mut config)?;
         options.stdout_lines = Some(LineFormat(Arc::new(move |line| {
             Some(format!(
                 "[decision] {}",
@@ -222,6 +223,25 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     running.stop().await;
     served
+}
+
+/// Turns on the filter's decision record in the served configuration, so that each decision
+/// line says what the filter itself recorded (exempt, cache hit, stale, coalesced, …).
+fn keep_decision_records(config: &mut EnvoyConfig) -> Result<()> {
+    let plugin = config.plugin_mut("main")?;
+    let text = plugin["configuration"]["value"]
+        .as_str()
+        .unwrap_or_default();
+    let mut value: Value = if text.trim().is_empty() {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_str(text).context("the plugin configuration is not JSON")?
+    };
+    if let Some(object) = value.as_object_mut() {
+        object.insert("record_decisions".to_owned(), Value::Bool(true));
+    }
+    plugin["configuration"]["value"] = Value::String(value.to_string());
+    Ok(())
 }
 
 /// Starts httpbin (unless the public one is asked) and Envoy, prints the banner, and waits

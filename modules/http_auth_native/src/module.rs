@@ -144,6 +144,10 @@ fn alive(registry: &RefCell<Registry>, stream: u32, filter: Filter) -> Option<bo
         .map(|entry| entry.grpc_client)
 }
 
+/// The response code details of the filter's own replies, as the wasm plugin's (the access log
+/// tells them from Envoy's own by it).
+const REPLY_DETAILS: &str = "http_auth_random";
+
 /// A local reply. A gRPC client gets the status in `grpc-status` too: Envoy 1.40 sends a
 /// module's local reply to a gRPC client with `grpc-status: 0`, which would read as success.
 pub fn respond(
@@ -162,7 +166,7 @@ pub fn respond(
     if grpc_client {
         all.push(("grpc-status", grpc_status.as_bytes()));
     }
-    filter.send_response(status, &all, body, "http_auth");
+    filter.send_response(status, &all, body, REPLY_DETAILS);
 }
 
 /// Tells the core how a call ended. Envoy may end a call inside a call the core made (while
