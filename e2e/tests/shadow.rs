@@ -100,3 +100,27 @@ async fn a_grpc_deny_in_shadow_passes_and_is_counted() {
     assert_eq!(seen.header("x-reason"), None);
     assert_eq!(stack.plugin_stat("shadow_denied").await, 1);
 }
+
+#[tokio::test]
+async fn a_forged_identity_never_rides_a_shadowed_deny_upstream() {
+    let plugin = shadow(json!({"allowed_upstream_headers": [{"exact": "x-user-id"}]}));
+    let stack = Stack::start(&plugin, |_| Reply::status(403, "no")).await;
+    let seen = stack
+        .send(
+            stack
+                .client
+                .get(format!("{}/page", stack.base))
+                .header("x-user-id", "admin")
+                .header("x_user_id", "admin"),
+        )
+        .await;
+    assert!(seen.reached_upstream(), "{seen:?}");
+    let upstream = &stack.upstream.seen()[0];
+    assert_eq!(
+        upstream.header("x-user-id"),
+        None,
+        "the client's copy was removed"
+    );
+    assert_eq!(upstream.header("x_user_id"), None);
+    assert_eq!(stack.plugin_stat("shadow_denied").await, 1);
+}
