@@ -157,13 +157,13 @@ pub fn respond(
     headers: &[(String, Vec<u8>)],
     body: &[u8],
 ) {
-    let grpc_status = wire::status_for_http(status).to_string();
     let mut all: Vec<(&str, &[u8])> = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_slice()))
         .filter(|(n, _)| !grpc_client || *n != "grpc-status")
         .collect();
-    if grpc_client {
+    let grpc_status = grpc_client.then(|| wire::status_for_http(status).to_string());
+    if let Some(grpc_status) = &grpc_status {
         all.push(("grpc-status", grpc_status.as_bytes()));
     }
     filter.send_response(status, &all, body, REPLY_DETAILS);
