@@ -192,19 +192,24 @@ async fn every_worker_shares_one_cache() {
     assert_eq!(stack.auth_seen().len(), 1, "one call for both workers");
 }
 
-#[tokio::test]
-async fn a_panic_in_the_module_is_answered_500_and_envoy_serves_on() {
-    native_only();
+/// The test build of the module, panicking on purpose on `/trap`.
+async fn trapping_stack() -> Stack {
     let plugin = config(json!({
         "decision": "status",
         "test_switches": {"trap_on_path": "/trap"},
     }));
-    let stack = Stack::builder(&plugin)
+    Stack::builder(&plugin)
         .auth(|_| Reply::ok(""))
         .await
         .wasm(workbench::paths::test_plugin_wasm())
         .start()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn a_panic_in_the_module_is_answered_500_and_envoy_serves_on() {
+    native_only();
+    let stack = trapping_stack().await;
     assert_eq!(stack.get("/trap").await.status, 500);
     assert!(stack.get("/after").await.reached_upstream());
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -280,16 +285,7 @@ async fn a_panic_answers_a_grpc_client_with_a_failed_grpc_status() {
     // fail_closed() called Envoy's send_response directly: Envoy 1.40 turns a module's local
     // reply to a gRPC client into `200` + `grpc-status: 0`, i.e. success.
     native_only();
-    let plugin = config(json!({
-        "decision": "status",
-        "test_switches": {"trap_on_path": "/trap"},
-    }));
-    let stack = Stack::builder(&plugin)
-        .auth(|_| Reply::ok(""))
-        .await
-        .wasm(workbench::paths::test_plugin_wasm())
-        .start()
-        .await;
+    let stack = trapping_stack().await;
     let client = reqwest::Client::new();
     let seen = stack
         .send(
