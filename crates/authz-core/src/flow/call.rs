@@ -203,6 +203,10 @@ impl Flow {
         self.state = State::Start;
         // Outside the request's callbacks: whatever ends it resumes it or replies.
         self.phase = super::Phase::Answer;
+        // The record speaks of this request's own ask, not of the call it waited for.
+        self.cache_use = crate::record::CacheUse::None;
+        self.asked_at_nanos = None;
+        self.auth_ms = None;
         let request = match host.request_headers() {
             Ok(headers) => headers,
             Err(err) => {

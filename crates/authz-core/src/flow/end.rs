@@ -73,6 +73,8 @@ impl Flow {
     }
 
     /// A host call on the client's own request failed: fail closed, never open.
+    /// Enforced in shadow mode too: a request the filter could not read, or whose forged
+    /// identity headers or failure marker it could not remove, never goes upstream.
     pub(super) fn fail_request(
         &mut self,
         host: &impl Host,
@@ -80,7 +82,15 @@ impl Flow {
         err: HostError,
     ) -> Action {
         if err.is_out_of_memory() {
-            return self.overloaded(host, root, &format!("out of VM memory ({err})"));
+            if root.may_log_overload() {
+                warn!(
+                    "#{} overloaded: out of VM memory ({err}); refusing with 503",
+                    self.id
+                );
+            }
+            root.count(Counter::Overloaded);
+            self.state = State::Overloaded;
+            return self.end_as(host, root, 503, &[], OVERLOADED_BODY, Enforce::Always);
         }
         root.count(Counter::Error);
         let status = self.config.failure.status_on_error;
@@ -89,7 +99,7 @@ impl Flow {
             self.id
         );
         self.state = State::FailedClosed;
-        self.end(host, root, status, &[], b"")
+        self.end_as(host, root, status, &[], b"", Enforce::Always)
     }
 
     /// A failure of the auth service on this request, while it is up: closed with
@@ -160,12 +170,24 @@ impl Flow {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Action {
+        self.end_as(host, root, status, headers, body, Enforce::UnlessShadow)
+    }
+
+    fn end_as(
+        &mut self,
+        host: &impl Host,
+        root: &mut Root,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        enforce: Enforce,
+    ) -> Action {
         let (verdict, kind, would_be) = match self.state {
             State::Denied => (Verdict::Deny, "denied", "would_be_denied"),
             State::Overloaded => (Verdict::Overload, "overloaded", "would_be_overloaded"),
             _ => (Verdict::Error, "failed", "would_be_failed"),
         };
-        if self.config.shadow {
+        if self.config.shadow && enforce == Enforce::UnlessShadow {
             let counter = match self.state {
                 State::Denied => Counter::ShadowDenied,
                 _ => Counter::ShadowError,
@@ -186,4 +208,13 @@ impl Flow {
         }
         Action::Pause
     }
+}
+
+/// Whether shadow mode may let an ending through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enforce {
+    /// A verdict, an error or an overload: shadow mode lets it through, counted.
+    UnlessShadow,
+    /// The request itself could not be handled safely: refused whatever the mode.
+    Always,
 }

@@ -1332,3 +1332,26 @@ fn an_exempt_request_and_a_shadowed_deny_are_recorded_as_such() {
         (Verdict::Shadow, "would_be_denied_403")
     );
 }
+
+#[test]
+fn in_shadow_a_request_whose_forgeries_cannot_be_removed_is_still_refused() {
+    let mut request: Vec<(&str, &str)> = REQUEST.to_vec();
+    request.push((FAILURE_MODE_ALLOWED_HEADER, "true"));
+    for (call, failure) in [
+        ("remove_request_header", Failure::BadArgument),
+        ("request_headers", Failure::BadArgument),
+        ("remove_request_header", Failure::OutOfMemory),
+    ] {
+        let mut host = MockHost::with_request(&request).answering("200", &[], b"");
+        host.failing.insert(call, failure);
+        let mut t = T::new(r#"{"decision": "status", "shadow": true}"#);
+        assert_eq!(t.headers(&host), Action::Pause, "{call} {failure:?}");
+        assert_eq!(
+            replies(&host),
+            1,
+            "{call} {failure:?}: refused, not shadowed"
+        );
+        assert_ne!(*t.state(), State::Shadowed);
+        assert_eq!(t.count(Counter::ShadowError), 0);
+    }
+}

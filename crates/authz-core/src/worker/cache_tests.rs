@@ -512,3 +512,27 @@ fn a_grpc_allow_that_sets_a_cookie_is_neither_cached_nor_shared() {
     start(&mut worker, &host, 4);
     assert_eq!(grpc_dispatches(&host), 3, "never cached");
 }
+
+#[test]
+fn a_waiter_that_asks_for_itself_records_its_own_ask_not_the_coalescing() {
+    let json = r#"{"decision": "status", "record_decisions": true,
+        "cache": {"key": ["authorization"]}}"#;
+    let mut host =
+        MockHost::with_request(&[]).answering("200", &[("cache-control", "no-store")], b"");
+    host.request = request("Bearer a");
+    let mut worker = configured(json, &host);
+    start(&mut worker, &host, 2);
+    start(&mut worker, &host, 3);
+    worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+    worker.on_call_response(&host, ROOT, host.last_token(), 2, 0);
+    let caches: Vec<crate::record::CacheUse> = host
+        .effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Record(record) => Some(record.cache),
+            _ => None,
+        })
+        .collect();
+    use crate::record::CacheUse;
+    assert_eq!(caches, vec![CacheUse::Miss, CacheUse::None]);
+}
