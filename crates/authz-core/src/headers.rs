@@ -58,7 +58,7 @@ pub fn is_hop_by_hop(name: &str) -> bool {
 /// same once each `_` reads as `-`, as CGI, WSGI and Rack read `x_api_key` as `x-api-key`.
 pub fn names(header: &str, name: &str) -> bool {
     header == name
-        || (header.contains('_')
+        || (header.as_bytes().contains(&b'_')
             && header.len() == name.len()
             && header
                 .bytes()

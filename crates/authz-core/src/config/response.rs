@@ -66,7 +66,7 @@ impl ResponseHeaders {
     /// to set or append to: the same name, or the same once each `_` reads as `-`. (A client copy
     /// of an appended header would come first, where most frameworks read.)
     pub fn is_spoofed(&self, name: &str) -> bool {
-        if name.contains('_') {
+        if name.as_bytes().contains(&b'_') {
             self.trusted_dashed.matches(&name.replace('_', "-"))
         } else {
             self.trusted_dashed.matches(name)

@@ -28,7 +28,7 @@ pub type Checked<T> = Result<T, ConfigError>;
 
 /// RFC 9110 `tchar`: what a header name or a method may be made of.
 fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+    c.is_ascii_alphanumeric() || u8::try_from(c).is_ok_and(|b| b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A regular (not pseudo) header name, returned lowercased as Envoy stores it.
@@ -140,7 +140,7 @@ pub fn authority(field: &str, value: &str) -> Checked<String> {
         return Err(ConfigError::new(field, "authority is empty"));
     }
     no_space_or_control(field, "authority", value)?;
-    if value.contains('/') {
+    if value.as_bytes().contains(&b'/') {
         return Err(ConfigError::new(
             field,
             format!("authority \"{value}\" must be host[:port], without '/'"),
