@@ -1,7 +1,7 @@
 //! Which requests skip the auth call: exact paths, path prefixes and methods.
 
 use crate::config::Exemptions;
-use crate::matcher::contains;
+use crate::paths::is_plain;
 
 /// Whether the request may skip authorization. A path that could be read two ways (dot segments,
 /// percent-encoding, backslashes, doubled slashes, path parameters) is never exempt:
@@ -25,15 +25,6 @@ pub fn is_exempt(rules: &Exemptions, path: Option<&[u8]>, method: Option<&[u8]>)
             .path_prefixes
             .iter()
             .any(|prefix| path.starts_with(prefix.as_str()))
-}
-
-fn is_plain(path: &str) -> bool {
-    path.starts_with('/')
-        && !path.contains(['%', '\\', ';'])
-        && !contains(path.as_bytes(), b"//")
-        && !path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
 }
 
 #[cfg(test)]

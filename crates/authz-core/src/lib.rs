@@ -18,9 +18,11 @@ pub mod host;
 pub mod matcher;
 pub mod metrics;
 pub mod outcome;
+pub mod paths;
 pub mod protocol;
 pub mod query;
 pub mod record;
+pub mod route_match;
 pub mod state;
 pub mod worker;
 

@@ -60,6 +60,8 @@ pub struct Record {
     pub cache: CacheUse,
     /// The auth call's duration, when this request waited for one.
     pub auth_ms: Option<u64>,
+    /// The `routes` rule the request fell under, if any.
+    pub rule: Option<String>,
 }
 
 impl Record {
@@ -72,6 +74,9 @@ impl Record {
         ];
         if let Some(ms) = self.auth_ms {
             fields.push(("auth_ms", ms.to_string()));
+        }
+        if let Some(rule) = &self.rule {
+            fields.push(("rule", rule.clone()));
         }
         fields
     }
@@ -102,16 +107,18 @@ mod tests {
             reason: "status_403".into(),
             cache: CacheUse::Miss,
             auth_ms: Some(3),
+            rule: Some("admin".into()),
         };
         assert_eq!(
             record.line(),
-            "verdict=deny reason=status_403 cache=miss auth_ms=3"
+            "verdict=deny reason=status_403 cache=miss auth_ms=3 rule=admin"
         );
         let exempt = Record {
             verdict: Verdict::Exempt,
             reason: "exempt".into(),
             cache: CacheUse::None,
             auth_ms: None,
+            rule: None,
         };
         assert_eq!(exempt.fields().len(), 3);
     }

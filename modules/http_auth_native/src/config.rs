@@ -66,10 +66,14 @@ impl ModuleConfig {
         }
         // Said once here, not by each worker as it configures its own root.
         authz_core::worker::announce(&config, true);
-        let capacity = config
-            .cache
-            .as_ref()
-            .map_or(NO_CACHE_ENTRIES, |cache| u64::from(cache.max_entries));
+        // One store for the filter and its `routes` rules, each rule's entries under its own
+        // keys: room for all of them.
+        let capacity = std::iter::once(&config)
+            .chain(config.routes.iter().map(|rule| &*rule.config))
+            .filter_map(|config| config.cache.as_ref())
+            .map(|cache| u64::from(cache.max_entries))
+            .sum::<u64>()
+            .max(NO_CACHE_ENTRIES);
         Ok(ModuleConfig {
             root_id: ROOT_BIT | (NEXT_ROOT.fetch_add(1, Ordering::Relaxed) & !ROOT_BIT),
             bytes: bytes.to_vec(),

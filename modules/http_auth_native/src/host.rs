@@ -187,6 +187,8 @@ impl Host for NativeHost<'_> {
             ["source", "address"] => Attribute::SourceAddress,
             ["destination", "address"] => Attribute::DestinationAddress,
             ["request", "protocol"] => Attribute::RequestProtocol,
+            ["xds", "route_name"] => Attribute::RouteName,
+            ["xds", "virtual_host_name"] => Attribute::VirtualHostName,
             _ => return Ok(None),
         };
         Ok(filter.attribute_string(attribute))

@@ -178,7 +178,13 @@ pub fn parse(cache: &Object, fingerprint: Digest, stat_prefix: &str) -> Checked<
         max_entries: u32::try_from(max_entries).unwrap_or(u32::MAX),
         max_entry_bytes: usize::try_from(max_entry_bytes).unwrap_or(usize::MAX),
         fingerprint,
-        slot_prefix: format!("{stat_prefix}.cache.{}.", env!("CARGO_PKG_VERSION")),
+        slot_prefix: slot_prefix(stat_prefix),
         cache_missing_headers: cache.bool("cache_missing_headers")?.unwrap_or(false),
     })
+}
+
+/// Where a configuration's entries live in shared data: its stat prefix and this version (an
+/// entry another version wrote may not decode the same).
+pub fn slot_prefix(stat_prefix: &str) -> String {
+    format!("{stat_prefix}.cache.{}.", env!("CARGO_PKG_VERSION"))
 }

@@ -101,6 +101,11 @@ impl<'a> Object<'a> {
         Ok(map)
     }
 
+    /// A field's value as it is, when given (and not null).
+    pub fn item(&self, key: &str) -> Option<Item<'a>> {
+        self.get(key)
+    }
+
     fn get(&self, key: &str) -> Option<Item<'a>> {
         self.fields
             .iter()

@@ -13,6 +13,7 @@ mod reply;
 mod request;
 mod response;
 mod route;
+mod routes;
 mod validate;
 
 pub use body::{RequestBody, MAX_REQUEST_BODY_LIMIT};
@@ -36,6 +37,7 @@ pub use request::{
 };
 pub use response::{ResponseHeaders, ALWAYS_TO_CLIENT};
 pub use route::{RouteOverrides, ROUTE_FIELDS};
+pub use routes::RouteRule;
 pub use validate::ConfigError;
 
 use json::Object;
@@ -91,6 +93,7 @@ pub const FIELDS: &[&str] = &[
     "dynamic_metadata_from_headers",
     "shadow",
     "record_decisions",
+    "routes",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -164,6 +167,13 @@ pub struct Config {
     pub protocol: Protocol,
     /// gRPC: `AttributeContext.context_extensions`.
     pub context_extensions: std::collections::BTreeMap<String, String>,
+    /// Rules giving some routes settings of their own; first match wins. Empty in a rule's own
+    /// configuration.
+    pub routes: Vec<RouteRule>,
+    /// The name of the rule this configuration is for; `None` for the filter's own.
+    pub route_rule: Option<String>,
+    /// The configuration's digest, which its cache entries are keyed under.
+    pub fingerprint: Digest,
     #[cfg(feature = "test-switches")]
     pub test: crate::test_switches::TestSwitches,
 }
@@ -228,7 +238,7 @@ impl Config {
                 "cannot be used with cache: a verdict that depends on the body cannot be keyed",
             ));
         }
-        Ok(Config {
+        let mut config = Config {
             disabled: false,
             shadow: root.bool("shadow")?.unwrap_or(false),
             record_decisions: root.bool("record_decisions")?.unwrap_or(false),
@@ -246,9 +256,14 @@ impl Config {
             request_body,
             protocol,
             context_extensions,
+            routes: Vec::new(),
+            route_rule: None,
+            fingerprint,
             #[cfg(feature = "test-switches")]
             test: test_switches(&root)?,
-        })
+        };
+        config.routes = routes::parse(&root, &config)?;
+        Ok(config)
     }
 }
 

@@ -58,6 +58,8 @@ pub struct AuthRequest {
     pub cluster: String,
     pub timeout: Duration,
     pub path: PathRule,
+    /// The configured `path`, which a route's own `path_prefix` goes before.
+    pub fixed_path: Option<String>,
     pub authority: Option<String>,
     pub method: Option<String>,
     pub forward: Forward,
@@ -107,6 +109,10 @@ pub fn parse(root: &Object, grpc: bool) -> Checked<AuthRequest> {
             root.string("path")?,
             root.string("path_prefix")?.unwrap_or_default(),
         )?,
+        fixed_path: root
+            .string("path")?
+            .map(|path| validate::path("path", path))
+            .transpose()?,
         authority: root
             .string("authority")?
             .map(|a| validate::authority("authority", a))

@@ -3,16 +3,28 @@
 //! filter's configuration into the one that route's requests get.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::body::{self, RequestBody};
+use super::cache::{self, CacheConfig, CACHE_FIELDS};
 use super::json::Object;
 use super::json_value::{self, Json};
-use super::validate::{Checked, ConfigError};
+use super::request::{PathRule, MAX_TIMEOUT_MS};
+use super::validate::{self, Checked, ConfigError};
 use super::Config;
 use crate::digest::{fingerprint, Digest};
 
 /// The fields of a route's settings; anything else is refused by name.
-pub const ROUTE_FIELDS: &[&str] = &["disabled", "check_settings", "shadow"];
+pub const ROUTE_FIELDS: &[&str] = &[
+    "disabled",
+    "check_settings",
+    "shadow",
+    "cluster",
+    "path_prefix",
+    "timeout_ms",
+    "failure_mode_allow",
+    "cache",
+];
 const CHECK_SETTINGS: &[&str] = &[
     "context_extensions",
     "disable_request_body_buffering",
@@ -29,6 +41,13 @@ pub struct RouteOverrides {
     pub context_extensions: BTreeMap<String, String>,
     /// `Some(None)`: no body with the check on this route; `Some(Some(rule))`: this rule.
     pub request_body: Option<Option<RequestBody>>,
+    /// The auth service for this route: its cluster, path prefix (HTTP) and timeout.
+    pub cluster: Option<String>,
+    pub path_prefix: Option<String>,
+    pub timeout: Option<Duration>,
+    pub failure_mode_allow: Option<bool>,
+    /// `Some(None)`: no cache on this route (`"cache": false`); `Some(Some(_))`: its own.
+    pub cache: Option<Option<CacheConfig>>,
     /// The settings' digest: a route's verdicts are never another route's in the cache.
     pub fingerprint: Digest,
 }
@@ -38,12 +57,14 @@ impl RouteOverrides {
         let value = json_value::parse(bytes).map_err(|err| {
             ConfigError::new("per-route configuration", format!("not valid JSON: {err}"))
         })?;
-        from_json(&value, fingerprint(bytes))
+        let root = Object::new(String::new(), &value, ROUTE_FIELDS)?;
+        from_object(&root, fingerprint(bytes))
     }
 
-    /// The configuration a request on this route gets.
+    /// The configuration a request on this route gets. It selects no further `routes` rule.
     pub fn apply(&self, base: &Config) -> Config {
         let mut config = base.clone();
+        config.routes = Vec::new();
         config.disabled = self.disabled;
         if let Some(shadow) = self.shadow {
             config.shadow = shadow;
@@ -54,8 +75,31 @@ impl RouteOverrides {
         if let Some(body) = &self.request_body {
             config.request_body = body.clone();
         }
+        let request = &mut config.auth_request;
+        if let Some(cluster) = &self.cluster {
+            request.cluster = cluster.clone();
+        }
+        if let Some(prefix) = &self.path_prefix {
+            request.path = match &request.fixed_path {
+                Some(path) => PathRule::Fixed(format!("{prefix}{path}")),
+                None if prefix.is_empty() => PathRule::Client,
+                None => PathRule::Prefixed(prefix.clone()),
+            };
+        }
+        if let Some(timeout) = self.timeout {
+            request.timeout = timeout;
+        }
+        if let Some(allow) = self.failure_mode_allow {
+            config.failure.allow = allow;
+        }
+        if let Some(cache) = &self.cache {
+            config.cache = cache.clone().map(|mut cache| {
+                cache.slot_prefix = cache::slot_prefix(&base.stat_prefix);
+                cache
+            });
+        }
         if let Some(cache) = &mut config.cache {
-            let mut both = cache.fingerprint.to_vec();
+            let mut both = base.fingerprint.to_vec();
             both.extend_from_slice(&self.fingerprint);
             cache.fingerprint = fingerprint(&both);
         }
@@ -67,23 +111,41 @@ impl RouteOverrides {
     }
 }
 
-fn from_json(value: &Json, fingerprint: Digest) -> Checked<RouteOverrides> {
-    let root = Object::new(String::new(), value, ROUTE_FIELDS)?;
+/// A route's settings from an object whose fields are already checked against [`ROUTE_FIELDS`]
+/// (and, in a `routes` rule, the rule's own).
+pub(super) fn from_object(root: &Object, fingerprint: Digest) -> Checked<RouteOverrides> {
     let disabled = root.bool("disabled")?.unwrap_or(false);
     let mut overrides = RouteOverrides {
         disabled,
         shadow: root.bool("shadow")?,
         context_extensions: BTreeMap::new(),
         request_body: None,
+        cluster: root
+            .string("cluster")?
+            .map(|c| validate::cluster(&root.field("cluster"), c))
+            .transpose()?,
+        path_prefix: root
+            .string("path_prefix")?
+            .map(|p| validate::path_prefix(&root.field("path_prefix"), p))
+            .transpose()?,
+        timeout: root
+            .integer("timeout_ms")?
+            .map(|ms| validate::in_range(&root.field("timeout_ms"), ms, 1, MAX_TIMEOUT_MS, "ms"))
+            .transpose()?
+            .map(Duration::from_millis),
+        failure_mode_allow: root.bool("failure_mode_allow")?,
+        cache: route_cache(root)?,
         fingerprint,
     };
-    if let Some(check) = root.object("check_settings", CHECK_SETTINGS)? {
-        if disabled {
+    if disabled {
+        if let Some(field) = ROUTE_FIELDS.iter().skip(1).find(|f| root.has(f)) {
             return Err(ConfigError::new(
-                "check_settings",
+                root.field(field),
                 "has no effect on a disabled route",
             ));
         }
+    }
+    if let Some(check) = root.object("check_settings", CHECK_SETTINGS)? {
         overrides.context_extensions = check.string_map("context_extensions")?;
         let body = body::parse(&check)?;
         if check
@@ -92,7 +154,7 @@ fn from_json(value: &Json, fingerprint: Digest) -> Checked<RouteOverrides> {
         {
             if body.is_some() {
                 return Err(ConfigError::new(
-                    "check_settings.disable_request_body_buffering",
+                    check.field("disable_request_body_buffering"),
                     "contradicts with_request_body",
                 ));
             }
@@ -102,6 +164,25 @@ fn from_json(value: &Json, fingerprint: Digest) -> Checked<RouteOverrides> {
         }
     }
     Ok(overrides)
+}
+
+/// `cache`: `false` for none on this route, or a cache section of its own.
+fn route_cache(root: &Object) -> Checked<Option<Option<CacheConfig>>> {
+    let Some(item) = root.item("cache") else {
+        return Ok(None);
+    };
+    if let Json::Bool(false) = item.value {
+        return Ok(Some(None));
+    }
+    let section = item.object(CACHE_FIELDS).map_err(|err| match item.value {
+        Json::Bool(true) => ConfigError::new(
+            &item.path,
+            "true is not a cache: write a cache section, or false for none on this route",
+        ),
+        _ => err,
+    })?;
+    // Fingerprint and slot prefix come from the filter's configuration when applied.
+    Ok(Some(Some(cache::parse(&section, [0; 32], "")?)))
 }
 
 #[cfg(test)]
@@ -161,6 +242,11 @@ mod tests {
                 r#"{"disabled": true, "check_settings": {}}"#,
                 "check_settings",
             ),
+            (r#"{"disabled": true, "cluster": "x"}"#, "cluster"),
+            (r#"{"cache": true}"#, "cache"),
+            (r#"{"cache": {"ttl_ms": 5}}"#, "cache.key"),
+            (r#"{"timeout_ms": 0}"#, "timeout_ms"),
+            (r#"{"cluster": ""}"#, "cluster"),
             (
                 r#"{"check_settings": {"disable_request_body_buffering": true, "with_request_body": {"max_request_bytes": 1}}}"#,
                 "check_settings.disable_request_body_buffering",

@@ -71,7 +71,7 @@ impl Flow {
                 Outgoing::Http(headers)
             }
             Protocol::Grpc => {
-                let service = root.grpc_service();
+                let service = root.grpc_service(&config.auth_request.cluster);
                 let context = grpc::Context {
                     source: property_text(host, &["source", "address"]),
                     destination: property_text(host, &["destination", "address"]),

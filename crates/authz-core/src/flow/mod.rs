@@ -137,6 +137,7 @@ impl Flow {
             reason,
             cache: self.cache_use,
             auth_ms: self.auth_ms,
+            rule: self.config.route_rule.clone(),
         };
         if let Err(err) = host.record_decision(&record) {
             debug!("#{} decision record not kept: {err}", self.id);
@@ -166,13 +167,18 @@ impl Flow {
         self.config
             .test
             .on_request(host.request_header(":path").ok().flatten().as_deref());
-        let config = Rc::clone(&self.config);
-        let exempt = config.disabled || (!config.exempt.is_empty() && self.exempt(host));
-        // Exempt requests skip the call, not the anti-spoofing (the failure marker included).
         let mut request = match host.request_headers() {
             Ok(headers) => headers,
             Err(err) => return self.fail_request(host, root, err),
         };
+        if !self.config.routes.is_empty() {
+            if let Some(refused) = self.follow_routes(host, root, &request) {
+                return refused;
+            }
+        }
+        let config = Rc::clone(&self.config);
+        // Exempt requests skip the call, not the anti-spoofing (the failure marker included).
+        let exempt = config.disabled || (!config.exempt.is_empty() && self.exempt(host));
         if log_enabled!(Level::Debug) {
             debug!("#{} request headers: {}", self.id, dump(&request));
         }
@@ -400,6 +406,9 @@ mod body;
 mod call;
 mod consult;
 mod end;
+mod routes;
+#[cfg(test)]
+mod routes_tests;
 mod spoofing;
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub enum BadRequest {
     /// server takes (`max_check_headers`, `max_check_header_bytes`): the client's headers are
     /// too large to check, as Envoy says of headers it cannot take (431).
     TooLarge { headers: usize, bytes: usize },
+    /// The path reads one way as sent and another once decoded or resolved, and the readings
+    /// fall under different `routes` rules: which one applies depends on the server.
+    AmbiguousPath,
 }
 
 impl BadRequest {
@@ -48,6 +51,11 @@ impl std::fmt::Display for BadRequest {
             }
             BadRequest::NoAuthority => write!(f, "request has no :authority to send for checking"),
             BadRequest::NoMethod => write!(f, "request has no :method to send for checking"),
+            BadRequest::AmbiguousPath => write!(
+                f,
+                "request path falls under different routes rules as sent and as a server may \
+                 resolve it"
+            ),
             BadRequest::TooLarge { headers, bytes } => write!(
                 f,
                 "request is too large to check: the check would carry {headers} headers and \

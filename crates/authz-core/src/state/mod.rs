@@ -5,6 +5,8 @@
 mod calls;
 
 use std::collections::BTreeMap;
+
+use litemap::LiteMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -23,15 +25,16 @@ pub struct Root {
     stats: Stats,
     calls: Calls,
     /// The outstanding call for each cache key, which requests with that key wait for.
-    pending_keys: BTreeMap<Digest, u32>,
+    pending_keys: LiteMap<Digest, u32>,
     /// Whether a request uncached for lack of a key header has been logged: once per
     /// configuration, so that a key no request can complete is seen in the log.
     said_key_incomplete: bool,
     /// Streams waiting for the first of a body to send with the check, and until when (coarse
     /// clock): a body that never reaches the plugin is a misconfiguration, said at the deadline.
-    awaiting_first_body: BTreeMap<u32, u64>,
-    /// The serialized `GrpcService` a gRPC check names its cluster with, built once.
-    grpc_service: Rc<[u8]>,
+    awaiting_first_body: LiteMap<u32, u64>,
+    /// The serialized `GrpcService` a gRPC check names its cluster with, built once a cluster.
+    /// (A list: a configuration names a handful of clusters.)
+    grpc_services: Vec<(String, Rc<[u8]>)>,
     /// The configuration each route's requests get, built on the route's first request.
     routes: BTreeMap<u64, Rc<Config>>,
     /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
@@ -48,12 +51,12 @@ pub struct Root {
 impl Root {
     pub fn new(config: Rc<Config>, stats: Stats, now_nanos: u64) -> Root {
         Root {
-            grpc_service: crate::protocol::grpc::service(&config.auth_request.cluster).into(),
+            grpc_services: Vec::new(),
             stats,
             calls: Calls::default(),
-            pending_keys: BTreeMap::new(),
+            pending_keys: LiteMap::new(),
             said_key_incomplete: false,
-            awaiting_first_body: BTreeMap::new(),
+            awaiting_first_body: LiteMap::new(),
             routes: BTreeMap::new(),
             held_bytes: 0,
             clock_nanos: now_nanos,
@@ -73,7 +76,7 @@ impl Root {
         now_nanos: u64,
     ) {
         self.stats.flush(host, Gauges::default());
-        self.grpc_service = crate::protocol::grpc::service(&config.auth_request.cluster).into();
+        self.grpc_services.clear();
         self.config = config;
         self.stats = stats;
         self.routes.clear();
@@ -95,8 +98,14 @@ impl Root {
         )
     }
 
-    pub fn grpc_service(&self) -> Rc<[u8]> {
-        Rc::clone(&self.grpc_service)
+    pub fn grpc_service(&mut self, cluster: &str) -> Rc<[u8]> {
+        if let Some((_, service)) = self.grpc_services.iter().find(|(c, _)| c == cluster) {
+            return Rc::clone(service);
+        }
+        let service: Rc<[u8]> = crate::protocol::grpc::service(cluster).into();
+        self.grpc_services
+            .push((cluster.to_owned(), Rc::clone(&service)));
+        service
     }
 
     // Clock.

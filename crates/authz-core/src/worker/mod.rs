@@ -3,6 +3,8 @@
 //! owning it lets a call's answer be counted after its stream has gone, and nothing here panics.
 
 use std::collections::BTreeMap;
+
+use litemap::LiteMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ struct Stream {
 #[derive(Default)]
 pub struct Worker {
     /// Root contexts; `None` until the root accepts a configuration.
-    roots: BTreeMap<u32, Option<Root>>,
+    roots: LiteMap<u32, Option<Root>>,
     streams: BTreeMap<u32, Stream>,
 }
 

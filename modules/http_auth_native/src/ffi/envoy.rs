@@ -38,6 +38,8 @@ pub enum Attribute {
     SourceAddress,
     DestinationAddress,
     RequestProtocol,
+    RouteName,
+    VirtualHostName,
 }
 
 fn module_buffer(bytes: &[u8]) -> envoy_dynamic_module_type_module_buffer {
@@ -448,6 +450,8 @@ impl Filter {
                 envoy_dynamic_module_type_attribute_id_DestinationAddress
             }
             Attribute::RequestProtocol => envoy_dynamic_module_type_attribute_id_RequestProtocol,
+            Attribute::RouteName => envoy_dynamic_module_type_attribute_id_XdsRouteName,
+            Attribute::VirtualHostName => envoy_dynamic_module_type_attribute_id_XdsVirtualHostName,
         };
         let mut value = empty_envoy_buffer();
         // SAFETY: the filter is alive; `value` is a valid out-pointer.
