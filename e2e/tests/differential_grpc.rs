@@ -521,3 +521,123 @@ async fn the_request_body_goes_with_the_check_as_native_ext_authz_sends_it() {
     let empty = assert_same(&setup, "body", "/allow", Some("")).await;
     assert_eq!(empty.status, 200);
 }
+
+/// The same routes on both listeners: `tenant-a` (`/allow` with `x-tenant: a`, a header the
+/// operator's route names), `public` and the rest. ext_authz is set per route; the plugin by its
+/// `routes`, on Envoy's route names.
+fn routes_setup_routes(per_route: impl Fn(&str) -> Option<Value>) -> Vec<Value> {
+    let route = |name: &str, matcher: Value| {
+        let mut route =
+            json!({ "name": name, "match": matcher, "route": { "cluster": "staticreply" } });
+        if let Some(settings) = per_route(name) {
+            route["typed_per_filter_config"] = json!({ "envoy.filters.http.ext_authz": settings });
+        }
+        route
+    };
+    vec![
+        route(
+            "tenant-a",
+            json!({ "prefix": "/allow", "headers": [{ "name": "x-tenant", "string_match": { "exact": "a" } }] }),
+        ),
+        route("public", json!({ "prefix": "/public" })),
+        route("default", json!({ "prefix": "/" })),
+    ]
+}
+
+fn ext_authz_per_route(settings: Value) -> Value {
+    let mut value = settings;
+    value["@type"] =
+        json!("type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute");
+    value
+}
+
+#[tokio::test]
+async fn per_route_settings_reach_the_check_as_ext_authz_per_route_sends_them() {
+    let wasm = plugin::built_wasm(&paths::default_plugin_dir()).unwrap();
+    let auth = GrpcAuthServer::start(check_answer).await.unwrap();
+    let upstream = TestServer::start(upstream_answer).await.unwrap();
+    let mut config = side_by_side_config(upstream.port());
+    config
+        .add_cluster(h2_cluster("auth", "127.0.0.1", auth.port()))
+        .unwrap();
+    let closed = &PAIRS[0];
+    let mut ext_authz = ext_authz_filter(closed);
+    ext_authz["typed_config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("with_request_body");
+    let native_routes = routes_setup_routes(|name| {
+        Some(ext_authz_per_route(match name {
+            "tenant-a" => {
+                json!({ "check_settings": { "context_extensions": { "tenant": "a", "zone": "us" } } })
+            }
+            "public" => json!({ "disabled": true }),
+            _ => json!({ "check_settings": { "context_extensions": { "zone": "eu" } } }),
+        }))
+    });
+    let mut plugin_config: Value = serde_json::from_str(&plugin_config(closed)).unwrap();
+    plugin_config["stat_prefix"] = json!("grpc_routes");
+    plugin_config["context_extensions"] = json!({ "zone": "eu" });
+    plugin_config["routes"] = json!([
+        { "name": "tenant_a", "match": { "route_name": "tenant-a" },
+          "check_settings": { "context_extensions": { "tenant": "a", "zone": "us" } } },
+        { "name": "public", "match": { "route_name": "public" }, "disabled": true }
+    ]);
+    config
+        .add_listener(http_listener(
+            "native_routes",
+            vec![ext_authz],
+            native_routes,
+        ))
+        .unwrap()
+        .add_listener(http_listener(
+            "plugin_routes",
+            vec![plugin_filter(
+                "plugin_routes",
+                &wasm,
+                &plugin_config.to_string(),
+            )],
+            routes_setup_routes(|_| None),
+        ))
+        .unwrap();
+    let setup = Setup {
+        envoy: start_envoy(&config).await,
+        auth,
+        upstream,
+    };
+    let extensions = |seen: &Observation| -> BTreeMap<String, String> {
+        let check = seen.check.as_ref().expect("the service was asked");
+        let attributes = check.attributes.as_ref().unwrap();
+        attributes.context_extensions.clone().into_iter().collect()
+    };
+    let tenant = [("x-tenant", "a")];
+    let mut seen = Vec::new();
+    // Each request's path is its own: the observations find their check and upstream request
+    // by it.
+    for (path, headers) in [
+        ("/allow?who=a", &tenant[..]),
+        ("/allow?who=none", &[]),
+        ("/public/x", &[]),
+    ] {
+        let native = observe_with(&setup, "native_routes", path, None, headers).await;
+        let plugin = observe_with(&setup, "plugin_routes", path, None, headers).await;
+        assert_eq!(
+            native, plugin,
+            "{path} {headers:?}: ext_authz per route (left) and the plugin's routes (right) differ"
+        );
+        seen.push(plugin);
+    }
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        extensions(&seen[0]),
+        map(&[("tenant", "a"), ("zone", "us")])
+    );
+    assert_eq!(extensions(&seen[1]), map(&[("zone", "eu")]));
+    assert!(seen[2].check.is_none(), "a disabled route is not checked");
+    assert_eq!(seen[2].status, 200);
+}
