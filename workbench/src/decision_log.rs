@@ -47,7 +47,8 @@ fn record_format() -> &'static str {
             "verdict=%DYNAMIC_METADATA(http_auth_native:verdict)% \
              reason=%DYNAMIC_METADATA(http_auth_native:reason)% \
              cache=%DYNAMIC_METADATA(http_auth_native:cache)% \
-             auth_ms=%DYNAMIC_METADATA(http_auth_native:auth_ms)%"
+             auth_ms=%DYNAMIC_METADATA(http_auth_native:auth_ms)% \
+             rule=%DYNAMIC_METADATA(http_auth_native:rule)%"
         }
     }
 }

@@ -83,6 +83,12 @@ fn conditions(rule: &Object) -> Checked<RouteMatch> {
             return Ok(None);
         };
         let path = validate::path(&when.field(key), path)?;
+        if path.contains(['?', '#']) {
+            return Err(ConfigError::new(
+                when.field(key),
+                format!("\"{path}\" has a query or fragment: a rule matches the path before `?`"),
+            ));
+        }
         if !is_plain(&path) {
             return Err(ConfigError::new(
                 when.field(key),
@@ -126,7 +132,8 @@ fn conditions(rule: &Object) -> Checked<RouteMatch> {
         }
         Some(list) => list
             .iter()
-            .map(|item| validate::exempt_method(&item.path, item.string()?))
+            // Compared without regard to case, so written in any case.
+            .map(|item| Ok(validate::method(&item.path, item.string()?)?.to_ascii_uppercase()))
             .collect::<Checked<_>>()?,
     };
     let name = |key: &str| -> Checked<Option<String>> {
@@ -203,7 +210,7 @@ mod tests {
             r#"[{"name": "admin", "match": {"path_prefix": "/admin/", "authority": "Admin.Example.com."},
                  "cluster": "strict", "timeout_ms": 99, "failure_mode_allow": true,
                  "cache": {"key": ["authorization"]}},
-                {"name": "off", "match": {"methods": ["OPTIONS"]}, "disabled": true}]"#,
+                {"name": "off", "match": {"methods": ["options"]}, "disabled": true}]"#,
         )
         .unwrap();
         let admin = &config.routes[0];
@@ -215,6 +222,7 @@ mod tests {
         assert!(admin.config.failure.allow);
         assert!(admin.config.cache.is_some() && config.cache.is_none());
         assert!(config.routes[1].config.disabled);
+        assert_eq!(config.routes[1].when.methods, ["OPTIONS"]);
         assert!(!config.disabled && !config.failure.allow);
     }
 
@@ -253,8 +261,12 @@ mod tests {
                 "routes[0].match.authority",
             ),
             (
-                r#"[{"name": "a", "match": {"methods": ["get"]}}]"#,
+                r#"[{"name": "a", "match": {"methods": ["G T"]}}]"#,
                 "routes[0].match.methods[0]",
+            ),
+            (
+                r#"[{"name": "a", "match": {"path": "/a?b=1"}}]"#,
+                "routes[0].match.path",
             ),
             (
                 r#"[{"name": "a", "match": {"methods": []}}]"#,
