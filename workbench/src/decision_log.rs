@@ -40,7 +40,7 @@ pub fn access_log() -> Value {
 }
 
 /// How the access log reads the decision record in the shell `AUTHZ_SHELL` picks.
-fn record_format() -> &'static str {
+pub fn record_format() -> &'static str {
     match crate::shell::Shell::current() {
         crate::shell::Shell::Wasm => "%FILTER_STATE(wasm.http_auth_decision:PLAIN)%",
         crate::shell::Shell::Native => {
