@@ -68,6 +68,34 @@ async fn a_route_with_disabled_settings_is_not_checked_and_the_others_are() {
 }
 
 #[tokio::test]
+async fn envoys_per_route_settings_win_over_the_filters_routes_rules() {
+    native_only();
+    // The `routes` rule would send `/own` checks to a cluster that does not exist (503); the
+    // route's own settings, which win, send them under a path prefix instead.
+    let plugin = config(json!({
+        "decision": "status",
+        "routes": [{"name": "nowhere", "match": {"path_prefix": "/"}, "cluster": "no_such_cluster"}],
+    }));
+    let stack = Stack::builder(&plugin)
+        .auth(|_| Reply::ok(""))
+        .await
+        .configure(route(
+            "/own",
+            Some(json!({"path_prefix": "/route-settings"})),
+            json!([]),
+        ))
+        .start()
+        .await;
+    assert!(stack.get("/own/page").await.reached_upstream());
+    let seen = stack.auth_seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/route-settings/own/page");
+    // Elsewhere the rule applies: its cluster is unknown to Envoy, so the request gets 503.
+    assert_eq!(stack.get("/elsewhere").await.status, 503);
+    assert_eq!(stack.auth_seen().len(), 1);
+}
+
+#[tokio::test]
 async fn a_routes_context_extensions_are_merged_over_the_filters() {
     native_only();
     let plugin = config(json!({

@@ -284,3 +284,40 @@ async fn a_client_cannot_choose_its_rule_by_headers() {
     assert_eq!(seen.status, 403, "{seen:?}");
     assert_eq!(last_rule(&stack, before).as_deref(), Some("api-admin"));
 }
+
+#[tokio::test]
+async fn a_shadow_rules_cache_never_serves_an_enforcing_route() {
+    let plugin = config(json!({
+        "decision": "status",
+        "cache": { "key": ["authorization"], "ttl_ms": 60000, "deny_ttl_ms": 60000 },
+        "routes": [{ "name": "trial", "match": { "path_prefix": "/trial/" }, "shadow": true }]
+    }));
+    let stack = Stack::start(&plugin, |request| {
+        if request.header("authorization") == Some("Bearer mallory") {
+            Reply::status(403, "no")
+        } else {
+            Reply::ok("")
+        }
+    })
+    .await;
+    let as_mallory = |path: &str| {
+        stack
+            .client
+            .get(format!("{}{path}", stack.base))
+            .header("authorization", "Bearer mallory")
+    };
+    // In shadow, the deny is not enforced, and is cached for the shadow rule only.
+    assert!(stack.send(as_mallory("/trial/a")).await.reached_upstream());
+    assert!(stack.send(as_mallory("/trial/b")).await.reached_upstream());
+    assert_eq!(
+        stack.auth_seen().len(),
+        1,
+        "the shadow rule's cache serves itself"
+    );
+    // The enforcing route asks for itself, and enforces.
+    assert_eq!(stack.send(as_mallory("/shop")).await.status, 403);
+    assert_eq!(stack.auth_seen().len(), 2);
+    assert_eq!(stack.send(as_mallory("/shop")).await.status, 403);
+    assert_eq!(stack.auth_seen().len(), 2, "and caches for itself");
+    assert_eq!(stack.plugin_stat("shadow_denied").await, 2);
+}
