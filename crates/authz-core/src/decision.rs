@@ -1,6 +1,6 @@
 //! The decision rules: what an auth service's answer means for the request.
 
-use crate::config::Rule;
+use crate::config::{parse_json, Json, JsonRule, Number, Rule};
 use crate::fnv::fnv1a_32;
 
 /// What the auth call came back with, once it is known to be a real answer.
@@ -208,26 +208,151 @@ pub fn answer_status(status: Option<&[u8]>) -> Result<u16, AuthError> {
 }
 
 /// Whether the rule must read the answer's body to decide (or to relay it) for this status.
-pub fn needs_body(rule: Rule, status: u16) -> bool {
+pub fn needs_body(rule: &Rule, status: u16) -> bool {
     match rule {
-        Rule::FnvParity => true,
+        Rule::FnvParity | Rule::Json(_) => true,
         Rule::Status => status != 200,
     }
 }
 
 /// Decides on a real (non-5xx) answer. `body` is only looked at when `needs_body` said so.
-pub fn decide(rule: Rule, status: u16, body: &[u8]) -> Verdict {
-    match rule {
+/// Only a JSON verdict can be unreadable.
+pub fn decide(rule: &Rule, status: u16, body: &[u8]) -> Result<Verdict, AuthError> {
+    Ok(match rule {
         Rule::FnvParity if fnv1a_32(body) % 2 == 0 => Verdict::Allow,
         Rule::FnvParity => Verdict::DenyConfigured,
         Rule::Status if status == 200 => Verdict::Allow,
         Rule::Status => Verdict::DenyWithAnswer(status),
+        Rule::Json(rule) => match parse_json(body)
+            .map_err(|_| AuthError::Malformed("the answer is not JSON"))?
+            .pointer(&rule.pointer)
+        {
+            Some(Json::Bool(true)) if (200..300).contains(&status) => Verdict::Allow,
+            Some(Json::Bool(true)) => {
+                return Err(AuthError::Malformed(
+                    "an answer that is not a 2xx says true",
+                ))
+            }
+            Some(Json::Bool(false)) => Verdict::DenyConfigured,
+            _ => {
+                return Err(AuthError::Malformed(
+                    "the answer has no true or false where the json rule points",
+                ))
+            }
+        },
+    })
+}
+
+/// The values `headers_from_json` copies onto an allowed request: strings as they are, whole
+/// numbers and booleans as written; a value that is absent or null is not set. Another kind of
+/// value, or a string that cannot be a header value, is an unreadable answer.
+pub fn json_headers(rule: &JsonRule, body: &[u8]) -> Result<Vec<(String, Vec<u8>)>, AuthError> {
+    if rule.headers.is_empty() {
+        return Ok(Vec::new());
     }
+    let answer = parse_json(body).map_err(|_| AuthError::Malformed("the answer is not JSON"))?;
+    let mut headers = Vec::new();
+    for wanted in &rule.headers {
+        let value = match answer.pointer(&wanted.pointer) {
+            None | Some(Json::Null) => continue,
+            Some(Json::String(text)) if !text.contains(['\r', '\n', '\0']) => text.clone(),
+            Some(Json::Number(Number::Whole(n))) => n.to_string(),
+            Some(Json::Bool(b)) => b.to_string(),
+            Some(_) => {
+                return Err(AuthError::Malformed(
+                    "a headers_from_json value is not a string, whole number or boolean fit for a header",
+                ))
+            }
+        };
+        headers.push((wanted.header.clone(), value.into_bytes()));
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn verdict(rule: &Rule, status: u16, body: &[u8]) -> Verdict {
+        decide(rule, status, body).unwrap()
+    }
+
+    #[test]
+    fn a_json_verdict_allows_on_true_in_a_2xx_and_denies_on_false() {
+        let rule = Rule::Json(JsonRule {
+            pointer: "/result/allowed".into(),
+            headers: Vec::new(),
+        });
+        let allowed = br#"{"result": {"allowed": true}}"#;
+        assert_eq!(decide(&rule, 200, allowed), Ok(Verdict::Allow));
+        assert_eq!(decide(&rule, 204, allowed), Ok(Verdict::Allow));
+        assert!(decide(&rule, 403, allowed).is_err(), "a 403 that says true");
+        let denied = br#"{"result": {"allowed": false}}"#;
+        assert_eq!(decide(&rule, 200, denied), Ok(Verdict::DenyConfigured));
+        assert_eq!(decide(&rule, 403, denied), Ok(Verdict::DenyConfigured));
+        for bad in [
+            &br#"{"result": {"allowed": "true"}}"#[..],
+            br#"{"result": {"allowed": 1}}"#,
+            br#"{"result": {}}"#,
+            br#"{"result": {"allowed": true, "allowed": false}}"#,
+            br#"{"result": {"allowed": true}"#,
+            b"",
+            b"true",
+        ] {
+            assert!(
+                matches!(decide(&rule, 200, bad), Err(AuthError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn json_headers_copy_strings_numbers_and_booleans() {
+        let rule = JsonRule {
+            pointer: "/allow".into(),
+            headers: [
+                "/user/id",
+                "/user/level",
+                "/user/admin",
+                "/user/none",
+                "/user/absent",
+            ]
+            .iter()
+            .map(|pointer| crate::config::JsonHeader {
+                pointer: (*pointer).into(),
+                header: format!("x{}", pointer.replace('/', "-")),
+            })
+            .collect(),
+        };
+        let body = br#"{"allow": true, "user": {"id": "alice", "level": 3, "admin": false, "none": null}}"#;
+        let text = |pairs: Vec<(String, Vec<u8>)>| -> Vec<(String, String)> {
+            pairs
+                .into_iter()
+                .map(|(n, v)| (n, String::from_utf8(v).unwrap()))
+                .collect()
+        };
+        assert_eq!(
+            text(json_headers(&rule, body).unwrap()),
+            vec![
+                ("x-user-id".into(), "alice".into()),
+                ("x-user-level".into(), "3".into()),
+                ("x-user-admin".into(), "false".into()),
+            ]
+        );
+        for bad in [
+            &br#"{"user": {"id": "a
+x-admin: 1"}}"#[..],
+            br#"{"user": {"id": ["alice"]}}"#,
+            br#"{"user": {"id": -1}}"#,
+        ] {
+            assert!(
+                json_headers(&rule, bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn only_an_unreachable_or_unavailable_service_is_an_outage() {
@@ -293,22 +418,25 @@ mod tests {
     #[test]
     fn parity_rule_hashes_the_body_whatever_the_status() {
         // fnv1a("a") = 0xe40c292c (even), fnv1a("b") = 0xe70c2de5 (odd).
-        assert_eq!(decide(Rule::FnvParity, 200, b"a"), Verdict::Allow);
-        assert_eq!(decide(Rule::FnvParity, 200, b"b"), Verdict::DenyConfigured);
-        assert_eq!(decide(Rule::FnvParity, 404, b"a"), Verdict::Allow);
+        assert_eq!(verdict(&Rule::FnvParity, 200, b"a"), Verdict::Allow);
+        assert_eq!(
+            verdict(&Rule::FnvParity, 200, b"b"),
+            Verdict::DenyConfigured
+        );
+        assert_eq!(verdict(&Rule::FnvParity, 404, b"a"), Verdict::Allow);
     }
 
     #[test]
     fn parity_rule_denies_an_empty_body() {
-        assert_eq!(decide(Rule::FnvParity, 200, b""), Verdict::DenyConfigured);
+        assert_eq!(verdict(&Rule::FnvParity, 200, b""), Verdict::DenyConfigured);
     }
 
     #[test]
     fn status_rule_allows_only_200() {
-        assert_eq!(decide(Rule::Status, 200, b"b"), Verdict::Allow);
+        assert_eq!(verdict(&Rule::Status, 200, b"b"), Verdict::Allow);
         for status in [201, 204, 302, 401, 403, 404, 499] {
             assert_eq!(
-                decide(Rule::Status, status, b""),
+                verdict(&Rule::Status, status, b""),
                 Verdict::DenyWithAnswer(status)
             );
         }
@@ -316,9 +444,9 @@ mod tests {
 
     #[test]
     fn body_is_needed_only_when_the_rule_uses_it() {
-        assert!(needs_body(Rule::FnvParity, 200));
-        assert!(!needs_body(Rule::Status, 200));
-        assert!(needs_body(Rule::Status, 403));
+        assert!(needs_body(&Rule::FnvParity, 200));
+        assert!(!needs_body(&Rule::Status, 200));
+        assert!(needs_body(&Rule::Status, 403));
     }
 
     #[test]
@@ -372,7 +500,15 @@ mod tests {
 
     mod properties {
         use super::super::*;
+        use super::verdict;
         use proptest::prelude::*;
+
+        fn json_rule(pointer: &str) -> Rule {
+            Rule::Json(JsonRule {
+                pointer: pointer.to_owned(),
+                headers: Vec::new(),
+            })
+        }
 
         proptest! {
             #[test]
@@ -387,14 +523,56 @@ mod tests {
 
             #[test]
             fn the_seed_rule_is_exactly_the_parity_of_the_hash(status in 100u16..500, body in prop::collection::vec(any::<u8>(), 0..128)) {
-                let verdict = decide(Rule::FnvParity, status, &body);
+                let verdict = verdict(&Rule::FnvParity, status, &body);
                 let even = fnv1a_32(&body) % 2 == 0;
                 prop_assert_eq!(verdict == Verdict::Allow, even);
             }
 
             #[test]
             fn the_status_rule_allows_200_only(status in 100u16..500, body in prop::collection::vec(any::<u8>(), 0..16)) {
-                prop_assert_eq!(decide(Rule::Status, status, &body) == Verdict::Allow, status == 200);
+                prop_assert_eq!(verdict(&Rule::Status, status, &body) == Verdict::Allow, status == 200);
+            }
+        }
+
+        proptest! {
+            /// Only a JSON `true` at the pointer allows; `false` denies; any other value, or
+            /// none, is an error and never an allow.
+            #[test]
+            fn only_true_at_the_pointer_allows(
+                key in "[a-z~/]{1,6}",
+                value in prop_oneof![
+                    Just("true".to_owned()), Just("false".to_owned()), Just("null".to_owned()),
+                    Just("\"true\"".to_owned()), Just("1".to_owned()), Just("0".to_owned()),
+                    Just("[true]".to_owned()), Just("{\"allow\": true}".to_owned()),
+                ],
+                nest in any::<bool>(),
+            ) {
+                let name = serde_json::to_string(&key).unwrap();
+                let escaped = key.replace('~', "~0").replace('/', "~1");
+                let (body, pointer) = if nest {
+                    (format!("{{\"result\": {{{name}: {value}}}}}"), format!("/result/{escaped}"))
+                } else {
+                    (format!("{{{name}: {value}}}"), format!("/{escaped}"))
+                };
+                let decided = decide(&json_rule(&pointer), 200, body.as_bytes());
+                match value.as_str() {
+                    "true" => prop_assert_eq!(decided, Ok(Verdict::Allow)),
+                    "false" => prop_assert_eq!(decided, Ok(Verdict::DenyConfigured)),
+                    _ => prop_assert!(matches!(decided, Err(AuthError::Malformed(_))), "{:?}", decided),
+                }
+                // The same pointer one level off never finds it.
+                let off = if nest { format!("/{escaped}") } else { format!("/result/{escaped}") };
+                prop_assert!(decide(&json_rule(&off), 200, body.as_bytes()).is_err());
+            }
+
+            /// Any bytes at all are a verdict or an error, never a panic; an allow only where
+            /// the bytes hold a JSON `true` at the pointer.
+            #[test]
+            fn any_body_is_a_verdict_or_an_error(body in prop::collection::vec(any::<u8>(), 0..64)) {
+                if let Ok(Verdict::Allow) = decide(&json_rule("/allow"), 200, &body) {
+                    let parsed = parse_json(&body).unwrap();
+                    prop_assert_eq!(parsed.pointer("/allow"), Some(&Json::Bool(true)));
+                }
             }
         }
     }

@@ -261,7 +261,7 @@ impl Banner<'_> {
         if !asks_httpbin {
             return vec![curl("/uuid")];
         }
-        match config.rule {
+        match &config.rule {
             Rule::FnvParity => vec![format!(
                 "{}   (about half 200, half {})",
                 curl("/uuid"),
@@ -271,6 +271,7 @@ impl Banner<'_> {
                 format!("{}   (allowed: httpbin answers 200)", curl("/status/200")),
                 format!("{}   (denied: httpbin answers 403)", curl("/status/403")),
             ],
+            Rule::Json(_) => vec![curl("/uuid")],
         }
     }
 }

@@ -70,7 +70,7 @@ pub fn rule(config: &Config) -> (&'static str, String) {
                 .to_owned(),
         );
     }
-    let meaning = match config.rule {
+    let meaning = match &config.rule {
         Rule::FnvParity => format!(
             "an even FNV-1a hash of the auth answer's body allows, an odd one denies with {} {:?}",
             config.deny.status, config.deny.body
@@ -80,6 +80,10 @@ pub fn rule(config: &Config) -> (&'static str, String) {
              to the client"
                 .to_owned()
         }
+        Rule::Json(json) => format!(
+            "true at {} in the auth answer's JSON body allows, false denies with {} {:?}; anything else is an error",
+            json.pointer, config.deny.status, config.deny.body
+        ),
     };
     (config.rule.name(), meaning)
 }
@@ -139,7 +143,7 @@ pub fn outcomes(config: &Config) -> Outcomes {
             status_on_error,
         };
     }
-    match config.rule {
+    match &config.rule {
         Rule::FnvParity => Outcomes {
             allow_reason: "even hash of the auth answer".to_owned(),
             deny_reply: Some((config.deny.status, config.deny.body.len() as u64)),
@@ -150,6 +154,11 @@ pub fn outcomes(config: &Config) -> Outcomes {
             allow_reason: "the auth service answered 200".to_owned(),
             deny_reply: None,
             deny_reason: "the auth service's answer".to_owned(),
+            status_on_error,
+        },        Rule::Json(json) => Outcomes {
+            allow_reason: format!("true at {} in the auth answer", json.pointer),
+            deny_reply: Some((config.deny.status, config.deny.body.len() as u64)),
+            deny_reason: format!("false at {} in the auth answer", json.pointer),
             status_on_error,
         },
     }

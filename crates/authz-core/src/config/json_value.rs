@@ -28,6 +28,57 @@ pub enum Number {
     Fractional,
 }
 
+impl Json {
+    /// The value an RFC 6901 JSON pointer names (`""` is the whole value, `/a/0` the first
+    /// element of `a`), if there is one. `pointer` is one `json_pointer` accepted.
+    pub fn pointer(&self, pointer: &str) -> Option<&Json> {
+        let mut value = self;
+        for token in pointer.split('/').skip(1) {
+            let token = unescape(token);
+            value = match value {
+                Json::Object(fields) => &fields.iter().find(|(key, _)| *key == *token)?.1,
+                Json::Array(items) => {
+                    // An index is digits without a leading zero; `-` names no element to read.
+                    let index = match token.as_bytes() {
+                        [b'0'] => 0,
+                        [b'1'..=b'9', ..] => token.parse::<usize>().ok()?,
+                        _ => return None,
+                    };
+                    items.get(index)?
+                }
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+}
+
+/// A pointer token as written (`~1` for `/`, `~0` for `~`) to the key it names.
+fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+    if !token.as_bytes().contains(&b'~') {
+        return std::borrow::Cow::Borrowed(token);
+    }
+    let mut key = String::with_capacity(token.len());
+    let mut chars = token.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '~') {
+            (_, true) => key.push(if chars.next() == Some('1') { '/' } else { '~' }),
+            (c, false) => key.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(key)
+}
+
+/// Whether `pointer` is an RFC 6901 JSON pointer: empty, or `/`-separated tokens in which `~`
+/// only escapes (`~0` for `~`, `~1` for `/`).
+pub fn is_json_pointer(pointer: &str) -> bool {
+    (pointer.is_empty() || pointer.starts_with('/'))
+        && pointer
+            .split('~')
+            .skip(1)
+            .all(|after| after.starts_with('0') || after.starts_with('1'))
+}
+
 /// Parses configuration bytes; the error says what and where (line and column).
 pub fn parse(bytes: &[u8]) -> Result<Json, String> {
     serde_json::from_slice(bytes).map_err(|err| err.to_string())
@@ -40,6 +91,9 @@ impl<'de> Deserialize<'de> for Json {
 }
 
 struct JsonVisitor;
+
+/// Objects up to this many fields are checked for duplicates field by field.
+const SMALL_OBJECT: usize = 16;
 
 /// 2^64 as a double: doubles from here on are past u64.
 const TWO_TO_THE_64: f64 = 18_446_744_073_709_551_616.0;
@@ -105,11 +159,22 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut fields: Vec<(String, Json)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            if fields.iter().any(|(existing, _)| *existing == key) {
+            // Small objects are checked as they come; a large one (an auth answer may be
+            // megabytes) once whole, sorted, so that no object costs quadratic time.
+            if fields.len() < SMALL_OBJECT && fields.iter().any(|(existing, _)| *existing == key) {
                 return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
             }
             let value = map.next_value()?;
             fields.push((key, value));
+        }
+        if fields.len() > SMALL_OBJECT {
+            // (Owned keys: sorting strings is code the configuration's lists already have.)
+            let mut keys: Vec<String> = fields.iter().map(|(key, _)| key.clone()).collect();
+            keys.sort();
+            if let Some(pair) = keys.windows(2).find(|pair| pair.first() == pair.get(1)) {
+                let key = pair.first().map_or("", String::as_str);
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
         }
         Ok(Json::Object(fields))
     }
@@ -118,6 +183,59 @@ impl<'de> Visitor<'de> for JsonVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pointers_name_values_as_rfc_6901_does() {
+        // RFC 6901's own example document and pointers.
+        let doc = parse(
+            br#"{"foo": ["bar", "baz"], "": 0, "a/b": 1, "c%d": 2, "e^f": 3, "g|h": 4,
+                 "i\\j": 5, "k\"l": 6, " ": 7, "m~n": 8}"#,
+        )
+        .unwrap();
+        assert_eq!(doc.pointer(""), Some(&doc));
+        assert_eq!(
+            doc.pointer("/foo"),
+            Some(&Json::Array(vec![
+                Json::String("bar".into()),
+                Json::String("baz".into())
+            ]))
+        );
+        assert_eq!(doc.pointer("/foo/0"), Some(&Json::String("bar".into())));
+        for (pointer, n) in [
+            ("/", 0),
+            ("/a~1b", 1),
+            ("/c%d", 2),
+            ("/e^f", 3),
+            ("/g|h", 4),
+            ("/i\\j", 5),
+            ("/k\"l", 6),
+            ("/ ", 7),
+            ("/m~0n", 8),
+        ] {
+            assert_eq!(doc.pointer(pointer), Some(&whole(n)), "{pointer}");
+        }
+        for missing in [
+            "/foo/2", "/foo/01", "/foo/-", "/foo/x", "/nope", "/foo/0/x", "/a~1b/c",
+        ] {
+            assert_eq!(doc.pointer(missing), None, "{missing}");
+        }
+        assert!(is_json_pointer("") && is_json_pointer("/a~0~1/b"));
+        for bad in ["a", "/a~", "/a~2", "#/a"] {
+            assert!(!is_json_pointer(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_large_object_with_a_duplicate_is_refused_too() {
+        let mut text = String::from("{");
+        for n in 0..1000 {
+            text.push_str(&format!("\"k{n}\": {n},"));
+        }
+        text.push_str("\"k500\": true}");
+        let err = parse(text.as_bytes()).unwrap_err();
+        assert!(err.contains("duplicate field `k500`"), "{err}");
+        assert!(parse(text.replace("\"k500\": true", "\"last\": true").as_bytes()).is_ok());
+    }
 
     fn whole(n: u64) -> Json {
         Json::Number(Number::Whole(n))

@@ -7,6 +7,7 @@ mod cache;
 mod exempt;
 mod fields;
 mod json;
+mod json_rule;
 mod json_value;
 mod limits;
 mod reply;
@@ -22,6 +23,8 @@ pub use cache::{
     DEFAULT_CACHE_MAX_TTL_MS, DEFAULT_CACHE_TTL_MS, MAX_CACHE_BYTES, MAX_CACHE_TTL_MS,
 };
 pub use exempt::Exemptions;
+pub use json_rule::{JsonHeader, JsonRule};
+pub use json_value::{parse as parse_json, Json, Number};
 pub use limits::{
     Limits, DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_ORPHANED_CALLS,
     DEFAULT_MAX_SUCCESS_HEADER_BYTES, MAX_HELD_BYTES_LIMIT, STREAM_COST_BYTES,
@@ -41,7 +44,6 @@ pub use routes::RouteRule;
 pub use validate::ConfigError;
 
 use json::Object;
-use json_value::Json;
 use validate::Checked;
 
 use crate::digest::{fingerprint, Digest};
@@ -124,19 +126,22 @@ const HTTP_ONLY: [&str; 12] = [
     "allowed_upstream_headers_to_append",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
     /// The seed's rule: an even FNV-1a hash of the answer's body allows.
     FnvParity,
     /// ext_authz's HTTP rule: 200 allows, any other status denies with the service's answer.
     Status,
+    /// A boolean in the answer's JSON body decides (`{"json": "/allow"}`).
+    Json(JsonRule),
 }
 
 impl Rule {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Rule::FnvParity => "fnv_parity",
             Rule::Status => "status",
+            Rule::Json(_) => "json",
         }
     }
 }
@@ -198,7 +203,7 @@ impl Config {
         let auth_request = request::parse(&root, grpc)?;
         let failure = reply::failure_policy(&root)?;
         let deny = reply::deny(&root)?;
-        let response = response::parse(&root)?;
+        let mut response = response::parse(&root)?;
         let exempt = exempt::parse(&root)?;
         let max_response_body_bytes = max_response_body(&root, grpc)?;
         let protocol = grpc_fields_checked(&root, grpc)?;
@@ -210,6 +215,11 @@ impl Config {
             ));
         }
         let rule = rule(&root, grpc)?;
+        if let Rule::Json(json) = &rule {
+            for header in &json.headers {
+                response.trust(&header.header);
+            }
+        }
         let limits = limits::parse(&root, &response, grpc)?;
         let stat_prefix = validate::stat_prefix(
             "stat_prefix",
@@ -297,6 +307,11 @@ fn grpc_fields_checked(root: &Object, grpc: bool) -> Checked<Protocol> {
 /// configuration says anything, it must say how the answer decides: a demo rule in force by
 /// omission would let about half of all requests through.
 fn rule(root: &Object, grpc: bool) -> Checked<Rule> {
+    if let Some(item) = root.item("decision") {
+        if let Json::Object(_) = item.value {
+            return Ok(Rule::Json(json_rule::parse(&item)?));
+        }
+    }
     match root.string("decision")? {
         None if !root.is_empty() && !grpc => Err(ConfigError::new(
             "decision",
@@ -307,7 +322,7 @@ fn rule(root: &Object, grpc: bool) -> Checked<Rule> {
         Some("status") => Ok(Rule::Status),
         Some(other) => Err(ConfigError::new(
             "decision",
-            format!("unknown rule \"{other}\", expected fnv_parity or status"),
+            format!("unknown rule \"{other}\", expected fnv_parity, status or {{\"json\": \"/pointer\"}}"),
         )),
     }
 }

@@ -47,6 +47,13 @@ impl ResponseHeaders {
         }
     }
 
+    /// Treats `name` as one the auth service sets (from its answer's body): the client's own
+    /// copies are removed as forged.
+    pub fn trust(&mut self, name: &str) {
+        self.trusted_dashed
+            .insert(crate::matcher::NameMatcher::Exact(name.replace('_', "-")));
+    }
+
     /// Whether an auth-answer header replaces the request's on allow.
     pub fn sets_upstream(&self, name: &str) -> bool {
         !is_reserved(name) && self.upstream.matches(name)

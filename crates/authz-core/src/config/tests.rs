@@ -798,3 +798,45 @@ fn the_edit_distance_counts_slips() {
     // Longer than any field name: never near.
     assert_eq!(distance(b"a", &[b'a'; 64]), usize::MAX);
 }
+
+#[test]
+fn a_json_verdict_rule_names_its_pointer_and_headers_and_trusts_them() {
+    let config = Config::parse(
+        br#"{"decision": {"json": "/result/allowed",
+             "headers_from_json": [{"pointer": "/result/user", "header": "X-User-ID"}]}}"#,
+    )
+    .unwrap();
+    let Rule::Json(rule) = &config.rule else {
+        panic!("{:?}", config.rule)
+    };
+    assert_eq!(rule.pointer, "/result/allowed");
+    assert_eq!(rule.headers[0].header, "x-user-id");
+    assert!(config.response.is_spoofed("x-user-id"));
+    assert!(config.response.is_spoofed("x_user_id"));
+    for (json, field) in [
+        (r#"{"decision": {}}"#, "decision.json"),
+        (r#"{"decision": {"json": "allow"}}"#, "decision.json"),
+        (r#"{"decision": {"json": "/a~2"}}"#, "decision.json"),
+        (r#"{"decision": {"jsn": "/a"}}"#, "decision.jsn"),
+        (
+            r#"{"decision": {"json": "/a", "headers_from_json": [{"pointer": "/u"}]}}"#,
+            "decision.headers_from_json[0].header",
+        ),
+        (
+            r#"{"decision": {"json": "/a", "headers_from_json": [{"pointer": "/u", "header": "host"}]}}"#,
+            "decision.headers_from_json[0].header",
+        ),
+        (
+            r#"{"decision": {"json": "/a", "headers_from_json": [{"pointer": "/u", "header": "x-envoy-foo"}]}}"#,
+            "decision.headers_from_json[0].header",
+        ),
+        (
+            r#"{"decision": {"json": "/a", "headers_from_json": [{"pointer": "u", "header": "x"}]}}"#,
+            "decision.headers_from_json[0].pointer",
+        ),
+        (r#"{"decision": 3}"#, "decision"),
+    ] {
+        let err = Config::parse(json.as_bytes()).unwrap_err();
+        assert_eq!(err.field, field, "{json}: {err}");
+    }
+}

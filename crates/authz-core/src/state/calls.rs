@@ -2,8 +2,10 @@
 //! cannot cancel an HTTP call, so a call counts until its answer arrives or its deadline passes.
 //! A call may have waiters besides the stream that made it (requests with the same cache key).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::rc::Rc;
+
+use litemap::LiteMap;
 
 use crate::cache::CacheWrite;
 use crate::config::Config;
@@ -42,7 +44,9 @@ impl Call {
 /// Outstanding calls by token. Tokens are per root context, as the host numbers them.
 #[derive(Debug, Default)]
 pub struct Calls {
-    pending: BTreeMap<u32, Call>,
+    /// Sorted by token, boxed so that taking one out moves pointers, not calls. (A sorted list
+    /// is a few KB less wasm than a BTreeMap; tokens grow, so a new call goes last.)
+    pending: LiteMap<u32, Box<Call>>,
     /// How many of `pending` nobody waits for: checked on every dispatch, so kept, not counted.
     orphans: usize,
 }
@@ -65,7 +69,7 @@ impl Calls {
         if call.orphaned() {
             self.orphans += 1;
         }
-        if let Some(replaced) = self.pending.insert(token, call) {
+        if let Some(replaced) = self.pending.insert(token, Box::new(call)) {
             self.forget(&replaced);
         }
     }
@@ -100,14 +104,14 @@ impl Calls {
     }
 
     pub fn get(&self, token: u32) -> Option<&Call> {
-        self.pending.get(&token)
+        self.pending.get(&token).map(|call| &**call)
     }
 
     /// The call's answer has arrived.
     pub fn take(&mut self, token: u32) -> Option<Call> {
         let call = self.pending.remove(&token)?;
         self.forget(&call);
-        Some(call)
+        Some(*call)
     }
 
     /// A stream waiting for the call has gone; the call itself goes on.

@@ -2,7 +2,9 @@
 //! configuration need, into an `Outcome`.
 
 use crate::config::{Config, Rule};
-use crate::decision::{answer_status, decide, envoy_failure, needs_body, AuthError, Verdict};
+use crate::decision::{
+    answer_status, decide, envoy_failure, json_headers, needs_body, AuthError, Verdict,
+};
 use crate::headers::is_reserved;
 use crate::host::Metadata;
 use crate::host::{Headers, Host};
@@ -89,16 +91,23 @@ fn read_outcome(
         }
         Err(err) => return Err(Outcome::Failed(err)),
     };
-    let rule = config.rule;
+    let rule = &config.rule;
     let body = if needs_body(rule, status) {
         answer_body(host, config, body_size)?
     } else {
         Vec::new()
     };
     let metadata = metadata_from(headers, config);
-    Ok(match decide(rule, status, &body) {
+    let verdict = decide(rule, status, &body).map_err(Outcome::Failed)?;
+    Ok(match verdict {
         Verdict::Allow => {
             let mut allowed = allowed(headers, config)?;
+            if let Rule::Json(json) = rule {
+                // Set last: the values the body names win over answer headers of the same name.
+                allowed
+                    .set
+                    .extend(json_headers(json, &body).map_err(Outcome::Failed)?);
+            }
             allowed.metadata = metadata;
             Outcome::Allow(Box::new(allowed))
         }
