@@ -1,6 +1,8 @@
 //! The decision rules: what an auth service's answer means for the request.
 
-use crate::config::{parse_json, Json, JsonRule, Number, Rule};
+#[cfg(test)]
+use crate::config::JsonRule;
+use crate::config::{parse_json, Json, JsonHeader, Number, Rule};
 use crate::fnv::fnv1a_32;
 
 /// What the auth call came back with, once it is known to be a real answer.
@@ -223,6 +225,9 @@ pub fn decide(rule: &Rule, status: u16, body: &[u8]) -> Result<Verdict, AuthErro
         Rule::FnvParity => Verdict::DenyConfigured,
         Rule::Status if status == 200 => Verdict::Allow,
         Rule::Status => Verdict::DenyWithAnswer(status),
+        Rule::Json(rule) if rule.answer_2xx_only && !(200..300).contains(&status) => {
+            return Err(AuthError::Malformed("the answer is not a 2xx"))
+        }
         Rule::Json(rule) => match parse_json(body)
             .map_err(|_| AuthError::Malformed("the answer is not JSON"))?
             .pointer(&rule.pointer)
@@ -246,13 +251,16 @@ pub fn decide(rule: &Rule, status: u16, body: &[u8]) -> Result<Verdict, AuthErro
 /// The values `headers_from_json` copies onto an allowed request: strings as they are, whole
 /// numbers and booleans as written; a value that is absent or null is not set. Another kind of
 /// value, or a string that cannot be a header value, is an unreadable answer.
-pub fn json_headers(rule: &JsonRule, body: &[u8]) -> Result<Vec<(String, Vec<u8>)>, AuthError> {
-    if rule.headers.is_empty() {
+pub fn json_headers(
+    wanted: &[JsonHeader],
+    body: &[u8],
+) -> Result<Vec<(String, Vec<u8>)>, AuthError> {
+    if wanted.is_empty() {
         return Ok(Vec::new());
     }
     let answer = parse_json(body).map_err(|_| AuthError::Malformed("the answer is not JSON"))?;
     let mut headers = Vec::new();
-    for wanted in &rule.headers {
+    for wanted in wanted {
         let value = match answer.pointer(&wanted.pointer) {
             None | Some(Json::Null) => continue,
             Some(Json::String(text)) if !text.contains(['\r', '\n', '\0']) => text.clone(),
@@ -281,7 +289,7 @@ mod tests {
     fn a_json_verdict_allows_on_true_in_a_2xx_and_denies_on_false() {
         let rule = Rule::Json(JsonRule {
             pointer: "/result/allowed".into(),
-            headers: Vec::new(),
+            ..JsonRule::default()
         });
         let allowed = br#"{"result": {"allowed": true}}"#;
         assert_eq!(decide(&rule, 200, allowed), Ok(Verdict::Allow));
@@ -324,6 +332,7 @@ mod tests {
                 header: format!("x{}", pointer.replace('/', "-")),
             })
             .collect(),
+            ..JsonRule::default()
         };
         let body = br#"{"allow": true, "user": {"id": "alice", "level": 3, "admin": false, "none": null}}"#;
         let text = |pairs: Vec<(String, Vec<u8>)>| -> Vec<(String, String)> {
@@ -333,7 +342,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            text(json_headers(&rule, body).unwrap()),
+            text(json_headers(&rule.headers, body).unwrap()),
             vec![
                 ("x-user-id".into(), "alice".into()),
                 ("x-user-level".into(), "3".into()),
@@ -347,7 +356,7 @@ x-admin: 1"}}"#[..],
             br#"{"user": {"id": -1}}"#,
         ] {
             assert!(
-                json_headers(&rule, bad).is_err(),
+                json_headers(&rule.headers, bad).is_err(),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
@@ -506,7 +515,7 @@ x-admin: 1"}}"#[..],
         fn json_rule(pointer: &str) -> Rule {
             Rule::Json(JsonRule {
                 pointer: pointer.to_owned(),
-                headers: Vec::new(),
+                ..JsonRule::default()
             })
         }
 

@@ -155,7 +155,8 @@ pub fn outcomes(config: &Config) -> Outcomes {
             deny_reply: None,
             deny_reason: "the auth service's answer".to_owned(),
             status_on_error,
-        },        Rule::Json(json) => Outcomes {
+        },
+        Rule::Json(json) => Outcomes {
             allow_reason: format!("true at {} in the auth answer", json.pointer),
             deny_reply: Some((config.deny.status, config.deny.body.len() as u64)),
             deny_reason: format!("false at {} in the auth answer", json.pointer),

@@ -2,6 +2,7 @@
 //! Each section lives in its own file with its type, defaults and parsing; this file puts them
 //! together and checks how they combine.
 
+mod authzen;
 mod body;
 mod cache;
 mod exempt;
@@ -17,6 +18,7 @@ mod route;
 mod routes;
 mod validate;
 
+pub use authzen::{AuthZen, RequestPart, ResourceId, DEFAULT_AUTHZEN_PATH};
 pub use body::{RequestBody, MAX_REQUEST_BODY_LIMIT};
 pub use cache::{
     CacheConfig, KeyPart, CACHE_FIELDS, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_MAX_ENTRY_BYTES,
@@ -96,6 +98,7 @@ pub const FIELDS: &[&str] = &[
     "shadow",
     "record_decisions",
     "routes",
+    "authzen",
     #[cfg(feature = "test-switches")]
     "test_switches",
 ];
@@ -108,7 +111,26 @@ pub enum Protocol {
     /// ext_authz's `envoy.service.auth.v3.Authorization/Check` on the auth cluster; the
     /// `CheckResponse` decides.
     Grpc,
+    /// An OpenID AuthZEN 1.0 evaluation (`POST` of JSON); `{"decision": true}` allows.
+    AuthZen,
 }
+
+/// Fields that shape the ext_authz HTTP call or read its answer, which an AuthZEN evaluation
+/// has no use for.
+const NOT_AUTHZEN: [&str; 12] = [
+    "decision",
+    "path",
+    "path_prefix",
+    "method",
+    "allowed_headers",
+    "with_request_body",
+    "context_extensions",
+    "dynamic_metadata_from_headers",
+    "allowed_client_headers",
+    "allowed_client_headers_on_success",
+    "allowed_upstream_headers",
+    "allowed_upstream_headers_to_append",
+];
 
 /// Fields that shape the HTTP call or read its answer, which a gRPC check has no use for.
 const HTTP_ONLY: [&str; 12] = [
@@ -170,6 +192,8 @@ pub struct Config {
     pub cache: Option<CacheConfig>,
     pub request_body: Option<RequestBody>,
     pub protocol: Protocol,
+    /// `protocol: authzen`: how a request maps onto an evaluation.
+    pub authzen: Option<AuthZen>,
     /// gRPC: `AttributeContext.context_extensions`.
     pub context_extensions: std::collections::BTreeMap<String, String>,
     /// Rules giving some routes settings of their own; first match wins. Empty in a rule's own
@@ -206,7 +230,17 @@ impl Config {
         let mut response = response::parse(&root)?;
         let exempt = exempt::parse(&root)?;
         let max_response_body_bytes = max_response_body(&root, grpc)?;
-        let protocol = grpc_fields_checked(&root, grpc)?;
+        let protocol = protocol_fields_checked(&root, grpc)?;
+        let authzen = match protocol {
+            Protocol::AuthZen => Some(authzen::parse(&root)?),
+            _ if root.has("authzen") => {
+                return Err(ConfigError::new(
+                    "authzen",
+                    "is read only with protocol authzen",
+                ))
+            }
+            _ => None,
+        };
         let context_extensions = root.string_map("context_extensions")?;
         if !context_extensions.is_empty() && !grpc {
             return Err(ConfigError::new(
@@ -214,7 +248,17 @@ impl Config {
                 "is sent only with protocol grpc",
             ));
         }
-        let rule = rule(&root, grpc)?;
+        let rule = match &authzen {
+            // `{"decision": true}` allows, `false` denies; anything else, or an answer that is
+            // not a 2xx, is an error.
+            Some(authzen) => Rule::Json(JsonRule {
+                pointer: "/decision".to_owned(),
+                headers: Vec::new(),
+                deny_headers: authzen.deny_reason.iter().cloned().collect(),
+                answer_2xx_only: true,
+            }),
+            None => rule(&root, grpc)?,
+        };
         if let Rule::Json(json) = &rule {
             for header in &json.headers {
                 response.trust(&header.header);
@@ -266,6 +310,7 @@ impl Config {
             request_body,
             protocol,
             context_extensions,
+            authzen,
             routes: Vec::new(),
             route_rule: None,
             fingerprint,
@@ -282,15 +327,26 @@ fn protocol(root: &Object) -> Checked<Protocol> {
     match root.string("protocol")? {
         None | Some("http") => Ok(Protocol::Http),
         Some("grpc") => Ok(Protocol::Grpc),
+        Some("authzen") => Ok(Protocol::AuthZen),
         Some(other) => Err(ConfigError::new(
             "protocol",
-            format!("unknown protocol \"{other}\", expected http or grpc"),
+            format!("unknown protocol \"{other}\", expected http, grpc or authzen"),
         )),
     }
 }
 
-/// With grpc, the fields only an HTTP call uses are refused by name.
-fn grpc_fields_checked(root: &Object, grpc: bool) -> Checked<Protocol> {
+/// With grpc, the fields only an HTTP call uses are refused by name; with authzen, those of
+/// ext_authz's HTTP call.
+fn protocol_fields_checked(root: &Object, grpc: bool) -> Checked<Protocol> {
+    if protocol(root)? == Protocol::AuthZen {
+        if let Some(field) = NOT_AUTHZEN.iter().find(|f| root.has(f)) {
+            return Err(ConfigError::new(
+                *field,
+                "has no effect with protocol authzen: the evaluation is built from the authzen section, and its decision decides",
+            ));
+        }
+        return Ok(Protocol::AuthZen);
+    }
     if !grpc {
         return Ok(Protocol::Http);
     }

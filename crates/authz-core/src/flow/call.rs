@@ -8,12 +8,13 @@ use log::{debug, warn};
 use super::consult::Consulted;
 use super::{Flow, State};
 use crate::call_limits;
-use crate::config::Protocol;
-use crate::host::{Action, Failure, Headers, Host};
+use crate::config::{AuthZen, Protocol, ResourceId};
+use crate::host::{Action, Failure, Headers, Host, HostError};
 use crate::metrics::Counter;
-use crate::protocol::grpc;
+use crate::outcome::{Denied, Outcome};
 use crate::protocol::http::{auth_headers, check_sendable, SentBody};
 use crate::protocol::BadRequest;
+use crate::protocol::{authzen, grpc};
 use crate::state::{Call, Root};
 
 impl Flow {
@@ -27,10 +28,35 @@ impl Flow {
         use_cache: bool,
     ) -> Action {
         let config = Rc::clone(&self.config);
+        // An AuthZEN evaluation is built first: whether the request can be described, or has
+        // a subject at all, decides before the cache does.
+        let facts = match &config.authzen {
+            Some(authzen) => authzen_facts(host, authzen),
+            None => authzen::Facts::default(),
+        };
+        let evaluation = match &config.authzen {
+            Some(authzen) => match authzen::evaluation(&config, authzen, request, &facts) {
+                Ok(authzen::Evaluation::NoSubject) => {
+                    debug!("#{} has no {}: denied", self.id, authzen.subject.id_header);
+                    let deny = &config.deny;
+                    let denied = Outcome::Deny(Denied {
+                        status: deny.status,
+                        headers: deny.headers.clone(),
+                        body: deny.body.as_bytes().to_vec(),
+                        metadata: Default::default(),
+                    });
+                    return self.apply(host, root, &denied, self.phase);
+                }
+                Ok(authzen::Evaluation::Ask { headers, body }) => Some((headers, body)),
+                Err(bad) => return self.refuse_bad_request(host, root, &bad),
+            },
+            None => None,
+        };
         // A request the auth service could not be asked about is refused, from the cache too.
         let sendable = match config.protocol {
             Protocol::Http => check_sendable(&config.auth_request, request),
             Protocol::Grpc => grpc::check_sendable(&config.auth_request, request),
+            Protocol::AuthZen => Ok(()),
         };
         if let Err(bad) = sendable {
             return self.refuse_bad_request(host, root, &bad);
@@ -88,6 +114,25 @@ impl Flow {
                     Err(bad) => return self.refuse_bad_request(host, root, &bad),
                 }
             }
+            Protocol::AuthZen => match evaluation {
+                Some((headers, body)) => {
+                    if !call_limits::within(headers.iter().map(|(n, v)| (n.len(), v.len()))) {
+                        let bad = BadRequest::TooLarge {
+                            headers: headers.len(),
+                            bytes: headers.iter().map(|(n, v)| n.len() + v.len()).sum(),
+                        };
+                        return self.refuse_bad_request(host, root, &bad);
+                    }
+                    Outgoing::Evaluation { headers, body }
+                }
+                None => {
+                    return self.fail_request(
+                        host,
+                        root,
+                        HostError::new("authzen", Failure::BadArgument),
+                    )
+                }
+            },
         };
         if let Some(why) = root.refuses_call() {
             return self.overloaded(host, root, &why);
@@ -99,6 +144,11 @@ impl Flow {
                     headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
                 let body = body.map(|(bytes, _, _)| bytes).unwrap_or_default();
                 host.dispatch(&spec.cluster, &pairs, &body, spec.timeout)
+            }
+            Outgoing::Evaluation { headers, body } => {
+                let pairs: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
+                host.dispatch(&spec.cluster, &pairs, body, spec.timeout)
             }
             Outgoing::Grpc { service, message } => host.dispatch_grpc(
                 &spec.cluster,
@@ -116,7 +166,7 @@ impl Flow {
                     token,
                     Call {
                         stream: Some(self.id),
-                        waiters: std::collections::BTreeSet::new(),
+                        waiters: crate::state::Waiters::default(),
                         deadline_nanos: root.deadline(spec.timeout),
                         started_nanos: config.latency_histogram.then(|| host.now_nanos()),
                         config: Rc::clone(&config),
@@ -227,10 +277,30 @@ impl Flow {
 /// An auth call, built and ready to send.
 enum Outgoing<'a> {
     Http(Vec<(&'a str, std::borrow::Cow<'a, str>)>),
+    /// An AuthZEN evaluation: an HTTP call with its JSON body.
+    Evaluation {
+        headers: Vec<(&'a str, std::borrow::Cow<'a, str>)>,
+        body: Vec<u8>,
+    },
     Grpc {
         service: std::rc::Rc<[u8]>,
         message: Vec<u8>,
     },
+}
+
+/// What an AuthZEN mapping needs beyond the request's headers, asked of the host only if it
+/// needs it.
+fn authzen_facts(host: &impl Host, authzen: &AuthZen) -> authzen::Facts {
+    authzen::Facts {
+        route_name: (authzen.resource.id == ResourceId::RouteName)
+            .then(|| property_text(host, &["xds", "route_name"]))
+            .flatten(),
+        source_address: authzen
+            .context
+            .source_address
+            .then(|| property_text(host, &["source", "address"]))
+            .flatten(),
+    }
 }
 
 /// A property as text, if the host has it.

@@ -402,6 +402,8 @@ fn dump(headers: &Headers) -> String {
 }
 
 mod allow;
+#[cfg(test)]
+mod authzen_tests;
 mod body;
 mod call;
 mod consult;

@@ -2,6 +2,7 @@
 //! call) and ext_authz's gRPC `Check`. Each builds its check from the request and reads its
 //! answer into an `Outcome`; both refuse a request the same way.
 
+pub mod authzen;
 pub mod grpc;
 pub mod http;
 mod size;
@@ -21,6 +22,9 @@ pub enum BadRequest {
     NoAuthority,
     /// The request has no `:method` (nor a configured one).
     NoMethod,
+    /// A header the check is built from is sent more than once: which one counts would be the
+    /// client's choice.
+    Repeated(String),
     /// The check would be larger than the host can send (1,024 headers, 1 MiB) or the auth
     /// server takes (`max_check_headers`, `max_check_header_bytes`): the client's headers are
     /// too large to check, as Envoy says of headers it cannot take (431).
@@ -51,6 +55,9 @@ impl std::fmt::Display for BadRequest {
             }
             BadRequest::NoAuthority => write!(f, "request has no :authority to send for checking"),
             BadRequest::NoMethod => write!(f, "request has no :method to send for checking"),
+            BadRequest::Repeated(name) => {
+                write!(f, "request header {name} is sent more than once")
+            }
             BadRequest::AmbiguousPath => write!(
                 f,
                 "request path falls under different routes rules as sent and as a server may \

@@ -2,7 +2,6 @@
 //! cannot cancel an HTTP call, so a call counts until its answer arrives or its deadline passes.
 //! A call may have waiters besides the stream that made it (requests with the same cache key).
 
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use litemap::LiteMap;
@@ -14,9 +13,9 @@ use crate::config::Config;
 pub struct Call {
     /// The stream that made the call; `None` once it has gone.
     pub stream: Option<u32>,
-    /// Other streams waiting for the same answer (same cache key). A set: a mass reset of
-    /// waiters must not cost quadratic time.
-    pub waiters: BTreeSet<u32>,
+    /// Other streams waiting for the same answer (same cache key), sorted: found by binary
+    /// search, so a mass reset of waiters costs no quadratic search (only moves of 4-byte ids).
+    pub waiters: Waiters,
     /// When Envoy will have answered the call itself (a 504 at the timeout), on the worker's
     /// coarse clock. Past it (plus a grace period) the call no longer counts.
     pub deadline_nanos: u64,
@@ -37,11 +36,50 @@ impl Call {
 
     /// Every stream still waiting for this call's answer.
     pub fn streams(&self) -> impl Iterator<Item = u32> + '_ {
-        self.stream.into_iter().chain(self.waiters.iter().copied())
+        self.stream.into_iter().chain(self.waiters.iter())
     }
 }
 
 /// Outstanding calls by token. Tokens are per root context, as the host numbers them.
+/// A sorted set of stream ids. (A BTreeSet costs about 4 KB more wasm.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waiters(Vec<u32>);
+
+impl Waiters {
+    pub fn insert(&mut self, stream: u32) {
+        if let Err(at) = self.0.binary_search(&stream) {
+            self.0.insert(at, stream);
+        }
+    }
+
+    pub fn remove(&mut self, stream: u32) {
+        if let Ok(at) = self.0.binary_search(&stream) {
+            self.0.remove(at);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl IntoIterator for Waiters {
+    type Item = u32;
+    type IntoIter = std::vec::IntoIter<u32>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Calls {
     /// Sorted by token, boxed so that taking one out moves pointers, not calls. (A sorted list
@@ -120,7 +158,7 @@ impl Calls {
             if call.stream == Some(stream) {
                 call.stream = None;
             }
-            call.waiters.remove(&stream);
+            call.waiters.remove(stream);
         });
     }
 
@@ -146,7 +184,7 @@ mod tests {
     fn call(stream: u32, deadline_nanos: u64) -> Call {
         Call {
             stream: Some(stream),
-            waiters: BTreeSet::new(),
+            waiters: Waiters::default(),
             deadline_nanos,
             started_nanos: None,
             config: Rc::new(Config::parse(b"").unwrap()),

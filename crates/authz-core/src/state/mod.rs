@@ -10,7 +10,7 @@ use litemap::LiteMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-pub use calls::{Call, Calls};
+pub use calls::{Call, Calls, Waiters};
 
 use crate::cache::Digest;
 use crate::config::{Config, RouteOverrides};

@@ -2,8 +2,6 @@
 //! routing of every host callback to them. This is the dispatcher the SDK would otherwise own;
 //! owning it lets a call's answer be counted after its stream has gone, and nothing here panics.
 
-use std::collections::BTreeMap;
-
 use litemap::LiteMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -35,7 +33,9 @@ struct Stream {
 pub struct Worker {
     /// Root contexts; `None` until the root accepts a configuration.
     roots: LiteMap<u32, Option<Root>>,
-    streams: BTreeMap<u32, Stream>,
+    /// Sorted by id, boxed: ids grow, so a new stream goes last, and one that ends moves
+    /// pointers only. (A few KB less wasm than a BTreeMap.)
+    streams: LiteMap<u32, Box<Stream>>,
 }
 
 impl Worker {
@@ -72,10 +72,10 @@ impl Worker {
     fn add_stream(&mut self, context_id: u32, parent_id: u32, config: Option<Rc<Config>>) {
         self.streams.insert(
             context_id,
-            Stream {
+            Box::new(Stream {
                 root: parent_id,
                 flow: config.map(|config| Flow::new(context_id, config)),
-            },
+            }),
         );
     }
 
@@ -133,7 +133,7 @@ impl Worker {
             for stream_id in call.streams() {
                 if let Some(Stream {
                     flow: Some(flow), ..
-                }) = self.streams.get_mut(&stream_id)
+                }) = self.streams.get_mut(&stream_id).map(|s| &mut **s)
                 {
                     if host.set_effective_context(stream_id).is_ok() {
                         flow.on_call_expired(host, root);
@@ -144,7 +144,7 @@ impl Worker {
         for stream_id in root.take_late_first_bodies() {
             if let Some(Stream {
                 flow: Some(flow), ..
-            }) = self.streams.get_mut(&stream_id)
+            }) = self.streams.get_mut(&stream_id).map(|s| &mut **s)
             {
                 if host.set_effective_context(stream_id).is_ok() {
                     flow.on_first_body_deadline(host, root);
@@ -269,7 +269,12 @@ impl Worker {
         }
         let waiting: Vec<u32> = call
             .streams()
-            .filter(|id| matches!(self.streams.get(id), Some(Stream { flow: Some(_), .. })))
+            .filter(|id| {
+                matches!(
+                    self.streams.get(id).map(|s| &**s),
+                    Some(Stream { flow: Some(_), .. })
+                )
+            })
             .collect();
         if waiting.is_empty() && call.cache.is_none() {
             debug!("answer to call {token}, whose streams have gone: counted off");
@@ -298,7 +303,7 @@ impl Worker {
         for stream_id in waiting {
             let Some(Stream {
                 flow: Some(flow), ..
-            }) = self.streams.get_mut(&stream_id)
+            }) = self.streams.get_mut(&stream_id).map(|s| &mut **s)
             else {
                 continue;
             };
@@ -341,7 +346,7 @@ impl Worker {
                             for waiter in call.waiters {
                                 if let Some(Stream {
                                     flow: Some(flow), ..
-                                }) = self.streams.get_mut(&waiter)
+                                }) = self.streams.get_mut(&waiter).map(|s| &mut **s)
                                 {
                                     if host.set_effective_context(waiter).is_ok() {
                                         flow.ask_again(host, root, token, true);

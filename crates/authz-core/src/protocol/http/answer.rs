@@ -106,16 +106,24 @@ fn read_outcome(
                 // Set last: the values the body names win over answer headers of the same name.
                 allowed
                     .set
-                    .extend(json_headers(json, &body).map_err(Outcome::Failed)?);
+                    .extend(json_headers(&json.headers, &body).map_err(Outcome::Failed)?);
             }
             allowed.metadata = metadata;
             Outcome::Allow(Box::new(allowed))
         }
         Verdict::DenyConfigured => {
             let deny = &config.deny;
+            let mut headers = deny.headers.clone();
+            if let Rule::Json(json) = rule {
+                for (name, value) in
+                    json_headers(&json.deny_headers, &body).map_err(Outcome::Failed)?
+                {
+                    headers.push((name, String::from_utf8(value).unwrap_or_default()));
+                }
+            }
             Outcome::Deny(Denied {
                 status: deny.status,
-                headers: deny.headers.clone(),
+                headers,
                 body: deny.body.as_bytes().to_vec(),
                 metadata,
             })
