@@ -1,6 +1,7 @@
 //! The workbench: everything needed to build the plugin and run it in a real Envoy, shared by
 //! `cargo xtask` (run, test, bench, soak) and the end-to-end tests.
 
+pub mod authzen;
 pub mod bench;
 pub mod decision_log;
 pub mod envoy;
