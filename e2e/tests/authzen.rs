@@ -253,3 +253,40 @@ async fn header_tricks_never_change_the_subject_action_or_resource() {
     assert_eq!(evaluations[1]["action"]["name"], "GET");
     assert_eq!(evaluations[1]["resource"]["id"], "/todos/1");
 }
+
+#[tokio::test]
+async fn evaluations_are_cached_and_coalesced_by_the_key_the_operator_names() {
+    let policy = Policy::demo();
+    let plugin = authzen(json!({
+        "cache": {"key": ["x-user-id", ":method", ":path"], "ttl_ms": 60000, "deny_ttl_ms": 60000}
+    }));
+    let stack = Stack::start(&plugin, move |request| {
+        policy.answer(request).after(Duration::from_millis(200))
+    })
+    .await;
+    // Three at once with one key: one evaluation.
+    let (a, b, c) = tokio::join!(
+        stack.send(as_user(&stack, "GET", "/todos/1", Some("bob"))),
+        stack.send(as_user(&stack, "GET", "/todos/1", Some("bob"))),
+        stack.send(as_user(&stack, "GET", "/todos/1", Some("bob"))),
+    );
+    assert!(a.reached_upstream() && b.reached_upstream() && c.reached_upstream());
+    assert_eq!(stack.auth_seen().len(), 1);
+    // Another subject, method or path is another key; a cached deny keeps its reason.
+    let denied = stack
+        .send(as_user(&stack, "DELETE", "/todos/1", Some("bob")))
+        .await;
+    let again = stack
+        .send(as_user(&stack, "DELETE", "/todos/1", Some("bob")))
+        .await;
+    assert_eq!((denied.status, again.status), (403, 403));
+    assert_eq!(
+        again.header("x-authz-reason"),
+        Some("bob may not DELETE /todos/1")
+    );
+    assert!(stack
+        .send(as_user(&stack, "DELETE", "/todos/1", Some("alice")))
+        .await
+        .reached_upstream());
+    assert_eq!(stack.auth_seen().len(), 3);
+}
