@@ -161,10 +161,17 @@ fn fits(rule: &Object, overrides: &RouteOverrides, config: &Config, base: &Confi
             "is sent only with protocol grpc",
         ));
     }
-    if grpc && overrides.path_prefix.is_some() {
+    let authzen = config.protocol == Protocol::AuthZen;
+    if (grpc || authzen) && overrides.path_prefix.is_some() {
         return Err(ConfigError::new(
             rule.field("path_prefix"),
-            "has no effect with protocol grpc",
+            "has no effect with protocol grpc or authzen",
+        ));
+    }
+    if authzen && matches!(overrides.request_body, Some(Some(_))) {
+        return Err(ConfigError::new(
+            format!("{check_settings}.with_request_body"),
+            "has no effect with protocol authzen: an evaluation carries no body",
         ));
     }
     let Some(body) = &config.request_body else {
@@ -306,6 +313,13 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(grpc.field, "routes[0].path_prefix");
+        let authzen = Config::parse(
+            br#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "x"}},
+                 "routes": [{"name": "a", "match": {"path": "/a"},
+                             "check_settings": {"with_request_body": {"max_request_bytes": 9}}}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(authzen.field, "routes[0].check_settings.with_request_body");
     }
 
     #[test]
