@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use authz_core::config::Config;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
+use workbench::authzen::Policy;
 use workbench::decision_log;
 use workbench::envoy::{Envoy, EnvoyOptions, LineFormat};
 use workbench::envoy_config::EnvoyConfig;
@@ -59,6 +60,8 @@ enum ProtocolArg {
     Http,
     /// envoy/envoy-grpc.yaml: ext_authz's gRPC Check, to an example Check service.
     Grpc,
+    /// envoy/envoy.yaml with an OpenID AuthZEN evaluation to a demo decision point.
+    Authzen,
 }
 
 #[derive(Args)]
@@ -101,7 +104,10 @@ pub struct RunArgs {
     plugin_config: Option<String>,
     /// How the plugin asks: `grpc` serves envoy/envoy-grpc.yaml with a small example gRPC Check
     /// service (a bearer token allows) in place of httpbin, and an echo server as the upstream
-    /// (it answers with the headers it got, so the user the service names shows).
+    /// (it answers with the headers it got, so the user the service names shows); `authzen`
+    /// serves the plugin with "protocol": "authzen", asking a small AuthZEN decision point (the
+    /// subject in x-user-id: alice may do anything under /todos, bob may only GET there) on a
+    /// cluster `authzen` in place of httpbin, and the same echo server upstream.
     #[arg(long, value_enum, default_value_t = ProtocolArg::Http)]
     protocol: ProtocolArg,
 }
@@ -114,6 +120,7 @@ const DEFAULT_ADMIN_PORT: u16 = 8001;
 struct Running {
     httpbin: Option<Httpbin>,
     check_service: Option<GrpcAuthServer>,
+    decision_point: Option<Arc<TestServer>>,
     echo: Option<Arc<TestServer>>,
     envoy: Option<Envoy>,
 }
@@ -127,6 +134,7 @@ impl Running {
             httpbin.stop().await;
         }
         drop(self.check_service);
+        drop(self.decision_point);
         drop(self.echo);
     }
 }
@@ -137,15 +145,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .plugin_dir
         .clone()
         .unwrap_or_else(paths::default_plugin_dir);
-    let grpc = args.protocol == ProtocolArg::Grpc;
-    if grpc && (args.public_httpbin || args.route_to_httpbin) {
-        bail!("--public-httpbin and --route-to-httpbin are for --protocol http: with grpc there is no httpbin");
-    }
-    let mut config = if grpc {
-        EnvoyConfig::seed_grpc()?
-    } else {
-        EnvoyConfig::seed()?
-    };
+    let mut config = envoy_config(&args)?;
     let plugin = read_plugin_config(&plugin_dir, &args, &mut config)?;
     let admin = admin_port(&args)?;
     tools::ensure("run", &[Tool::WasmTarget, Tool::WasmOpt, Tool::PythonVenv])?;
@@ -258,6 +258,27 @@ async fn serve(
     running: &mut Running,
 ) -> Result<()> {
     let auth = match public {
+        _ if args.protocol == ProtocolArg::Authzen => {
+            let policy = Policy::demo();
+            let decision_point = running.decision_point.insert(Arc::new(
+                TestServer::start(move |request| policy.answer(request)).await?,
+            ));
+            config.set_cluster_endpoint(
+                plugin_config::AUTHZEN_CLUSTER,
+                "127.0.0.1",
+                decision_point.port(),
+            )?;
+            forget_seen_requests(Arc::downgrade(decision_point));
+            // Allowed requests go to the echo server, which shows the x-user-id it got.
+            let echo = running
+                .echo
+                .insert(Arc::new(TestServer::start(echo).await?));
+            config
+                .set_cluster_endpoint("staticreply", "127.0.0.1", echo.port())?
+                .remove_listener("staticreply")?;
+            forget_seen_requests(Arc::downgrade(echo));
+            AuthService::DemoAuthzen(decision_point.port())
+        }
         _ if args.protocol == ProtocolArg::Grpc => {
             let service = running
                 .check_service
@@ -355,14 +376,50 @@ fn read_plugin_config(
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
-            if args.protocol == ProtocolArg::Grpc {
-                Source::GrpcSeedFile
-            } else {
-                Source::SeedFile
+            match args.protocol {
+                ProtocolArg::Http => Source::SeedFile,
+                ProtocolArg::Grpc => Source::GrpcSeedFile,
+                ProtocolArg::Authzen => Source::AuthzenDemo,
             },
         ),
     };
     Ok(Some((plugin_config::check(&text, &source)?, source)))
+}
+
+/// The Envoy configuration `--protocol` asks for, before ports and the plugin are set: the seed
+/// (`envoy/envoy.yaml`), its gRPC variant, or for authzen the seed with the demo configuration
+/// asking cluster `authzen` (its endpoint set once the decision point listens) in place of
+/// httpbin.
+fn envoy_config(args: &RunArgs) -> Result<EnvoyConfig> {
+    if args.protocol != ProtocolArg::Http && (args.public_httpbin || args.route_to_httpbin) {
+        bail!(
+            "--public-httpbin and --route-to-httpbin are for --protocol http: with {} there is \
+             no httpbin",
+            args.protocol
+                .to_possible_value()
+                .map_or("grpc".to_owned(), |v| v.get_name().to_owned())
+        );
+    }
+    match args.protocol {
+        ProtocolArg::Http => EnvoyConfig::seed(),
+        ProtocolArg::Grpc => EnvoyConfig::seed_grpc(),
+        ProtocolArg::Authzen => {
+            let mut config = EnvoyConfig::seed()?;
+            config.set_plugin_configuration("main", plugin_config::AUTHZEN_DEMO)?;
+            let clusters = config
+                .as_value_mut()
+                .pointer_mut("/static_resources/clusters")
+                .and_then(Value::as_array_mut)
+                .context("envoy/envoy.yaml has no clusters")?;
+            clusters.retain(|cluster| cluster["name"] != "httpbin");
+            config.add_cluster(workbench::envoy_config::cluster(
+                plugin_config::AUTHZEN_CLUSTER,
+                "127.0.0.1",
+                0,
+            ))?;
+            Ok(config)
+        }
+    }
 }
 
 /// The admin port Envoy is given, and whether the default was passed over because it was taken.
@@ -501,4 +558,88 @@ fn shown_path(path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn run_args(flags: &[&str]) -> Result<RunArgs, clap::Error> {
+        let cli = crate::Cli::try_parse_from(["cargo xtask", "run"].iter().chain(flags).copied())?;
+        match cli.command {
+            crate::Command::Run(args) => Ok(args),
+            _ => unreachable!("a run command"),
+        }
+    }
+
+    #[test]
+    fn protocol_takes_http_grpc_or_authzen() {
+        assert!(run_args(&[]).unwrap().protocol == ProtocolArg::Http);
+        assert!(run_args(&["--protocol", "grpc"]).unwrap().protocol == ProtocolArg::Grpc);
+        let authzen = run_args(&["--protocol", "authzen", "--shell", "native"]).unwrap();
+        assert!(authzen.protocol == ProtocolArg::Authzen);
+        assert!(authzen.shell.shell() == Shell::Native);
+        let err = run_args(&["--protocol", "authzn"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("[possible values: http, grpc, authzen]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_authzen_mode_serves_the_demo_configuration_on_its_own_cluster() {
+        let args = run_args(&["--protocol", "authzen"]).unwrap();
+        let mut config = envoy_config(&args).unwrap();
+        let clusters = cluster_names(&config);
+        assert!(clusters.contains(&"authzen".to_owned()), "{clusters:?}");
+        assert!(!clusters.contains(&"httpbin".to_owned()), "{clusters:?}");
+        let (parsed, source) = read_plugin_config(&paths::default_plugin_dir(), &args, &mut config)
+            .unwrap()
+            .unwrap();
+        assert_eq!(source, Source::AuthzenDemo);
+        assert!(matches!(
+            parsed.protocol,
+            authz_core::config::Protocol::AuthZen
+        ));
+        keep_decision_records(&mut config).unwrap();
+        let served = config.plugin_mut("main").unwrap()["configuration"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let served: Value = serde_json::from_str(&served).unwrap();
+        assert_eq!(served["record_decisions"], true);
+        assert_eq!(served["authzen"]["subject"]["id_header"], "x-user-id");
+
+        // --plugin-config still replaces the demo's configuration.
+        let args = run_args(&[
+            "--protocol",
+            "authzen",
+            "--plugin-config",
+            r#"{"protocol": "authzen", "cluster": "authzen", "authzen": {"subject": {"id_header": "x-sub"}}}"#,
+        ])
+        .unwrap();
+        let mut config = envoy_config(&args).unwrap();
+        let (parsed, source) = read_plugin_config(&paths::default_plugin_dir(), &args, &mut config)
+            .unwrap()
+            .unwrap();
+        assert_eq!(source, Source::Flag);
+        assert_eq!(parsed.authzen.unwrap().subject.id_header, "x-sub");
+    }
+
+    #[test]
+    fn httpbin_flags_are_refused_without_httpbin() {
+        for protocol in ["grpc", "authzen"] {
+            let args = run_args(&["--protocol", protocol, "--route-to-httpbin"]).unwrap();
+            let err = envoy_config(&args).err().unwrap().to_string();
+            assert!(
+                err.contains(&format!("with {protocol} there is no httpbin")),
+                "{err}"
+            );
+        }
+    }
 }

@@ -1,9 +1,10 @@
 //! What `cargo xtask run` prints once Envoy is ready: what is actually running (plugin, rule,
 //! failure mode, auth service, upstream) and what a request should get, from the configuration.
 
-use authz_core::config::{Config, Protocol, Rule};
+use authz_core::config::{Config, Protocol, ResourceId, Rule};
+use workbench::authzen::EVALUATION_PATH;
 
-use super::plugin_config;
+use super::plugin_config::{self, AUTHZEN_CLUSTER};
 
 /// Where the auth calls go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,9 @@ pub enum AuthService {
     PublicHttpbin { resolved: Option<String> },
     /// The example gRPC Check service started for this run, on this loopback port.
     ExampleGrpc(u16),
+    /// The workbench's AuthZEN decision point (`Policy::demo`) started for this run, on this
+    /// loopback port.
+    DemoAuthzen(u16),
 }
 
 impl AuthService {
@@ -21,12 +25,18 @@ impl AuthService {
     fn cluster(&self) -> &'static str {
         match self {
             AuthService::ExampleGrpc(_) => "authz",
+            AuthService::DemoAuthzen(_) => AUTHZEN_CLUSTER,
             _ => "httpbin",
         }
     }
 
-    fn speaks_grpc(&self) -> bool {
-        matches!(self, AuthService::ExampleGrpc(_))
+    /// The protocol this service answers.
+    fn protocol(&self) -> Protocol {
+        match self {
+            AuthService::ExampleGrpc(_) => Protocol::Grpc,
+            AuthService::DemoAuthzen(_) => Protocol::AuthZen,
+            _ => Protocol::Http,
+        }
     }
 }
 
@@ -137,6 +147,10 @@ impl Banner<'_> {
                 "Envoy, the example Check service and the echo server"
             }
             AuthService::ExampleGrpc(_) => "Envoy and the example Check service",
+            AuthService::DemoAuthzen(_) if matches!(self.upstream, Upstream::Echo(_)) => {
+                "Envoy, the AuthZEN decision point and the echo server"
+            }
+            AuthService::DemoAuthzen(_) => "Envoy and the AuthZEN decision point",
         };
         lines.push(format!("Ctrl-C (or SIGTERM, SIGHUP) stops {stops}."));
         lines
@@ -165,6 +179,11 @@ impl Banner<'_> {
                 "the example gRPC Check service on 127.0.0.1:{port}, started for this run \
                  (a bearer token allows, and names the user upstream)"
             ),
+            AuthService::DemoAuthzen(port) => format!(
+                "the demo AuthZEN decision point on 127.0.0.1:{port}, started for this run \
+                 (alice may do anything under /todos, bob may only GET there, anyone may GET \
+                 /public)"
+            ),
         };
         if let Some(mismatch) = self.plugin.and_then(|(config, _)| self.mismatch(config)) {
             return format!("{service}, {mismatch}");
@@ -178,20 +197,32 @@ impl Banner<'_> {
     }
 
     /// Why the configuration's protocol cannot talk to the service this run started, if so: a
-    /// gRPC Check sent to httpbin, or an HTTP auth call sent to the example Check service.
+    /// gRPC Check sent to httpbin, an HTTP auth call sent to the example Check service, an
+    /// AuthZEN evaluation sent to a service that is no decision point, and so on.
     fn mismatch(&self, config: &Config) -> Option<&'static str> {
         if config.auth_request.cluster != self.auth.cluster() {
             return None;
         }
-        let grpc = matches!(config.protocol, Protocol::Grpc);
-        match (grpc, self.auth.speaks_grpc()) {
-            (true, false) => Some(
+        match (config.protocol, self.auth.protocol()) {
+            (Protocol::Grpc, Protocol::Http | Protocol::AuthZen) => Some(
                 "which DOES NOT SPEAK gRPC, and the configuration says \"protocol\": \"grpc\": \
                  every auth call fails (--protocol grpc serves an example Check service)",
             ),
-            (false, true) => Some(
+            (Protocol::Http, Protocol::Grpc) => Some(
                 "which answers only gRPC Checks, and the configuration makes HTTP auth calls: \
                  every auth call fails (add \"protocol\": \"grpc\")",
+            ),
+            (Protocol::AuthZen, Protocol::Grpc) => Some(
+                "which answers only gRPC Checks, and the configuration sends AuthZEN \
+                 evaluations: every auth call fails (--protocol authzen serves a decision point)",
+            ),
+            (Protocol::AuthZen, Protocol::Http) => Some(
+                "which IS NO AuthZEN DECISION POINT, and the configuration says \"protocol\": \
+                 \"authzen\": every auth call fails (--protocol authzen serves one)",
+            ),
+            (Protocol::Http, Protocol::AuthZen) => Some(
+                "which answers only AuthZEN evaluations (404 to anything else), and the \
+                 configuration makes ext_authz HTTP auth calls (add \"protocol\": \"authzen\")",
             ),
             _ => None,
         }
@@ -202,8 +233,12 @@ impl Banner<'_> {
     }
 
     fn auth_fails(&self, config: &Config) -> bool {
+        // The decision point answers an ext_authz HTTP call with a 404, which a rule reads as
+        // it reads any answer: no promise, but no failure either.
+        let answered =
+            config.protocol == Protocol::Http && self.auth.protocol() == Protocol::AuthZen;
         !self.has_cluster(&config.auth_request.cluster)
-            || self.mismatch(config).is_some()
+            || (self.mismatch(config).is_some() && !answered)
             || self.auth_host_unresolved(config)
     }
 
@@ -256,6 +291,9 @@ impl Banner<'_> {
                 ),
             ];
         }
+        if matches!(config.protocol, Protocol::AuthZen) {
+            return self.authzen_lines(config);
+        }
         let asks_httpbin =
             config.auth_request.cluster == "httpbin" && plugin_config::asks_client_path(config);
         if !asks_httpbin {
@@ -273,6 +311,62 @@ impl Banner<'_> {
             ],
             Rule::Json(_) => vec![curl("/uuid")],
         }
+    }
+
+    /// The requests to try against the demo decision point: what its table allows, what it
+    /// denies, and a request without a subject.
+    fn authzen_lines(&self, config: &Config) -> Vec<String> {
+        let port = self.port;
+        let Some(authzen) = &config.authzen else {
+            return vec![format!("curl -v localhost:{port}/todos/1")];
+        };
+        let header = &authzen.subject.id_header;
+        let curl = |user: Option<&str>, method: &str| {
+            let user = user.map_or(String::new(), |user| format!("-H '{header}: {user}' "));
+            let method = match method {
+                "GET" => String::new(),
+                other => format!("-X {other} "),
+            };
+            format!("curl -v {user}{method}localhost:{port}/todos/1")
+        };
+        if !matches!(self.auth, AuthService::DemoAuthzen(_))
+            || config.auth_request.cluster != AUTHZEN_CLUSTER
+        {
+            return vec![curl(Some("alice"), "GET")];
+        }
+        if authzen.path != EVALUATION_PATH {
+            return vec![format!(
+                "{}   (every request with {header} gets {}: the decision point answers 404 \
+                 off {EVALUATION_PATH})",
+                curl(Some("alice"), "GET"),
+                config.failure.status_on_error
+            )];
+        }
+        // The demo's table reads the method as the action and the path as the resource.
+        if authzen.action.is_some() || authzen.resource.id != ResourceId::Path {
+            return vec![curl(Some("alice"), "DELETE"), curl(Some("bob"), "GET")];
+        }
+        let status = config.deny.status;
+        let reason = |subject: &str, method: &str| match &authzen.deny_reason {
+            Some(reason) if reason.pointer == "/context/reason_user/en-403" => {
+                format!(", {}: {subject} may not {method} /todos/1", reason.header)
+            }
+            _ => String::new(),
+        };
+        let unasked = match &authzen.subject.anonymous_id {
+            Some(id) => format!("denied: {status}, asked as {id:?}{}", reason(id, "GET")),
+            None => format!("denied: {status} without asking, no {header}"),
+        };
+        vec![
+            format!("{}   (allowed: 200)", curl(Some("alice"), "DELETE")),
+            format!("{}   (allowed: 200)", curl(Some("bob"), "GET")),
+            format!(
+                "{}   (denied: {status}{})",
+                curl(Some("bob"), "DELETE"),
+                reason("bob", "DELETE")
+            ),
+            format!("{}   ({unasked})", curl(None, "GET")),
+        ]
     }
 }
 
@@ -406,6 +500,111 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("the example Check service and the echo server."));
+    }
+
+    fn authzen_banner(config: &Config) -> String {
+        let mut banner = banner(Some(config), AuthService::DemoAuthzen(3));
+        banner.plugin = Some((config, &Source::AuthzenDemo));
+        banner.clusters = vec!["authzen".to_owned(), "staticreply".to_owned()];
+        banner.upstream = Upstream::Echo(2);
+        text(&banner)
+    }
+
+    #[test]
+    fn the_authzen_demo_suggests_alice_bob_and_no_subject() {
+        let config = check(plugin_config::AUTHZEN_DEMO, &Source::AuthzenDemo).unwrap();
+        let text = authzen_banner(&config);
+        assert!(
+            !text.contains("DOES NOT") && !text.contains("IS NO"),
+            "{text}"
+        );
+        assert!(
+            text.contains("auth service: the demo AuthZEN decision point on 127.0.0.1:3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rule:         authzen (from --protocol authzen's demo configuration)"),
+            "{text}"
+        );
+        for line in [
+            "try:          curl -v -H 'x-user-id: alice' -X DELETE localhost:18000/todos/1   (allowed: 200)\n",
+            "try:          curl -v -H 'x-user-id: bob' localhost:18000/todos/1   (allowed: 200)\n",
+            "try:          curl -v -H 'x-user-id: bob' -X DELETE localhost:18000/todos/1   (denied: 403, x-authz-reason: bob may not DELETE /todos/1)\n",
+            "try:          curl -v localhost:18000/todos/1   (denied: 403 without asking, no x-user-id)\n",
+        ] {
+            assert!(text.contains(line), "{line} is not in:\n{text}");
+        }
+        assert!(
+            text.ends_with("stops Envoy, the AuthZEN decision point and the echo server."),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_authzen_lines_follow_the_configuration() {
+        let anonymous = check(
+            r#"{"protocol": "authzen", "cluster": "authzen", "deny": {"status": 401},
+                "authzen": {"subject": {"id_header": "x-sub", "anonymous_id": "guest"}}}"#,
+            &Source::Flag,
+        )
+        .unwrap();
+        let text = authzen_banner(&anonymous);
+        assert!(
+            text.contains(
+                "curl -v -H 'x-sub: bob' -X DELETE localhost:18000/todos/1   (denied: 401)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("curl -v localhost:18000/todos/1   (denied: 401, asked as \"guest\")"),
+            "{text}"
+        );
+        let elsewhere = check(
+            r#"{"protocol": "authzen", "cluster": "authzen",
+                "authzen": {"path": "/v1/evaluate", "subject": {"id_header": "x-user-id"}}}"#,
+            &Source::Flag,
+        )
+        .unwrap();
+        let text = authzen_banner(&elsewhere);
+        assert!(
+            text.contains("(every request with x-user-id gets 403: the decision point answers 404 off /access/v1/evaluation)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_authzen_configuration_against_httpbin_is_called_out() {
+        let config = check(
+            r#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "x-user-id"}}}"#,
+            &Source::Flag,
+        )
+        .unwrap();
+        let text = text(&banner(Some(&config), AuthService::LocalHttpbin(1)));
+        assert!(text.contains("IS NO AuthZEN DECISION POINT"), "{text}");
+        assert!(text.contains("--protocol authzen serves one"), "{text}");
+        assert!(text.contains("(every request gets 403)"), "{text}");
+    }
+
+    #[test]
+    fn an_http_configuration_against_the_decision_point_is_called_out() {
+        let config = check(
+            r#"{"decision": "status", "cluster": "authzen"}"#,
+            &Source::Flag,
+        )
+        .unwrap();
+        let mut banner = banner(Some(&config), AuthService::DemoAuthzen(1));
+        banner.clusters = vec!["authzen".to_owned()];
+        let text = text(&banner);
+        assert!(text.contains("answers only AuthZEN evaluations"), "{text}");
+        assert!(!text.contains("every request gets"), "{text}");
+        let grpc = check(
+            r#"{"protocol": "grpc", "cluster": "authzen"}"#,
+            &Source::Flag,
+        )
+        .unwrap();
+        banner.plugin = Some((&grpc, &Source::Flag));
+        let text = self::text(&banner);
+        assert!(text.contains("DOES NOT SPEAK gRPC"), "{text}");
     }
 
     #[test]

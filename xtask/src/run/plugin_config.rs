@@ -17,7 +17,19 @@ pub enum Source {
     File(String),
     SeedFile,
     GrpcSeedFile,
+    /// The configuration `--protocol authzen` serves (`AUTHZEN_DEMO`).
+    AuthzenDemo,
 }
+
+/// The cluster `--protocol authzen` adds for its decision point.
+pub const AUTHZEN_CLUSTER: &str = "authzen";
+
+/// What `--protocol authzen` serves unless `--plugin-config` replaces it: an evaluation of the
+/// subject in `x-user-id` to the decision point on cluster `authzen`, the decision point's reason
+/// for a deny put on the reply as `x-authz-reason`.
+pub const AUTHZEN_DEMO: &str = r#"{"protocol": "authzen", "cluster": "authzen", "timeout_ms": 500,
+ "authzen": {"subject": {"id_header": "x-user-id"},
+             "deny_reason": {"pointer": "/context/reason_user/en-403", "header": "x-authz-reason"}}}"#;
 
 impl Source {
     pub fn describe(&self) -> String {
@@ -26,6 +38,7 @@ impl Source {
             Source::File(path) => format!("--plugin-config @{path}"),
             Source::SeedFile => "envoy/envoy.yaml".to_owned(),
             Source::GrpcSeedFile => "envoy/envoy-grpc.yaml".to_owned(),
+            Source::AuthzenDemo => "--protocol authzen's demo configuration".to_owned(),
         }
     }
 }
@@ -68,6 +81,24 @@ pub fn rule(config: &Config) -> (&'static str, String) {
             "grpc",
             "ext_authz's Check over gRPC: an OK allows (with the headers it sets), any other code denies with the service's denied_response, or 403"
                 .to_owned(),
+        );
+    }
+    if let (Protocol::AuthZen, Some(authzen)) = (config.protocol, &config.authzen) {
+        let reason = match &authzen.deny_reason {
+            Some(reason) => format!(" (the answer's {} as {})", reason.pointer, reason.header),
+            None => String::new(),
+        };
+        let unasked = match &authzen.subject.anonymous_id {
+            Some(id) => format!("is asked about as {id:?}"),
+            None => format!("is denied unasked, with {}", config.deny.status),
+        };
+        return (
+            "authzen",
+            format!(
+                "an OpenID AuthZEN evaluation POSTed to {}: \"decision\": true in a 2xx answer \
+                 allows, false denies with {} {:?}{reason}; a request without {} {unasked}",
+                authzen.path, config.deny.status, config.deny.body, authzen.subject.id_header
+            ),
         );
     }
     let meaning = match &config.rule {
@@ -143,6 +174,19 @@ pub fn outcomes(config: &Config) -> Outcomes {
             status_on_error,
         };
     }
+    if let (Protocol::AuthZen, Some(authzen)) = (config.protocol, &config.authzen) {
+        let unasked = if authzen.subject.anonymous_id.is_none() {
+            format!(", or no {}", authzen.subject.id_header)
+        } else {
+            String::new()
+        };
+        return Outcomes {
+            allow_reason: "the decision point said true".to_owned(),
+            deny_reply: Some((config.deny.status, config.deny.body.len() as u64)),
+            deny_reason: format!("the decision point said false{unasked}"),
+            status_on_error,
+        };
+    }
     match &config.rule {
         Rule::FnvParity => Outcomes {
             allow_reason: "even hash of the auth answer".to_owned(),
@@ -209,6 +253,42 @@ mod tests {
             "fail closed: the request gets 503 (status_on_error)"
         );
         assert_eq!(outcomes(&config).deny_reply, None);
+    }
+
+    #[test]
+    fn the_authzen_demo_is_an_authzen_configuration_on_its_own_cluster() {
+        let config = check(AUTHZEN_DEMO, &Source::AuthzenDemo).unwrap();
+        assert_eq!(config.protocol, Protocol::AuthZen);
+        assert_eq!(config.auth_request.cluster, AUTHZEN_CLUSTER);
+        let authzen = config.authzen.as_ref().unwrap();
+        assert_eq!(authzen.subject.id_header, "x-user-id");
+        assert_eq!(
+            authzen.deny_reason.as_ref().map(|r| r.header.as_str()),
+            Some("x-authz-reason")
+        );
+        assert_eq!(authzen.path, workbench::authzen::EVALUATION_PATH);
+        let (name, meaning) = rule(&config);
+        assert_eq!(name, "authzen");
+        assert!(
+            meaning.contains("POSTed to /access/v1/evaluation")
+                && meaning.contains("as x-authz-reason")
+                && meaning.ends_with("a request without x-user-id is denied unasked, with 403"),
+            "{meaning}"
+        );
+        assert_eq!(
+            failure_mode(&config),
+            "fail closed: the request gets 403 (status_on_error)"
+        );
+        let outcomes = outcomes(&config);
+        assert_eq!(outcomes.deny_reply, Some((403, 16)));
+        assert_eq!(
+            outcomes.deny_reason,
+            "the decision point said false, or no x-user-id"
+        );
+        assert_eq!(
+            Source::AuthzenDemo.describe(),
+            "--protocol authzen's demo configuration"
+        );
     }
 
     #[test]
