@@ -337,3 +337,94 @@ fn print_targets(summaries: &[Summary], plugin_size: u64, workload: Workload, qu
         }
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use authz_core::config::Config;
+    use authz_core::decision::{decide, Verdict};
+    use serde_json::Value;
+    use workbench::envoy_config::WASM_FILTER;
+
+    use super::*;
+
+    /// The plugin's configuration in a bootstrap, and the auth listener's direct answer.
+    fn configuration_and_answer(setup: Setup, path: AuthPath) -> (String, u16, String) {
+        let wasm = Wasm {
+            plugin: Path::new("main.wasm"),
+            noop: Path::new("noop.wasm"),
+            module: Path::new("module.so"),
+        };
+        let config = bench::setups::bootstrap(setup, path, &wasm, 1, 2).unwrap();
+        let listeners = config.as_value()["static_resources"]["listeners"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let hcm = |name: &str| -> Value {
+            listeners.iter().find(|l| l["name"] == name).unwrap()["filter_chains"][0]["filters"][0]
+                ["typed_config"]
+                .clone()
+        };
+        let main = hcm("main");
+        let plugin = main["http_filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == WASM_FILTER)
+            .unwrap()
+            .clone();
+        let configuration = plugin["typed_config"]["config"]["configuration"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let auth = hcm("auth");
+        let route = &auth["route_config"]["virtual_hosts"][0]["routes"][0];
+        let status = route["direct_response"]["status"].as_u64().unwrap() as u16;
+        let body = route["direct_response"]["body"]["inline_string"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (configuration, status, body)
+    }
+
+    #[test]
+    fn every_plugin_row_decides_as_its_path_says() {
+        for setup in [
+            Setup::PluginFnv,
+            Setup::PluginStatus,
+            Setup::PluginJson,
+            Setup::PluginAuthzen,
+            Setup::PluginCached,
+        ] {
+            for path in [AuthPath::Allow, AuthPath::Deny] {
+                let (configuration, status, body) = configuration_and_answer(setup, path);
+                let config = Config::parse(configuration.as_bytes())
+                    .unwrap_or_else(|err| panic!("{}: {err}", setup.name()));
+                let verdict = decide(&config.rule, status, body.as_bytes()).unwrap();
+                assert_eq!(
+                    verdict == Verdict::Allow,
+                    path == AuthPath::Allow,
+                    "{} on the {} path: {verdict:?}",
+                    setup.name(),
+                    path.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_authzen_row_asks_about_the_credential_every_request_carries() {
+        let (configuration, _, body) =
+            configuration_and_answer(Setup::PluginAuthzen, AuthPath::Allow);
+        let config = Config::parse(configuration.as_bytes()).unwrap();
+        assert_eq!(
+            config.authzen.unwrap().subject.id_header,
+            "authorization",
+            "the uniform load sends authorization, and so does the mixed load's script"
+        );
+        assert_eq!(body, r#"{"decision": true}"#);
+        let (_, status, body) = configuration_and_answer(Setup::PluginJson, AuthPath::Deny);
+        assert_eq!((status, body.as_str()), (200, r#"{"allow": false}"#));
+    }
+}

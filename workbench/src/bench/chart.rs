@@ -32,7 +32,7 @@ pub fn cpu_chart(summaries: &[Summary], title: &str) -> String {
     for (i, summary) in summaries.iter().enumerate() {
         let y = top + 8.0 + i as f64 * (bar_height + gap);
         let colour = match summary.setup.name() {
-            "plugin-fnv" | "plugin-status" => "#2a7ab9",
+            "plugin-fnv" | "plugin-status" | "plugin-json" | "plugin-authzen" => "#2a7ab9",
             "ext_authz" => "#d08a2a",
             _ => "#999999",
         };

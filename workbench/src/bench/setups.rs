@@ -24,6 +24,11 @@ pub enum Setup {
     PluginFnv,
     /// The plugin with ext_authz's status rule.
     PluginStatus,
+    /// The plugin with a JSON verdict: `true` at `/allow` in the answer's body.
+    PluginJson,
+    /// The plugin with `protocol: authzen`, asking a decision point that answers
+    /// `{"decision": true}`.
+    PluginAuthzen,
     /// The status rule with the decision cache on `authorization` and `:path` (TTL 10 s).
     PluginCached,
     /// Native ext_authz asking a gRPC Check service (outside Envoy, on the load's CPU).
@@ -39,12 +44,14 @@ pub enum Setup {
 }
 
 impl Setup {
-    pub const ALL: [Setup; 11] = [
+    pub const ALL: [Setup; 13] = [
         Setup::None,
         Setup::NoopWasm,
         Setup::ExtAuthz,
         Setup::PluginFnv,
         Setup::PluginStatus,
+        Setup::PluginJson,
+        Setup::PluginAuthzen,
         Setup::PluginCached,
         Setup::ExtAuthzGrpc,
         Setup::PluginGrpc,
@@ -60,6 +67,8 @@ impl Setup {
             Setup::ExtAuthz => "ext_authz",
             Setup::PluginFnv => "plugin-fnv",
             Setup::PluginStatus => "plugin-status",
+            Setup::PluginJson => "plugin-json",
+            Setup::PluginAuthzen => "plugin-authzen",
             Setup::PluginCached => "plugin-cached",
             Setup::ExtAuthzGrpc => "ext_authz-grpc",
             Setup::PluginGrpc => "plugin-grpc",
@@ -77,6 +86,10 @@ impl Setup {
             Setup::ExtAuthz => "Envoy's native ext_authz filter asking the HTTP auth service",
             Setup::PluginFnv => "the plugin with the seed's rule (FNV-1a parity of the answer)",
             Setup::PluginStatus => "the plugin with ext_authz's rule (the answer's status)",
+            Setup::PluginJson => "the plugin with a JSON verdict (true at /allow in the answer)",
+            Setup::PluginAuthzen => {
+                "the plugin with protocol authzen (an evaluation; {\"decision\": true} allows)"
+            }
             Setup::PluginCached => {
                 "plugin-status with the decision cache (authorization, :path; TTL 10 s)"
             }
@@ -112,6 +125,8 @@ impl Setup {
             Setup::ExtAuthz
                 | Setup::PluginFnv
                 | Setup::PluginStatus
+                | Setup::PluginJson
+                | Setup::PluginAuthzen
                 | Setup::PluginCached
                 | Setup::ExtAuthzGrpc
                 | Setup::PluginGrpc
@@ -133,9 +148,11 @@ impl Setup {
 /// Which answer the auth service gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthPath {
-    /// 200 with a body whose FNV-1a hash is even: every configuration allows.
+    /// 200 with a body whose FNV-1a hash is even: every configuration allows. (The JSON
+    /// verdicts get `true` where they look, in a 200.)
     Allow,
-    /// 403 with a body whose FNV-1a hash is odd: every configuration denies.
+    /// 403 with a body whose FNV-1a hash is odd: every configuration denies. (The JSON
+    /// verdicts get `false` where they look, in a 200, as a decision point denies.)
     Deny,
 }
 
@@ -165,9 +182,14 @@ pub fn bootstrap(
     target_port: u16,
     auth_port: u16,
 ) -> Result<EnvoyConfig> {
-    let (status, body) = match path {
-        AuthPath::Allow => (200, "a"),
-        AuthPath::Deny => (403, "b"),
+    let allow = path == AuthPath::Allow;
+    // What the auth service answers: a JSON body for the JSON verdicts, where an allow and a
+    // deny are both a 200.
+    let (status, body, json_answer) = match setup {
+        Setup::PluginJson => (200, format!("{{\"allow\": {allow}}}"), true),
+        Setup::PluginAuthzen => (200, format!("{{\"decision\": {allow}}}"), true),
+        _ if allow => (200, "a".to_owned(), false),
+        _ => (403, "b".to_owned(), false),
     };
     let fnv = json!({"decision": "fnv_parity", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS})
         .to_string();
@@ -188,6 +210,16 @@ pub fn bootstrap(
             &json!({"decision": "status", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS, "allowed_headers": []})
                 .to_string(),
         )],
+        Setup::PluginJson => vec![plugin(
+            &json!({"decision": {"json": "/allow"}, "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS, "allowed_headers": []})
+                .to_string(),
+        )],
+        // The subject is the credential every request of both workloads carries.
+        Setup::PluginAuthzen => vec![plugin(
+            &json!({"protocol": "authzen", "cluster": "auth", "timeout_ms": AUTH_TIMEOUT_MS,
+                    "authzen": {"subject": {"id_header": "authorization"}}})
+            .to_string(),
+        )],
         Setup::PluginCached => vec![plugin(&cached)],
         Setup::ExtAuthzGrpc => vec![ext_authz_grpc()],
         Setup::PluginGrpc => vec![plugin(&grpc)],
@@ -200,13 +232,20 @@ pub fn bootstrap(
     // A gRPC Check service listens on `auth_port` outside Envoy; the HTTP one is a listener here.
     let mut listeners = vec![
         main,
-        direct_response("target", target_port, 200, "target ok"),
+        direct_response("target", target_port, 200, "target ok", None),
     ];
     let mut auth_cluster = cluster("auth", "127.0.0.1", auth_port);
     if setup.grpc() {
         auth_cluster["typed_extension_protocol_options"] = h2_protocol_options();
     } else {
-        listeners.push(direct_response("auth", auth_port, status, body));
+        let content_type = json_answer.then_some("application/json");
+        listeners.push(direct_response(
+            "auth",
+            auth_port,
+            status,
+            &body,
+            content_type,
+        ));
     }
     Ok(EnvoyConfig::from_value(json!({
         "admin": { "address": socket_address("127.0.0.1", 0) },
@@ -246,14 +285,22 @@ fn ext_authz_grpc() -> Value {
     })
 }
 
-fn direct_response(name: &str, port: u16, status: u16, body: &str) -> Value {
-    let mut listener = http_listener(
-        name,
-        vec![],
-        vec![
-            json!({ "match": { "prefix": "/" }, "direct_response": { "status": status, "body": { "inline_string": body } } }),
-        ],
-    );
+/// A listener answering every request itself; `content_type` replaces Envoy's `text/plain`.
+fn direct_response(
+    name: &str,
+    port: u16,
+    status: u16,
+    body: &str,
+    content_type: Option<&str>,
+) -> Value {
+    let mut route = json!({ "match": { "prefix": "/" }, "direct_response": { "status": status, "body": { "inline_string": body } } });
+    if let Some(content_type) = content_type {
+        route["response_headers_to_add"] = json!([{
+            "header": { "key": "content-type", "value": content_type },
+            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
+        }]);
+    }
+    let mut listener = http_listener(name, vec![], vec![route]);
     listener["address"] = socket_address("127.0.0.1", port);
     listener
 }
