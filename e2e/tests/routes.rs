@@ -117,13 +117,28 @@ async fn rules_match_by_route_name_virtual_host_host_path_and_method_first_match
             403,
             rule("api-admin"),
         ),
-        // By path and host, the host read without case, port or trailing dot.
+        // By path and host, the host read without regard to case; with a port or a trailing
+        // dot it is another host, as it is to Envoy's virtual hosts.
         (
             "GET",
-            "Shop.Example.COM.:443",
+            "Shop.Example.COM",
             "/public/logo.png",
             200,
             rule("public"),
+        ),
+        (
+            "GET",
+            "shop.example.com:8443",
+            "/public/logo.png",
+            200,
+            rule(""),
+        ),
+        (
+            "GET",
+            "shop.example.com.",
+            "/public/logo.png",
+            200,
+            rule(""),
         ),
         // No rule: the filter's own settings (no path prefix).
         (
@@ -169,7 +184,7 @@ async fn a_rules_settings_apply_to_its_requests_only() {
 
 /// Paths that read as the strict `/api/admin/` once decoded or resolved, and as something else
 /// as sent (or the other way round).
-const TRICKS: [&str; 8] = [
+const TRICKS: [&str; 11] = [
     "/public/..;/api/admin/users",
     "/public/%2e%2e/api/admin/users",
     "/public/x/../../api/admin/users",
@@ -178,6 +193,9 @@ const TRICKS: [&str; 8] = [
     "//api/admin/users",
     "/%61pi/admin/users",
     "/healthz;/../api/admin/users",
+    "/API/admin/users",
+    "/public/..%5Capi%5Cadmin/users",
+    "/public/x%2Fy/../../api/admin/users",
 ];
 
 /// Sends a trick path as it is written (no client normalizes it); the status, the rule its
@@ -320,4 +338,51 @@ async fn a_shadow_rules_cache_never_serves_an_enforcing_route() {
     assert_eq!(stack.send(as_mallory("/shop")).await.status, 403);
     assert_eq!(stack.auth_seen().len(), 2, "and caches for itself");
     assert_eq!(stack.plugin_stat("shadow_denied").await, 2);
+}
+
+#[tokio::test]
+async fn an_ambiguous_path_is_refused_even_in_shadow_mode() {
+    let plugin = config(json!({
+        "decision": "status",
+        "shadow": true,
+        "allowed_upstream_headers": [{ "exact": "x-user-id" }],
+        "routes": [{ "name": "admin", "match": { "path_prefix": "/admin/" }, "shadow": false }]
+    }));
+    let stack = Stack::builder(&plugin)
+        .auth(|_| Reply::status(403, "no"))
+        .await
+        .configure(|envoy| {
+            let hcm = envoy.hcm_mut("main")?;
+            hcm["normalize_path"] = json!(false);
+            hcm["merge_slashes"] = json!(false);
+            Ok(())
+        })
+        .start()
+        .await;
+    for path in [
+        "/public/..;/admin/users",
+        "//admin/users",
+        "/admin;x/users",
+        "/ADMIN/users",
+    ] {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nhost: h\r\nx-user-id: admin\r\nx-envoy-auth-failure-mode-allowed: true\r\nconnection: close\r\n\r\n"
+        );
+        let (status, head) = raw(stack.port(), request.as_bytes()).await;
+        assert_eq!(status, 400, "{path}: {head}");
+    }
+    assert!(stack.upstream.seen().is_empty(), "nothing went upstream");
+    assert!(stack.auth_seen().is_empty());
+    // The enforcing rule enforces; elsewhere shadow lets a deny through, forged headers removed.
+    assert_eq!(stack.get("/admin/users").await.status, 403);
+    let shadowed = stack
+        .send(
+            stack
+                .client
+                .get(format!("{}/other", stack.base))
+                .header("x-user-id", "admin"),
+        )
+        .await;
+    assert!(shadowed.reached_upstream());
+    assert_eq!(stack.upstream.seen()[0].header("x-user-id"), None);
 }

@@ -23,6 +23,7 @@ pub mod protocol;
 pub mod query;
 pub mod record;
 pub mod route_match;
+pub mod sorted;
 pub mod state;
 pub mod worker;
 

@@ -2,8 +2,6 @@
 //! request, first match wins. A path that could be read two ways selects a rule only if every
 //! reading selects the same one, so that a path trick never reaches a more permissive rule.
 
-use std::borrow::Cow;
-
 use crate::paths::is_plain;
 
 /// A rule's conditions; every one given must hold.
@@ -47,13 +45,24 @@ pub enum Selection {
 }
 
 impl RouteMatch {
-    fn matches(&self, facts: &Facts, host: Option<&str>, path: Option<&str>) -> bool {
+    /// `fold_case`: the path compared without regard to ASCII case, as a case-insensitive
+    /// server (Express by default, IIS, ASP.NET) reads it.
+    fn matches(&self, facts: &Facts, path: Option<&str>, fold_case: bool) -> bool {
         let same = |wanted: &Option<String>, got: Option<&str>| {
             wanted.as_deref().is_none_or(|wanted| got == Some(wanted))
         };
+        let starts = |path: &str, prefix: &str| {
+            path.get(..prefix.len()).is_some_and(|head| {
+                head == prefix || (fold_case && head.eq_ignore_ascii_case(prefix))
+            })
+        };
         same(&self.route_name, facts.route_name)
             && same(&self.virtual_host, facts.virtual_host)
-            && same(&self.authority, host)
+            && self.authority.as_deref().is_none_or(|wanted| {
+                facts
+                    .authority
+                    .is_some_and(|got| got.eq_ignore_ascii_case(wanted))
+            })
             && (self.methods.is_empty()
                 || facts.method.is_some_and(|method| {
                     self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
@@ -61,10 +70,10 @@ impl RouteMatch {
             && match (&self.path, path) {
                 (None, _) => true,
                 (Some(_), None) => false,
-                (Some(PathCondition::Exact(exact)), Some(path)) => path == exact,
-                (Some(PathCondition::Prefix(prefix)), Some(path)) => {
-                    path.starts_with(prefix.as_str())
+                (Some(PathCondition::Exact(exact)), Some(path)) => {
+                    path.len() == exact.len() && starts(path, exact)
                 }
+                (Some(PathCondition::Prefix(prefix)), Some(path)) => starts(path, prefix),
             }
     }
 }
@@ -77,61 +86,59 @@ pub fn needs<'r>(rules: impl Iterator<Item = &'r RouteMatch> + Clone) -> (bool, 
     )
 }
 
-/// The first rule the request matches. Methods are compared without regard to case: a
-/// server that upper-cases methods reads `delete` as DELETE, which must not miss DELETE's rule.
+/// The first rule the request matches. Methods and hosts are compared without regard to case
+/// (as Envoy picks a virtual host; a server that upper-cases methods reads `delete` as DELETE).
+/// The path is read the ways servers read it — as sent, percent-decoded, with dot segments
+/// and parameters resolved, and without regard to case — and every reading must select the
+/// same rule.
 pub fn select<'r>(rules: impl Iterator<Item = &'r RouteMatch> + Clone, facts: &Facts) -> Selection {
-    let host = facts.authority.map(host_of);
-    let host = host.as_deref();
-    let first = |path: Option<&str>| {
+    let first = |path: Option<&str>, fold_case: bool| {
         rules
             .clone()
-            .position(|rule| rule.matches(facts, host, path))
+            .position(|rule| rule.matches(facts, path, fold_case))
             .map_or(Selection::Default, Selection::Rule)
     };
     let Some(path) = facts.path else {
-        return first(None);
+        return first(None, false);
     };
     let path = path.split(['?', '#']).next().unwrap_or_default();
-    let chosen = first(Some(path));
-    if is_plain(path) {
+    let chosen = first(Some(path), false);
+    let uses_paths = rules.clone().any(|rule| rule.path.is_some());
+    if !uses_paths {
         return chosen;
     }
+    let agree = |reading: &str| {
+        first(Some(reading), false) == chosen && first(Some(reading), true) == chosen
+    };
+    if is_plain(path) {
+        return if agree(path) {
+            chosen
+        } else {
+            Selection::Ambiguous
+        };
+    }
     let decoded = decode(path);
-    let normalized = normalize(&decoded);
-    if first(Some(&decoded)) == chosen && first(Some(&normalized)) == chosen {
+    let readings = [normalize(path), normalize(&decoded), decoded];
+    if agree(path) && readings.iter().all(|reading| agree(reading)) {
         chosen
     } else {
         Selection::Ambiguous
     }
 }
 
-/// The host an `:authority` names, as a rule's `authority` is written: lower case, without a
-/// port or a trailing dot (`API.example.com.:443` is `api.example.com`).
-pub fn host_of(authority: &str) -> Cow<'_, str> {
-    let host = match authority.strip_prefix('[') {
-        // An IPv6 literal: the port, if any, follows the bracket.
-        Some(rest) => rest.split_once(']').map_or(authority, |(inner, _)| {
-            authority.get(..inner.len() + 2).unwrap_or(authority)
-        }),
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-            _ => authority,
-        },
-    };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(host)
-    }
+/// An `:authority` as a rule's `authority` is written: lower case, as Envoy compares a virtual
+/// host's domains (port and trailing dot kept: Envoy keeps them too, by default).
+pub fn host_of(authority: &str) -> String {
+    authority.to_ascii_lowercase()
 }
 
 /// The path with percent-encoding decoded and `\` read as `/`, as some servers read it.
 fn decode(path: &str) -> String {
-    let plain = path.replace('\\', "/");
-    percent_encoding::percent_decode_str(&plain)
+    // Decoded first: an encoded backslash (`%5C`) is a backslash to the servers that read
+    // one as `/`.
+    percent_encoding::percent_decode_str(path)
         .decode_utf8_lossy()
-        .into_owned()
+        .replace('\\', "/")
 }
 
 /// A decoded path as the most lenient server resolves it: path parameters (`;jsessionid=…`,

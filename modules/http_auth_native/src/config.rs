@@ -16,9 +16,6 @@ use crate::store::SharedStore;
 /// Root ids have bit 31 set, so that they never meet a stream id (counted up from 1).
 const ROOT_BIT: u32 = 1 << 31;
 
-/// Entries of a store for a configuration without a cache (never written).
-const NO_CACHE_ENTRIES: u64 = 1;
-
 static NEXT_ROOT: AtomicU32 = AtomicU32::new(0);
 
 /// A metric Envoy defined for this configuration: its kind and Envoy's id.
@@ -66,14 +63,16 @@ impl ModuleConfig {
         }
         // Said once here, not by each worker as it configures its own root.
         authz_core::worker::announce(&config, true);
-        // One store for the filter and its `routes` rules, each rule's entries under its own
-        // keys: room for all of them.
+        // One store for the filter, its `routes` rules and the per-route settings of Envoy's
+        // routes, each one's entries under keys of its own: room for all the filter's, and for
+        // at least the default number.
         let capacity = std::iter::once(&config)
             .chain(config.routes.iter().map(|rule| &*rule.config))
             .filter_map(|config| config.cache.as_ref())
             .map(|cache| u64::from(cache.max_entries))
             .sum::<u64>()
-            .max(NO_CACHE_ENTRIES);
+            // Envoy's per-route settings may bring caches of their own later, into this store.
+            .max(authz_core::config::DEFAULT_CACHE_MAX_ENTRIES);
         Ok(ModuleConfig {
             root_id: ROOT_BIT | (NEXT_ROOT.fetch_add(1, Ordering::Relaxed) & !ROOT_BIT),
             bytes: bytes.to_vec(),

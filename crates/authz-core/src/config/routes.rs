@@ -83,10 +83,10 @@ fn conditions(rule: &Object) -> Checked<RouteMatch> {
             return Ok(None);
         };
         let path = validate::path(&when.field(key), path)?;
-        if path.contains(['?', '#']) {
+        if path.contains(['?', '#', '*']) {
             return Err(ConfigError::new(
                 when.field(key),
-                format!("\"{path}\" has a query or fragment: a rule matches the path before `?`"),
+                format!("\"{path}\" has a query, a fragment or a `*`: a rule matches the path before `?`, exactly or as a plain prefix"),
             ));
         }
         if !is_plain(&path) {
@@ -113,16 +113,13 @@ fn conditions(rule: &Object) -> Checked<RouteMatch> {
         Some(value) => {
             let field = when.field("authority");
             let value = validate::authority(&field, value)?;
-            let host = host_of(&value);
-            if host != value.to_ascii_lowercase().trim_end_matches('.') {
+            if value.contains(['*', '@']) {
                 return Err(ConfigError::new(
                     field,
-                    format!(
-                        "\"{value}\" has a port: a rule matches the host ({host}), on any port"
-                    ),
+                    format!("\"{value}\" is not a host: a rule matches one host exactly (without regard to case); for wildcards, match on Envoy's virtual_host"),
                 ));
             }
-            Some(host.into_owned())
+            Some(host_of(&value))
         }
     };
     let methods = match when.list("methods")? {
@@ -142,13 +139,21 @@ fn conditions(rule: &Object) -> Checked<RouteMatch> {
             other => Ok(other.map(str::to_owned)),
         }
     };
-    Ok(RouteMatch {
+    let parsed = RouteMatch {
         route_name: name("route_name")?,
         virtual_host: name("virtual_host")?,
         authority,
         path,
         methods,
-    })
+    };
+    // `{"path": null}` is no condition at all, and a rule without one would match everything.
+    if parsed == RouteMatch::default() {
+        return Err(ConfigError::new(
+            rule.field("match"),
+            "has no condition (null is none): give its settings at the top level instead",
+        ));
+    }
+    Ok(parsed)
 }
 
 /// The checks the filter's configuration gets, for what a rule changed in it.
@@ -221,7 +226,7 @@ mod tests {
         )
         .unwrap();
         let admin = &config.routes[0];
-        assert_eq!(admin.when.authority.as_deref(), Some("admin.example.com"));
+        assert_eq!(admin.when.authority.as_deref(), Some("admin.example.com."));
         assert_eq!(admin.config.route_rule.as_deref(), Some("admin"));
         assert!(admin.config.routes.is_empty());
         assert_eq!(admin.config.auth_request.cluster, "strict");
@@ -264,8 +269,16 @@ mod tests {
                 "routes[0].match.path",
             ),
             (
-                r#"[{"name": "a", "match": {"authority": "a.com:8080"}}]"#,
+                r#"[{"name": "a", "match": {"authority": "*.a.com"}}]"#,
                 "routes[0].match.authority",
+            ),
+            (
+                r#"[{"name": "a", "match": {"path": null, "methods": null}}]"#,
+                "routes[0].match",
+            ),
+            (
+                r#"[{"name": "a", "match": {"path_prefix": "/api/*"}}]"#,
+                "routes[0].match.path_prefix",
             ),
             (
                 r#"[{"name": "a", "match": {"methods": ["G T"]}}]"#,

@@ -37,7 +37,14 @@ impl Flow {
         warn!("#{} {bad}: refusing it with {status}", self.id);
         root.count(Counter::Denied);
         self.state = State::Denied;
-        self.end(host, root, status, &[], b"")
+        // A path that falls under different rules as read by different servers is refused
+        // before anything else is done for the request (its forged headers are still on it):
+        // in shadow mode too, or it would go upstream unchecked under whichever rule.
+        let enforce = match bad {
+            BadRequest::AmbiguousPath => Enforce::Always,
+            _ => Enforce::UnlessShadow,
+        };
+        self.end_as(host, root, status, &[], b"", enforce)
     }
 
     /// Envoy refused to send the check (an unknown cluster, a call it cannot send): 503,

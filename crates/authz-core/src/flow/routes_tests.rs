@@ -22,7 +22,7 @@ const CONFIG: &str = r#"{
 fn run(path: &str, method: &str, properties: &[(&str, &str)]) -> (MockHost, Flow, Root) {
     let config = Rc::new(Config::parse(CONFIG.as_bytes()).unwrap());
     let mut host = MockHost::with_request(&[
-        (":authority", "Shop.Example:443"),
+        (":authority", "Shop.Example"),
         (":path", path),
         (":method", method),
     ]);
@@ -131,4 +131,35 @@ fn each_rule_keeps_its_verdicts_apart_in_the_cache() {
         a.cache.as_ref().unwrap().slot_prefix,
         config.cache.as_ref().unwrap().slot_prefix
     );
+}
+
+#[test]
+fn an_ambiguous_path_is_refused_in_shadow_mode_too() {
+    let config = Rc::new(
+        Config::parse(
+            br#"{"decision": "status", "shadow": true,
+                 "allowed_upstream_headers": [{"exact": "x-user-id"}],
+                 "routes": [{"name": "admin", "match": {"path_prefix": "/admin/"}, "shadow": false}]}"#,
+        )
+        .unwrap(),
+    );
+    for path in ["/public/..;/admin/users", "/admin;x/users", "/ADMIN/users"] {
+        let host =
+            MockHost::with_request(&[(":path", path), (":method", "GET"), ("x-user-id", "admin")]);
+        let mut flow = Flow::new(1, Rc::clone(&config));
+        let mut root = Root::new(Rc::clone(&config), Stats::default(), 0);
+        assert_eq!(
+            flow.on_request_headers(&host, &mut root, true),
+            Action::Pause,
+            "{path}"
+        );
+        assert_eq!(host.dispatches(), 0, "{path}");
+        assert!(!host.effects().contains(&Effect::Resume), "{path}");
+        assert!(
+            host.effects()
+                .iter()
+                .any(|e| matches!(e, Effect::Reply { status: 400, .. })),
+            "{path}"
+        );
+    }
 }

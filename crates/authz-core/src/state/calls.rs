@@ -4,10 +4,9 @@
 
 use std::rc::Rc;
 
-use litemap::LiteMap;
-
 use crate::cache::CacheWrite;
 use crate::config::Config;
+use crate::sorted::SortedMap;
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -82,9 +81,8 @@ impl IntoIterator for Waiters {
 
 #[derive(Debug, Default)]
 pub struct Calls {
-    /// Sorted by token, boxed so that taking one out moves pointers, not calls. (A sorted list
-    /// is a few KB less wasm than a BTreeMap; tokens grow, so a new call goes last.)
-    pending: LiteMap<u32, Box<Call>>,
+    /// Boxed: taking one out moves pointers, not calls.
+    pending: SortedMap<u32, Box<Call>>,
     /// How many of `pending` nobody waits for: checked on every dispatch, so kept, not counted.
     orphans: usize,
 }
@@ -121,7 +119,7 @@ impl Calls {
 
     /// Changes a call, keeping the orphan count; false if there is no such call.
     fn change(&mut self, token: u32, edit: impl FnOnce(&mut Call)) -> bool {
-        let Some(call) = self.pending.get_mut(&token) else {
+        let Some(call) = self.pending.get_mut(token) else {
             return false;
         };
         let was = call.orphaned();
@@ -142,12 +140,12 @@ impl Calls {
     }
 
     pub fn get(&self, token: u32) -> Option<&Call> {
-        self.pending.get(&token).map(|call| &**call)
+        self.pending.get(token).map(|call| &**call)
     }
 
     /// The call's answer has arrived.
     pub fn take(&mut self, token: u32) -> Option<Call> {
-        let call = self.pending.remove(&token)?;
+        let call = self.pending.remove(token)?;
         self.forget(&call);
         Some(*call)
     }
@@ -168,7 +166,7 @@ impl Calls {
             .pending
             .iter()
             .filter(|(_, call)| call.deadline_nanos < now_nanos)
-            .map(|(token, _)| *token)
+            .map(|(token, _)| token)
             .collect();
         expired
             .into_iter()

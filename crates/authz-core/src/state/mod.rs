@@ -6,7 +6,7 @@ mod calls;
 
 use std::collections::BTreeMap;
 
-use litemap::LiteMap;
+use crate::sorted::SortedMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -20,18 +20,21 @@ use crate::metrics::{Counter, Gauges, Stats};
 /// Overload refusals logged one by one per tick (200 ms); the rest are summed up at the tick.
 const OVERLOAD_LOGS_PER_TICK: u32 = 10;
 
+/// The most distinct cache keys whose calls others may join at once.
+pub const MAX_COALESCED_KEYS: usize = 4096;
+
 pub struct Root {
     config: Rc<Config>,
     stats: Stats,
     calls: Calls,
     /// The outstanding call for each cache key, which requests with that key wait for.
-    pending_keys: LiteMap<Digest, u32>,
+    pending_keys: SortedMap<Digest, u32>,
     /// Whether a request uncached for lack of a key header has been logged: once per
     /// configuration, so that a key no request can complete is seen in the log.
     said_key_incomplete: bool,
     /// Streams waiting for the first of a body to send with the check, and until when (coarse
     /// clock): a body that never reaches the plugin is a misconfiguration, said at the deadline.
-    awaiting_first_body: LiteMap<u32, u64>,
+    awaiting_first_body: SortedMap<u32, u64>,
     /// The serialized `GrpcService` a gRPC check names its cluster with, built once a cluster.
     /// (A list: a configuration names a handful of clusters.)
     grpc_services: Vec<(String, Rc<[u8]>)>,
@@ -54,9 +57,9 @@ impl Root {
             grpc_services: Vec::new(),
             stats,
             calls: Calls::default(),
-            pending_keys: LiteMap::new(),
+            pending_keys: SortedMap::default(),
             said_key_incomplete: false,
-            awaiting_first_body: LiteMap::new(),
+            awaiting_first_body: SortedMap::default(),
             routes: BTreeMap::new(),
             held_bytes: 0,
             clock_nanos: now_nanos,
@@ -226,14 +229,18 @@ impl Root {
     /// A call was made; requests with its cache key wait for it from now on.
     pub fn start_call(&mut self, token: u32, call: Call) {
         if let Some(write) = &call.cache {
-            self.pending_keys.insert(write.digest, token);
+            // Digests come in any order, so each insert moves part of the list: past this many
+            // keys in flight a call is still made, just not joined by others.
+            if self.pending_keys.len() < MAX_COALESCED_KEYS {
+                self.pending_keys.insert(write.digest, token);
+            }
         }
         self.calls.add(token, call);
     }
 
     /// Joins the call made for this cache key, if one is outstanding: its token.
     pub fn join_call(&mut self, digest: &Digest, stream: u32) -> Option<u32> {
-        let token = *self.pending_keys.get(digest)?;
+        let token = *self.pending_keys.get(*digest)?;
         self.calls.join(token, stream).then_some(token)
     }
 
@@ -273,8 +280,8 @@ impl Root {
 
     fn forget_pending_key(&mut self, token: u32, call: &Call) {
         if let Some(write) = &call.cache {
-            if self.pending_keys.get(&write.digest) == Some(&token) {
-                self.pending_keys.remove(&write.digest);
+            if self.pending_keys.get(write.digest) == Some(&token) {
+                self.pending_keys.remove(write.digest);
             }
         }
     }
@@ -288,7 +295,7 @@ impl Root {
 
     /// The stream's body has begun, or the stream has gone.
     pub fn stop_awaiting_first_body(&mut self, stream: u32) {
-        self.awaiting_first_body.remove(&stream);
+        self.awaiting_first_body.remove(stream);
     }
 
     /// The streams whose first body did not arrive by the last tick, no longer waited for.
@@ -298,16 +305,16 @@ impl Root {
             .awaiting_first_body
             .iter()
             .filter(|(_, deadline)| **deadline < now)
-            .map(|(stream, _)| *stream)
+            .map(|(stream, _)| stream)
             .collect();
         for stream in &late {
-            self.awaiting_first_body.remove(stream);
+            self.awaiting_first_body.remove(*stream);
         }
         late
     }
 
     pub fn is_awaiting_first_body(&self, stream: u32) -> bool {
-        self.awaiting_first_body.contains_key(&stream)
+        self.awaiting_first_body.contains_key(stream)
     }
 }
 

@@ -2,7 +2,7 @@
 //! routing of every host callback to them. This is the dispatcher the SDK would otherwise own;
 //! owning it lets a call's answer be counted after its stream has gone, and nothing here panics.
 
-use litemap::LiteMap;
+use crate::sorted::SortedMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -32,10 +32,9 @@ struct Stream {
 #[derive(Default)]
 pub struct Worker {
     /// Root contexts; `None` until the root accepts a configuration.
-    roots: LiteMap<u32, Option<Root>>,
-    /// Sorted by id, boxed: ids grow, so a new stream goes last, and one that ends moves
-    /// pointers only. (A few KB less wasm than a BTreeMap.)
-    streams: LiteMap<u32, Box<Stream>>,
+    roots: SortedMap<u32, Option<Root>>,
+    /// Boxed: a stream that ends moves pointers only.
+    streams: SortedMap<u32, Box<Stream>>,
 }
 
 impl Worker {
@@ -46,7 +45,7 @@ impl Worker {
         }
         let config = self
             .roots
-            .get(&parent_id)
+            .get(parent_id)
             .and_then(Option::as_ref)
             .map(|root| Rc::clone(root.config()));
         self.add_stream(context_id, parent_id, config);
@@ -63,7 +62,7 @@ impl Worker {
     ) {
         let config = self
             .roots
-            .get_mut(&parent_id)
+            .get_mut(parent_id)
             .and_then(Option::as_mut)
             .map(|root| root.config_for_route(route, overrides));
         self.add_stream(context_id, parent_id, config);
@@ -103,7 +102,12 @@ impl Worker {
             configure::announce(&config, host.delivers_body_while_paused());
         }
         let now = host.now_nanos();
-        let slot = self.roots.entry(root_id).or_insert(None);
+        if !self.roots.contains_key(root_id) {
+            self.roots.insert(root_id, None);
+        }
+        let Some(slot) = self.roots.get_mut(root_id) else {
+            return false;
+        };
         match slot {
             Some(root) => root.reconfigure(host, config, stats, now),
             None => *slot = Some(Root::new(config, stats, now)),
@@ -118,13 +122,13 @@ impl Worker {
             .roots
             .iter()
             .find(|(_, r)| r.is_some())
-            .map(|(id, _)| *id);
+            .map(|(id, _)| id);
         let vm_memory = if reports_memory == Some(root_id) {
             host.vm_memory_bytes()
         } else {
             0
         };
-        let Some(Some(root)) = self.roots.get_mut(&root_id) else {
+        let Some(Some(root)) = self.roots.get_mut(root_id) else {
             return;
         };
         root.set_clock(host.now_nanos());
@@ -133,7 +137,7 @@ impl Worker {
             for stream_id in call.streams() {
                 if let Some(Stream {
                     flow: Some(flow), ..
-                }) = self.streams.get_mut(&stream_id).map(|s| &mut **s)
+                }) = self.streams.get_mut(stream_id).map(|s| &mut **s)
                 {
                     if host.set_effective_context(stream_id).is_ok() {
                         flow.on_call_expired(host, root);
@@ -144,7 +148,7 @@ impl Worker {
         for stream_id in root.take_late_first_bodies() {
             if let Some(Stream {
                 flow: Some(flow), ..
-            }) = self.streams.get_mut(&stream_id).map(|s| &mut **s)
+            }) = self.streams.get_mut(stream_id).map(|s| &mut **s)
             {
                 if host.set_effective_context(stream_id).is_ok() {
                     flow.on_first_body_deadline(host, root);
@@ -161,7 +165,7 @@ impl Worker {
     /// Reports what a root counted since the last report, now: for a host with no timer of its
     /// own per worker (a native module reports after each callback).
     pub fn flush_stats(&mut self, host: &impl Host, root_id: u32) {
-        if let Some(Some(root)) = self.roots.get_mut(&root_id) {
+        if let Some(Some(root)) = self.roots.get_mut(root_id) {
             root.flush_stats(host, 0);
         }
     }
@@ -255,7 +259,7 @@ impl Worker {
     /// A call has ended: its answer is read once, cached if it may be, and applied to every
     /// stream still waiting for it; it is counted off whether or not any is.
     fn finish(&mut self, host: &impl Host, root_id: u32, token: u32, ending: Ending) {
-        let Some(Some(root)) = self.roots.get_mut(&root_id) else {
+        let Some(Some(root)) = self.roots.get_mut(root_id) else {
             debug!("answer to call {token} for unknown root {root_id}: ignored");
             return;
         };
@@ -271,7 +275,7 @@ impl Worker {
             .streams()
             .filter(|id| {
                 matches!(
-                    self.streams.get(id).map(|s| &**s),
+                    self.streams.get(*id).map(|s| &**s),
                     Some(Stream { flow: Some(_), .. })
                 )
             })
@@ -303,7 +307,7 @@ impl Worker {
         for stream_id in waiting {
             let Some(Stream {
                 flow: Some(flow), ..
-            }) = self.streams.get_mut(&stream_id).map(|s| &mut **s)
+            }) = self.streams.get_mut(stream_id).map(|s| &mut **s)
             else {
                 continue;
             };
@@ -329,9 +333,9 @@ impl Worker {
     }
 
     pub fn on_delete(&mut self, host: &impl Host, context_id: u32) {
-        if let Some(mut stream) = self.streams.remove(&context_id) {
+        if let Some(mut stream) = self.streams.remove(context_id) {
             if let (Some(flow), Some(Some(root))) =
-                (stream.flow.as_mut(), self.roots.get_mut(&stream.root))
+                (stream.flow.as_mut(), self.roots.get_mut(stream.root))
             {
                 let led = flow
                     .awaited()
@@ -346,7 +350,7 @@ impl Worker {
                             for waiter in call.waiters {
                                 if let Some(Stream {
                                     flow: Some(flow), ..
-                                }) = self.streams.get_mut(&waiter).map(|s| &mut **s)
+                                }) = self.streams.get_mut(waiter).map(|s| &mut **s)
                                 {
                                     if host.set_effective_context(waiter).is_ok() {
                                         flow.ask_again(host, root, token, true);
@@ -360,7 +364,7 @@ impl Worker {
             return;
         }
         // A root going away takes back what it added to the gauges, which every VM shares.
-        if let Some(Some(mut root)) = self.roots.remove(&context_id) {
+        if let Some(Some(mut root)) = self.roots.remove(context_id) {
             root.withdraw_stats(host);
         }
     }
@@ -368,24 +372,24 @@ impl Worker {
     /// Forgets a root whose configuration the host has destroyed, and any stream left of it,
     /// without a host call: what it reported went with the configuration.
     pub fn forget_root(&mut self, root_id: u32) {
-        self.roots.remove(&root_id);
+        self.roots.remove(root_id);
         self.streams.retain(|_, stream| stream.root != root_id);
     }
 
     /// A stream's flow and its root's state, borrowed together.
     fn stream(&mut self, context_id: u32) -> Option<(Option<&mut Flow>, Option<&mut Root>)> {
-        let stream = self.streams.get_mut(&context_id)?;
-        let root = self.roots.get_mut(&stream.root).and_then(Option::as_mut);
+        let stream = self.streams.get_mut(context_id)?;
+        let root = self.roots.get_mut(stream.root).and_then(Option::as_mut);
         Some((stream.flow.as_mut(), root))
     }
 
     /// The state of a configured root, for tests and the glue's logs.
     pub fn root(&self, root_id: u32) -> Option<&Root> {
-        self.roots.get(&root_id).and_then(Option::as_ref)
+        self.roots.get(root_id).and_then(Option::as_ref)
     }
 
     pub fn flow(&self, context_id: u32) -> Option<&Flow> {
-        self.streams.get(&context_id).and_then(|s| s.flow.as_ref())
+        self.streams.get(context_id).and_then(|s| s.flow.as_ref())
     }
 }
 
