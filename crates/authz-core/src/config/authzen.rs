@@ -216,11 +216,31 @@ fn context(section: &Object) -> Checked<Context> {
         let field = format!("{}.{name}", context.field("headers"));
         headers.push((name, validate::header_name(&field, &header)?));
     }
-    Ok(Context {
+    let parsed = Context {
         source_address: context.bool("source_address")?.unwrap_or(false),
         values: context.string_map("values")?.into_iter().collect(),
         headers,
-    })
+    };
+    // One name, one member: a decision point that keeps the last of two would read a header
+    // where the operator fixed a value.
+    let mut names: Vec<&str> = parsed
+        .values
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if parsed.source_address {
+        names.push("source_address");
+    }
+    for (name, _) in &parsed.headers {
+        if names.contains(&name.as_str()) {
+            return Err(ConfigError::new(
+                format!("{}.{name}", context.field("headers")),
+                format!("\"{name}\" is also a fixed value or source_address: each context member comes from one place"),
+            ));
+        }
+        names.push(name);
+    }
+    Ok(parsed)
 }
 
 fn non_empty(object: &Object, key: &str) -> Checked<Option<String>> {
@@ -314,6 +334,25 @@ mod tests {
                 "authzen",
             ),
             (r#"{"protocol": "authzn"}"#, "protocol"),
+            (
+                r#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "x"},
+                    "context": {"values": {"env": "prod"}, "headers": {"env": "x-env"}}}}"#,
+                "authzen.context.headers.env",
+            ),
+            (
+                r#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "x"},
+                    "context": {"source_address": true, "headers": {"source_address": "x-ip"}}}}"#,
+                "authzen.context.headers.source_address",
+            ),
+            (
+                r#"{"protocol": "authzen", "headers_to_add": [{"key": "Content-Type", "value": "text/plain"}],
+                    "authzen": {"subject": {"id_header": "x"}}}"#,
+                "headers_to_add[0].key",
+            ),
+            (
+                r#"{"protocol": "authzen", "max_check_headers": 20, "authzen": {"subject": {"id_header": "x"}}}"#,
+                "max_check_headers",
+            ),
         ] {
             let err = Config::parse(json.as_bytes()).unwrap_err();
             assert_eq!(err.field, field, "{json}: {err}");

@@ -117,8 +117,10 @@ pub enum Protocol {
 
 /// Fields that shape the ext_authz HTTP call or read its answer, which an AuthZEN evaluation
 /// has no use for.
-const NOT_AUTHZEN: [&str; 12] = [
+const NOT_AUTHZEN: [&str; 14] = [
     "decision",
+    "max_check_headers",
+    "max_check_header_bytes",
     "path",
     "path_prefix",
     "method",
@@ -344,6 +346,23 @@ fn protocol_fields_checked(root: &Object, grpc: bool) -> Checked<Protocol> {
                 *field,
                 "has no effect with protocol authzen: the evaluation is built from the authzen section, and its decision decides",
             ));
+        }
+        // The evaluation's own headers are the filter's to write.
+        if let Some(list) = root.list("headers_to_add")? {
+            for item in list {
+                let header = item.object(&["key", "value"])?;
+                if let Some(key) = header.string("key")? {
+                    if ["content-type", "x-request-id"].contains(&key.to_ascii_lowercase().as_str())
+                    {
+                        return Err(ConfigError::new(
+                            header.field("key"),
+                            format!(
+                                "\"{key}\" is the evaluation's own header with protocol authzen"
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         return Ok(Protocol::AuthZen);
     }

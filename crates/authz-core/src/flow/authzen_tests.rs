@@ -100,6 +100,45 @@ fn false_denies_with_the_reply_and_the_reason_the_answer_gives() {
 }
 
 #[test]
+fn a_decision_point_edits_nothing_on_the_request() {
+    let json = config("");
+    let config = Rc::new(Config::parse(json.as_bytes()).unwrap());
+    let host = MockHost::with_request(&[
+        (":method", "GET"),
+        (":path", "/"),
+        ("x-user-id", "alice"),
+        ("x-request-id", "a"),
+        ("x-request-id", "b"),
+        ("authorization", "Bearer t"),
+    ])
+    .answering(
+        "200",
+        &[("x-envoy-auth-headers-to-remove", "authorization")],
+        br#"{"decision": true}"#,
+    );
+    let mut flow = Flow::new(1, Rc::clone(&config));
+    let mut root = Root::new(config, Stats::default(), 0);
+    assert_eq!(
+        flow.on_request_headers(&host, &mut root, true),
+        Action::Pause,
+        "two ids are no reason to refuse"
+    );
+    let call = root.finish_call(host.last_token()).unwrap();
+    let answer = crate::protocol::http::read(
+        &host,
+        &call.config,
+        host.answer_headers.len(),
+        host.answer_body.len(),
+    );
+    flow.on_outcome(&host, &mut root, host.last_token(), &answer.outcome);
+    assert_eq!(flow.state(), &State::Allowed);
+    assert!(!host
+        .effects()
+        .iter()
+        .any(|e| matches!(e, Effect::RemoveRequestHeader(name) if name == "authorization")));
+}
+
+#[test]
 fn a_request_without_a_subject_is_denied_unasked() {
     let (host, flow) = run(&config(""), None, "200", br#"{"decision": true}"#);
     assert_eq!(host.dispatches(), 0);

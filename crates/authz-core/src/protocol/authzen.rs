@@ -167,7 +167,8 @@ pub fn evaluation<'a>(
         ("content-length", Cow::Owned(body.len().to_string())),
     ];
     // AuthZEN's request id, so that the decision point's log and Envoy's name the same request.
-    if let Some(id) = single(request, "x-request-id")? {
+    // (Only a single, readable one: an id is for logs, and no reason to refuse a request.)
+    if let Ok(Some(id)) = single(request, "x-request-id") {
         headers.push(("x-request-id", Cow::Borrowed(id)));
     }
     for (name, value) in &spec.headers_to_add {

@@ -212,7 +212,10 @@ fn allowed(answer: &Headers, config: &Config) -> Result<Allowed, Outcome> {
     for header in answer.iter().cloned() {
         let name = header.0.as_str();
         if name == HEADERS_TO_REMOVE {
-            allowed.remove.extend(headers_to_remove(&header.1));
+            // ext_authz's HTTP protocol; an AuthZEN decision point decides, and edits nothing.
+            if config.protocol != crate::config::Protocol::AuthZen {
+                allowed.remove.extend(headers_to_remove(&header.1));
+            }
             continue;
         }
         if !response.used_on_allow() {
