@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let (status, rest) = data.split_at(data.len().min(4));
-    for rule in [Rule::FnvParity, Rule::Status] {
+    for rule in &[Rule::FnvParity, Rule::Status] {
         if let Ok(code) = answer_status(Some(status)) {
             let body = if needs_body(rule, code) { rest } else { &[] };
             let _ = decide(rule, code, body);

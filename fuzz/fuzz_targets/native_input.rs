@@ -4,8 +4,6 @@
 //! filter's configuration. An ending, a verdict or a named error, never a panic.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use arbitrary::Arbitrary;
 use authz_core::config::{Config, RouteOverrides};
 use authz_core::protocol::grpc::{self, wire};
@@ -189,17 +187,22 @@ const GRPC: [&[u8]; 2] = [
     br#"{"protocol": "grpc", "max_response_body_bytes": 1024}"#,
 ];
 
-static GRPC_CONFIGS: OnceLock<[Config; 2]> = OnceLock::new();
-static BASE_CONFIGS: OnceLock<Vec<Config>> = OnceLock::new();
+// A configuration holds its route rules' configurations in `Rc`s, so it is not `Sync`: each
+// thread (libFuzzer runs one) parses them once and keeps them for the run.
+thread_local! {
+    static GRPC_CONFIGS: &'static [Config; 2] = Box::leak(Box::new(
+        GRPC.map(|json| Config::parse(json).expect("a gRPC configuration")),
+    ));
+    static BASE_CONFIGS: &'static [Config] = BASES
+        .iter()
+        .map(|json| Config::parse(json).expect("a base configuration"))
+        .collect::<Vec<_>>()
+        .leak();
+}
 
 fuzz_target!(|input: Input| {
     check_answer(&input);
-    let bases = BASE_CONFIGS.get_or_init(|| {
-        BASES
-            .iter()
-            .map(|json| Config::parse(json).expect("a base configuration"))
-            .collect()
-    });
+    let bases = BASE_CONFIGS.with(|bases| *bases);
     if let Ok(route) = RouteOverrides::parse(&input.route_bytes) {
         check_route(&route, bases);
     }
@@ -219,8 +222,7 @@ fuzz_target!(|input: Input| {
 
 /// The stream's events into `wire::Answer`, its ending checked, a message into a verdict.
 fn check_answer(input: &Input) {
-    let configs = GRPC_CONFIGS
-        .get_or_init(|| GRPC.map(|json| Config::parse(json).expect("a gRPC configuration")));
+    let configs = GRPC_CONFIGS.with(|configs| *configs);
     let config = &configs[usize::from(input.small_limit)];
     let max = config.max_response_body_bytes;
     let mut answer = wire::Answer::new(max);

@@ -13,7 +13,7 @@ use workbench::tools::{self, Tool};
 use workbench::{libfuzzer, paths, process};
 
 /// The cargo-fuzz targets (fuzz/fuzz_targets), each with what it feeds the plugin.
-pub const TARGETS: [(&str, &str); 5] = [
+pub const TARGETS: [(&str, &str); 6] = [
     (
         "config_parse",
         "any bytes as the plugin configuration (the JSON parser)",
@@ -22,6 +22,12 @@ pub const TARGETS: [(&str, &str); 5] = [
         "auth_answer",
         "any HTTP auth answer (status and body) under both rules, and any request headers \
          through the auth-call builder",
+    ),
+    (
+        "json_verdict",
+        "any bytes (or JSON built around the keys pointers name) as an auth answer's body, \
+         with any status and pointers, through the JSON verdict rule and headers_from_json: an \
+         allow only where serde_json finds true at the pointer in a 2xx answer",
     ),
     (
         "cache_control",
@@ -42,34 +48,62 @@ pub const TARGETS: [(&str, &str); 5] = [
 #[derive(Args)]
 pub struct FuzzArgs {
     /// Seconds for EACH target: the targets run one after another, so the whole run takes
-    /// about 5 × SECONDS after the build.
+    /// about 6 × SECONDS after the build (fewer with --only).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     seconds: u64,
+    /// Only these targets (comma-separated names, e.g. --only json_verdict,auth_answer).
+    #[arg(long, value_delimiter = ',', value_name = "TARGETS")]
+    only: Vec<String>,
+}
+
+/// The targets `--only` names, in the usual order; all of them without it.
+fn chosen(only: &[String]) -> Result<Vec<(&'static str, &'static str)>> {
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !TARGETS.iter().any(|(target, _)| target == name))
+    {
+        let names: Vec<&str> = TARGETS.iter().map(|(target, _)| *target).collect();
+        bail!(
+            "--only: there is no fuzz target {unknown:?}; they are: {}",
+            names.join(", ")
+        );
+    }
+    Ok(TARGETS
+        .into_iter()
+        .filter(|(target, _)| only.is_empty() || only.iter().any(|name| name == target))
+        .collect())
 }
 
 pub fn fuzz(args: FuzzArgs) -> Result<()> {
+    let targets = chosen(&args.only)?;
     tools::ensure("fuzz", &[Tool::CxxCompiler, Tool::CargoFuzz])?;
     let root = paths::repo_root();
     let fuzz_dir = root.join("fuzz");
     println!("==> building the fuzz targets");
-    run(cargo_fuzz(&fuzz_dir).args(["build", "--sanitizer", "none"]))?;
+    let mut build = cargo_fuzz(&fuzz_dir);
+    build.args(["build", "--sanitizer", "none"]);
+    if let [(target, _)] = targets.as_slice() {
+        build.arg(target);
+    }
+    run(&mut build)?;
 
     let logs = root.join("target").join("fuzz-logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let mut lines = Vec::new();
     let mut failed = false;
     println!(
-        "==> fuzzing {} targets, {} s each (--seconds is per target): about {} s in all",
-        TARGETS.len(),
+        "==> fuzzing {} target{}, {} s each (--seconds is per target): about {} s in all",
+        targets.len(),
+        if targets.len() == 1 { "" } else { "s" },
         args.seconds,
-        args.seconds * TARGETS.len() as u64
+        args.seconds * targets.len() as u64
     );
-    for (n, (target, what)) in TARGETS.into_iter().enumerate() {
+    for (n, (target, what)) in targets.iter().copied().enumerate() {
         let log_path = logs.join(format!("{target}.log"));
         println!(
             "==> {}/{}: fuzzing {target} for {} s: {what}\n    (libFuzzer's output: {})",
             n + 1,
-            TARGETS.len(),
+            targets.len(),
             args.seconds,
             shown(&log_path)
         );
@@ -192,6 +226,19 @@ mod tests {
             "fuzz/Cargo.lock is out of date (cd fuzz && cargo metadata > /dev/null updates it; \
              commit the result): {}",
             String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    fn only_picks_targets_by_name() {
+        assert_eq!(chosen(&[]).unwrap().len(), TARGETS.len());
+        let picked = chosen(&["json_verdict".to_owned(), "config_parse".to_owned()]).unwrap();
+        let names: Vec<&str> = picked.iter().map(|(target, _)| *target).collect();
+        assert_eq!(names, ["config_parse", "json_verdict"]);
+        let err = chosen(&["json".to_owned()]).unwrap_err().to_string();
+        assert!(
+            err.contains("no fuzz target \"json\"") && err.contains("json_verdict"),
+            "{err}"
         );
     }
 

@@ -44,17 +44,19 @@ enum Command {
     Test(test::TestArgs),
     /// Mixed requests (allow, deny, error, reset) through one Envoy; prints RSS as it goes.
     Soak(soak::SoakArgs),
-    /// Fuzz the filter's inputs: config_parse, auth_answer, cache_control, check_response,
-    /// native_input.
+    /// Fuzz the filter's inputs: config_parse, auth_answer, json_verdict, cache_control,
+    /// check_response, native_input.
     ///
-    /// Each cargo-fuzz (libFuzzer) target runs for --seconds, one after another: config_parse
-    /// gives any bytes as the plugin configuration; auth_answer any HTTP auth answer (status
-    /// and body, under both rules) and any request headers to the auth-call builder;
-    /// cache_control any Cache-Control on an answer; check_response any bytes as a gRPC
-    /// CheckResponse, and an allow's query edits applied to a path; native_input what the
-    /// native module decodes from Envoy: any headers, data and trailers of a gRPC check's
-    /// HTTP/2 stream, read into a message and a verdict, and any per-route settings, parsed and
-    /// applied to the filter's configuration.
+    /// Each cargo-fuzz (libFuzzer) target runs for --seconds, one after another (--only picks
+    /// some): config_parse gives any bytes as the plugin configuration; auth_answer any HTTP auth
+    /// answer (status and body, under both rules) and any request headers to the auth-call
+    /// builder; json_verdict any answer body, status and pointers to the JSON verdict rule and
+    /// headers_from_json, an allow only where serde_json finds true at the pointer in a 2xx
+    /// answer; cache_control any Cache-Control on an answer; check_response any bytes as a gRPC
+    /// CheckResponse, and an allow's query edits applied to a path; native_input what the native
+    /// module decodes from Envoy: any headers, data and trailers of a gRPC check's HTTP/2 stream,
+    /// read into a message and a verdict, and any per-route settings, parsed and applied to the
+    /// filter's configuration.
     Fuzz(fuzz::FuzzArgs),
     /// Benchmark the plugin against no filter, a no-op wasm filter and native ext_authz.
     Bench(bench::BenchArgs),
