@@ -85,6 +85,8 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
             "ext_authz",
             "plugin-fnv",
             "plugin-status",
+            "plugin-json",
+            "plugin-authzen",
             "plugin-cached",
             "ext_authz-grpc",
             "plugin-grpc",
@@ -110,7 +112,7 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
     }
     let plugin = summary.iter().find(|s| s["setup"] == "plugin-fnv").unwrap();
     assert!(plugin["cpu_vs_ext_authz"]["median"].as_f64().unwrap() > 0.0);
-    assert_eq!(report["runs"].as_array().unwrap().len(), 11);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 13);
     // Every request is checked, except by the cache, where one request repeated is a hit.
     let calls = |name: &str| {
         summary.iter().find(|s| s["setup"] == name).unwrap()["auth_calls_per_request"]["median"]
@@ -120,6 +122,8 @@ fn a_quick_bench_writes_json_and_svg_for_every_configuration() {
     for checked in [
         "ext_authz",
         "plugin-fnv",
+        "plugin-json",
+        "plugin-authzen",
         "ext_authz-grpc",
         "plugin-grpc",
         "native-fnv",
