@@ -263,7 +263,10 @@ pub fn json_headers(
     for wanted in wanted {
         let value = match answer.pointer(&wanted.pointer) {
             None | Some(Json::Null) => continue,
-            Some(Json::String(text)) if !text.contains(['\r', '\n', '\0']) => text.clone(),
+            // RFC 9110's field-value: no control characters but tab.
+            Some(Json::String(text)) if !text.chars().any(|c| c.is_control() && c != '\t') => {
+                text.clone()
+            }
             Some(Json::Number(Number::Whole(n))) => n.to_string(),
             Some(Json::Bool(b)) => b.to_string(),
             Some(_) => {

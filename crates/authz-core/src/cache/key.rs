@@ -27,6 +27,14 @@ pub fn missing<'a>(parts: &'a [KeyPart], request: &Headers) -> Option<&'a str> {
         .find(|name| !request.iter().any(|(n, _)| names(n, name)))
 }
 
+/// A key's digest extended with the body of the check it stands for.
+pub fn with_evaluation(digest: &Digest, evaluation: &[u8]) -> Digest {
+    let mut hash = Sha256::new();
+    hash.update(digest);
+    hash.update(evaluation);
+    hash.finalize().into()
+}
+
 /// The digest of a request's key. A missing header and an empty one differ, and so do one value
 /// and the same bytes split over two headers, and a header spelled with underscores.
 pub fn digest(fingerprint: &Digest, parts: &[KeyPart], request: &Headers) -> Digest {

@@ -7,7 +7,7 @@ mod ttl;
 
 pub use crate::digest::Digest;
 pub use entry::{CachedVerdict, Entry};
-pub use key::{complete, digest, missing, slot};
+pub use key::{complete, digest, missing, slot, with_evaluation};
 pub use ttl::{freshness, ttl, Freshness};
 
 use crate::config::CacheConfig;

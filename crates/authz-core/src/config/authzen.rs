@@ -5,6 +5,19 @@
 use super::json::Object;
 use super::json_rule::{self, JsonHeader};
 use super::validate::{self, Checked, ConfigError};
+use crate::headers::is_envoy_owned;
+
+/// A request header the evaluation reads: one Envoy passes to filters as the client sent it.
+fn request_header(field: &str, name: &str) -> Checked<String> {
+    let name = validate::header_name(field, name)?;
+    if is_envoy_owned(&name, b"") {
+        return Err(ConfigError::new(
+            field,
+            format!("\"{name}\" is Envoy's: it frames or routes the request, and is not a value to evaluate"),
+        ));
+    }
+    Ok(name)
+}
 
 pub const DEFAULT_AUTHZEN_PATH: &str = "/access/v1/evaluation";
 const FIELDS: &[&str] = &[
@@ -154,11 +167,11 @@ fn subject(section: &Object) -> Checked<Subject> {
     let mut properties = Vec::new();
     for (name, header) in subject.string_map("properties")? {
         let field = format!("{}.{name}", subject.field("properties"));
-        properties.push((name, validate::header_name(&field, &header)?));
+        properties.push((name, request_header(&field, &header)?));
     }
     Ok(Subject {
         kind: non_empty(&subject, "type")?.unwrap_or_else(|| "identity".to_owned()),
-        id_header: validate::header_name(&id_field, id_header)?,
+        id_header: request_header(&id_field, id_header)?,
         anonymous_id: non_empty(&subject, "anonymous_id")?,
         properties,
     })
@@ -214,7 +227,7 @@ fn context(section: &Object) -> Checked<Context> {
     let mut headers = Vec::new();
     for (name, header) in context.string_map("headers")? {
         let field = format!("{}.{name}", context.field("headers"));
-        headers.push((name, validate::header_name(&field, &header)?));
+        headers.push((name, request_header(&field, &header)?));
     }
     let parsed = Context {
         source_address: context.bool("source_address")?.unwrap_or(false),

@@ -262,6 +262,7 @@ impl Config {
             None => rule(&root, grpc)?,
         };
         if let Rule::Json(json) = &rule {
+            json_headers_checked(json, &response, &deny)?;
             for header in &json.headers {
                 response.trust(&header.header);
             }
@@ -275,6 +276,22 @@ impl Config {
             None => None,
             Some(cache) => Some(cache::parse(&cache, fingerprint, &stat_prefix)?),
         };
+        if let Some(cache) = &cache {
+            // A header the auth service sets is removed from every request before the cache is
+            // consulted: a key naming one would never be complete.
+            if let Some(part) = cache.key.iter().find(|part| match part {
+                KeyPart::Header(name) => response.is_spoofed(name),
+                _ => false,
+            }) {
+                return Err(ConfigError::new(
+                    "cache.key",
+                    format!(
+                        "\"{}\" is a header the auth service sets: clients' copies are removed before the cache is consulted",
+                        part.header_name()
+                    ),
+                ));
+            }
+        }
         let request_body = body::parse(&root)?;
         if let (true, Some(body)) = (grpc, &request_body) {
             // A check over the server's message limit fails on every server with the default.
@@ -322,6 +339,43 @@ impl Config {
         config.routes = routes::parse(&root, &config)?;
         Ok(config)
     }
+}
+
+/// What `headers_from_json` may not name, and how it combines with the rest: its values are
+/// identities the auth service vouches for, so clients' copies must always go, and a header the
+/// check itself is built from (or Envoy sets) must not be taken from every request.
+fn json_headers_checked(
+    json: &JsonRule,
+    response: &ResponseHeaders,
+    deny: &LocalReply,
+) -> Checked<()> {
+    if !json.headers.is_empty() && !response.strip_client_copies {
+        return Err(ConfigError::new(
+            "strip_client_upstream_headers",
+            "must stay true with headers_from_json: clients' copies of the headers it sets are forged",
+        ));
+    }
+    for (index, header) in json.headers.iter().enumerate() {
+        let name = header.header.as_str();
+        if ALWAYS_FORWARDED.contains(&name)
+            || ["x-forwarded-for", "x-forwarded-proto", "x-request-id"].contains(&name)
+        {
+            return Err(ConfigError::new(
+                format!("decision.headers_from_json[{index}].header"),
+                format!("\"{name}\" is sent with the check or set by Envoy: clients' copies would be removed from every request"),
+            ));
+        }
+    }
+    for reason in &json.deny_headers {
+        let name = reason.header.as_str();
+        if name == "content-type" || deny.headers.iter().any(|(n, _)| n == name) {
+            return Err(ConfigError::new(
+                "authzen.deny_reason.header",
+                format!("\"{name}\" is already a header of the deny reply"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `protocol`.

@@ -61,6 +61,28 @@ impl RouteOverrides {
         from_object(&root, fingerprint(bytes))
     }
 
+    /// What in these settings the filter's configuration has no use for (Envoy's per-route
+    /// settings are checked before a filter is known): the field and why.
+    pub fn conflict(&self, base: &Config) -> Option<(&'static str, &'static str)> {
+        use super::Protocol;
+        if !self.context_extensions.is_empty() && base.protocol != Protocol::Grpc {
+            return Some((
+                "check_settings.context_extensions",
+                "is sent only with protocol grpc",
+            ));
+        }
+        if self.path_prefix.is_some() && base.protocol != Protocol::Http {
+            return Some(("path_prefix", "has no effect with protocol grpc or authzen"));
+        }
+        if matches!(self.request_body, Some(Some(_))) && base.protocol == Protocol::AuthZen {
+            return Some((
+                "check_settings.with_request_body",
+                "has no effect with protocol authzen: an evaluation carries no body",
+            ));
+        }
+        None
+    }
+
     /// The configuration a request on this route gets. It selects no further `routes` rule.
     pub fn apply(&self, base: &Config) -> Config {
         let mut config = base.clone();

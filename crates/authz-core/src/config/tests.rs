@@ -840,3 +840,43 @@ fn a_json_verdict_rule_names_its_pointer_and_headers_and_trusts_them() {
         assert_eq!(err.field, field, "{json}: {err}");
     }
 }
+
+#[test]
+fn headers_the_auth_service_vouches_for_are_never_the_clients() {
+    for (json, field) in [
+        (
+            r#"{"decision": {"json": "/a", "headers_from_json": [{"pointer": "/u", "header": "x-user"}]},
+                "strip_client_upstream_headers": false}"#,
+            "strip_client_upstream_headers",
+        ),
+        (
+            r#"{"decision": {"json": "/a", "headers_from_json": [{"pointer": "/u", "header": "authorization"}]}}"#,
+            "decision.headers_from_json[0].header",
+        ),
+        (
+            r#"{"decision": {"json": "/a", "headers_from_json": [{"pointer": "/u", "header": "x-request-id"}]}}"#,
+            "decision.headers_from_json[0].header",
+        ),
+        (
+            r#"{"decision": "status", "allowed_upstream_headers": [{"exact": "x-user-id"}],
+                "cache": {"key": ["x-user-id"]}}"#,
+            "cache.key",
+        ),
+        (
+            r#"{"protocol": "authzen", "deny": {"headers": [{"key": "x-reason", "value": "no"}]},
+                "authzen": {"subject": {"id_header": "x"}, "deny_reason": {"pointer": "/r", "header": "x-reason"}}}"#,
+            "authzen.deny_reason.header",
+        ),
+        (
+            r#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "host"}}}"#,
+            "authzen.subject.id_header",
+        ),
+        (
+            r#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "x", "properties": {"c": "connection"}}}}"#,
+            "authzen.subject.properties.c",
+        ),
+    ] {
+        let err = Config::parse(json.as_bytes()).unwrap_err();
+        assert_eq!(err.field, field, "{json}: {err}");
+    }
+}

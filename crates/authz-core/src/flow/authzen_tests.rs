@@ -139,6 +139,69 @@ fn a_decision_point_edits_nothing_on_the_request() {
 }
 
 #[test]
+fn an_empty_subject_or_route_name_is_none() {
+    let (host, flow) = run(&config(""), Some("  "), "200", br#"{"decision": true}"#);
+    assert_eq!((host.dispatches(), flow.state()), (0, &State::Denied));
+    let by_route = r#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "x-user-id"},
+        "resource": {"id": "route_name"}}}"#;
+    let (host, flow) = run(by_route, Some("alice"), "200", br#"{"decision": true}"#);
+    assert_eq!(
+        (host.dispatches(), flow.state()),
+        (0, &State::Denied),
+        "Envoy gave no route name"
+    );
+}
+
+#[test]
+fn the_evaluation_is_part_of_the_cache_key() {
+    // A key that leaves the subject out still never serves one subject's verdict to another.
+    let json = r#"{"protocol": "authzen", "cache": {"key": [":path"]},
+        "authzen": {"subject": {"id_header": "x-user-id"}}}"#;
+    let config = Rc::new(Config::parse(json.as_bytes()).unwrap());
+    let mut root = Root::new(Rc::clone(&config), Stats::default(), 0);
+    // One shared-data store for the three requests, as one VM has.
+    let mut store = std::collections::HashMap::new();
+    let mut dispatched = 0;
+    for (id, user) in [(1, "alice"), (2, "mallory"), (3, "alice")] {
+        let decision: &[u8] = if user == "alice" {
+            br#"{"decision": true}"#
+        } else {
+            br#"{"decision": false}"#
+        };
+        let host =
+            MockHost::with_request(&[(":method", "GET"), (":path", "/a"), ("x-user-id", user)])
+                .answering("200", &[], decision);
+        *host.shared.borrow_mut() = std::mem::take(&mut store);
+        let mut flow = Flow::new(id, Rc::clone(&config));
+        if flow.on_request_headers(&host, &mut root, true) == Action::Pause {
+            dispatched += 1;
+            let call = root.finish_call(host.last_token()).unwrap();
+            let answer = crate::protocol::http::read(
+                &host,
+                &call.config,
+                host.answer_headers.len(),
+                host.answer_body.len(),
+            );
+            if let (Some(write), Some(cache)) = (&call.cache, &call.config.cache) {
+                crate::cache::remember(&host, cache, write, &answer);
+            }
+            flow.on_outcome(&host, &mut root, host.last_token(), &answer.outcome);
+        }
+        store = host.shared.take();
+        let expected = if user == "alice" {
+            State::Allowed
+        } else {
+            State::Denied
+        };
+        assert_eq!(flow.state(), &expected, "{user}");
+    }
+    assert_eq!(
+        dispatched, 2,
+        "alice's second request is a hit; mallory asked for herself"
+    );
+}
+
+#[test]
 fn a_request_without_a_subject_is_denied_unasked() {
     let (host, flow) = run(&config(""), None, "200", br#"{"decision": true}"#);
     assert_eq!(host.dispatches(), 0);

@@ -63,7 +63,13 @@ impl Flow {
         }
         // A hit needs no auth call, so the call's headers are built only after a miss.
         let cache_write = match (&config.cache, use_cache) {
-            (Some(cache), true) => match self.consult_cache(host, root, cache, request) {
+            (Some(cache), true) => match self.consult_cache(
+                host,
+                root,
+                cache,
+                request,
+                evaluation.as_ref().map(|(_, body)| body.as_slice()),
+            ) {
                 Consulted::Decided(action) => return action,
                 Consulted::Missed(write) => Some(write),
                 Consulted::Uncached => None,

@@ -21,6 +21,7 @@ impl Flow {
         root: &mut Root,
         cache: &CacheConfig,
         request: &Headers,
+        evaluation: Option<&[u8]>,
     ) -> Consulted {
         // A CONNECT has no path and names its target only in `:authority`; a request missing a
         // header the key names would share one key with every other such request. Neither is
@@ -45,7 +46,12 @@ impl Flow {
                 return Consulted::Uncached;
             }
         }
-        let digest = cache::digest(&cache.fingerprint, &cache.key, request);
+        let mut digest = cache::digest(&cache.fingerprint, &cache.key, request);
+        // An AuthZEN evaluation is what is decided on: all of it is in the key, whatever the
+        // operator's key leaves out (the subject, Envoy's route name, the client's address).
+        if let Some(evaluation) = evaluation {
+            digest = cache::with_evaluation(&digest, evaluation);
+        }
         let now_ms = host.now_nanos() / 1_000_000;
         let probe = match cache::lookup(host, cache, &digest, now_ms) {
             Ok(probe) => probe,

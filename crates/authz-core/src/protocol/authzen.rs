@@ -25,7 +25,8 @@ pub enum Evaluation<'a> {
         headers: Vec<(&'a str, Cow<'a, str>)>,
         body: Vec<u8>,
     },
-    /// The request has no subject, and the mapping has no anonymous id: denied unasked.
+    /// The request has no subject, and the mapping has no anonymous id, or the resource is
+    /// Envoy's route name and the route has none: denied unasked.
     NoSubject,
 }
 
@@ -90,10 +91,15 @@ pub fn evaluation<'a>(
     facts: &'a Facts,
 ) -> Result<Evaluation<'a>, BadRequest> {
     let subject = &authzen.subject;
-    let Some(subject_id) = single(request, &subject.id_header)?.or(subject.anonymous_id.as_deref())
-    else {
+    // An empty value is no subject: an earlier filter that found no identity may leave one.
+    let sent = single(request, &subject.id_header)?.filter(|id| !id.trim().is_empty());
+    let Some(subject_id) = sent.or(subject.anonymous_id.as_deref()) else {
         return Ok(Evaluation::NoSubject);
     };
+    let route_name = facts.route_name.as_deref().filter(|name| !name.is_empty());
+    if authzen.resource.id == ResourceId::RouteName && route_name.is_none() {
+        return Ok(Evaluation::NoSubject);
+    }
     let method = single(request, ":method")?.ok_or(BadRequest::NoMethod)?;
     let full_path = single(request, ":path")?.unwrap_or("/");
     let (path, query) = full_path
@@ -149,7 +155,7 @@ pub fn evaluation<'a>(
             kind: &resource.kind,
             id: match resource.id {
                 ResourceId::Path => path,
-                ResourceId::RouteName => facts.route_name.as_deref().unwrap_or_default(),
+                ResourceId::RouteName => route_name.unwrap_or_default(),
             },
             properties: Properties(resource_properties),
         },

@@ -39,7 +39,8 @@ pub struct Root {
     /// (A list: a configuration names a handful of clusters.)
     grpc_services: Vec<(String, Rc<[u8]>)>,
     /// The configuration each route's requests get, built on the route's first request.
-    routes: BTreeMap<u64, Rc<Config>>,
+    /// `None`: settings the filter's configuration cannot take; their requests are refused.
+    routes: BTreeMap<u64, Option<Rc<Config>>>,
     /// Bytes the streams hold while they wait: what `max_held_bytes` bounds.
     held_bytes: usize,
     /// Wall clock as of the last tick. Deadlines are coarse (a tick is 200 ms), so a request
@@ -92,13 +93,24 @@ impl Root {
     }
 
     /// The configuration a route's requests get: the route's settings over this one's.
-    pub fn config_for_route(&mut self, route: u64, overrides: &RouteOverrides) -> Rc<Config> {
+    pub fn config_for_route(
+        &mut self,
+        route: u64,
+        overrides: &RouteOverrides,
+    ) -> Option<Rc<Config>> {
         let config = &self.config;
-        Rc::clone(
-            self.routes
-                .entry(route)
-                .or_insert_with(|| Rc::new(overrides.apply(config))),
-        )
+        self.routes
+            .entry(route)
+            .or_insert_with(|| match overrides.conflict(config) {
+                Some((field, why)) => {
+                    log::error!(
+                        "a route's settings do not fit the filter's configuration ({field} {why}): refusing its requests"
+                    );
+                    None
+                }
+                None => Some(Rc::new(overrides.apply(config))),
+            })
+            .clone()
     }
 
     pub fn grpc_service(&mut self, cluster: &str) -> Rc<[u8]> {

@@ -64,7 +64,7 @@ impl Worker {
             .roots
             .get_mut(parent_id)
             .and_then(Option::as_mut)
-            .map(|root| root.config_for_route(route, overrides));
+            .and_then(|root| root.config_for_route(route, overrides));
         self.add_stream(context_id, parent_id, config);
     }
 

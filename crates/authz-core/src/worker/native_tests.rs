@@ -139,6 +139,34 @@ fn a_routes_settings_reach_its_requests_only() {
 }
 
 #[test]
+fn route_settings_the_filter_cannot_take_refuse_their_requests() {
+    let json = r#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "x-user-id"}}}"#;
+    let host = native(&[(":path", "/"), (":method", "POST"), ("x-user-id", "alice")]);
+    let mut worker = configured(json, &host);
+    for settings in [
+        &br#"{"path_prefix": "/x"}"#[..],
+        br#"{"check_settings": {"with_request_body": {"max_request_bytes": 1000}}}"#,
+        br#"{"check_settings": {"context_extensions": {"a": "b"}}}"#,
+    ] {
+        host.clear_effects();
+        let overrides = crate::config::RouteOverrides::parse(settings).unwrap();
+        worker.on_stream_create_on_route(2, ROOT, 9, &overrides);
+        assert_eq!(worker.on_request_headers(&host, 2, true), Action::Pause);
+        assert!(
+            host.effects()
+                .iter()
+                .any(|e| matches!(e, Effect::Reply { status: 500, .. })),
+            "{}",
+            String::from_utf8_lossy(settings)
+        );
+        assert_eq!(dispatches(&host), 0);
+        worker.on_delete(&host, 2);
+        // Another route id each time: a route's configuration is built once.
+        worker = configured(json, &host);
+    }
+}
+
+#[test]
 fn the_waiters_of_a_call_cut_off_with_its_stream_share_one_new_call() {
     let json = r#"{"decision": "status", "cache": {"key": ["authorization"]}}"#;
     let host = native(&[
