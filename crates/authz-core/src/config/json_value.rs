@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A parsed JSON value. Object fields keep their order.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +81,11 @@ pub fn is_json_pointer(pointer: &str) -> bool {
 
 /// Parses configuration bytes; the error says what and where (line and column).
 pub fn parse(bytes: &[u8]) -> Result<Json, String> {
-    serde_json::from_slice(bytes).map_err(|err| err.to_string())
+    let value: Json = serde_json::from_slice(bytes).map_err(|err| err.to_string())?;
+    match duplicate(&value) {
+        Some(key) => Err(format!("duplicate field `{key}`")),
+        None => Ok(value),
+    }
 }
 
 impl<'de> Deserialize<'de> for Json {
@@ -159,24 +163,39 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut fields: Vec<(String, Json)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            // Small objects are checked as they come; a large one (an auth answer may be
-            // megabytes) once whole, sorted, so that no object costs quadratic time.
-            if fields.len() < SMALL_OBJECT && fields.iter().any(|(existing, _)| *existing == key) {
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
-            }
             let value = map.next_value()?;
             fields.push((key, value));
         }
-        if fields.len() > SMALL_OBJECT {
-            // (Owned keys: sorting strings is code the configuration's lists already have.)
-            let mut keys: Vec<String> = fields.iter().map(|(key, _)| key.clone()).collect();
-            keys.sort();
-            if let Some(pair) = keys.windows(2).find(|pair| pair.first() == pair.get(1)) {
-                let key = pair.first().map_or("", String::as_str);
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
-            }
-        }
         Ok(Json::Object(fields))
+    }
+}
+
+/// The first member given twice in any object of `value`. Small objects are compared member by
+/// member; a large one (an auth answer may be megabytes) sorted, so that none costs quadratic
+/// time.
+fn duplicate(value: &Json) -> Option<&str> {
+    match value {
+        Json::Array(items) => items.iter().find_map(duplicate),
+        Json::Object(fields) => {
+            let twice = if fields.len() <= SMALL_OBJECT {
+                fields
+                    .iter()
+                    .enumerate()
+                    .find(|(at, (key, _))| fields.iter().take(*at).any(|(k, _)| k == key))
+                    .map(|(_, (key, _))| key.as_str())
+            } else {
+                // (Owned keys: sorting strings is code the configuration's lists already have.)
+                let mut keys: Vec<String> = fields.iter().map(|(key, _)| key.clone()).collect();
+                keys.sort();
+                keys.windows(2)
+                    .find(|pair| pair.first() == pair.get(1))
+                    .and_then(|pair| pair.first())
+                    .and_then(|key| fields.iter().find(|(k, _)| k == key))
+                    .map(|(key, _)| key.as_str())
+            };
+            twice.or_else(|| fields.iter().find_map(|(_, value)| duplicate(value)))
+        }
+        _ => None,
     }
 }
 
@@ -282,10 +301,13 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_and_syntax_errors_are_refused_with_a_position() {
+    fn duplicates_are_refused_by_name_and_syntax_errors_with_a_position() {
         let err = parse(br#"{"timeout_ms": 1, "timeout_ms": 0}"#).unwrap_err();
         assert!(err.contains("duplicate field `timeout_ms`"), "{err}");
-        assert!(err.contains("line 1 column"), "{err}");
+        let nested = parse(br#"{"cache": {"ttl_ms": 1, "key": [], "ttl_ms": 2}}"#).unwrap_err();
+        assert!(nested.contains("duplicate field `ttl_ms`"), "{nested}");
+        let in_list = parse(br#"[{"a": 1}, {"b": 1, "b": 2}]"#).unwrap_err();
+        assert!(in_list.contains("duplicate field `b`"), "{in_list}");
         let err = parse(b"{\n  \"a\": ,\n}").unwrap_err();
         assert!(err.contains("line 2"), "{err}");
         for bad in ["{", "{} {}", "\u{0}", "[1,]", "\"\\ud800\""] {
