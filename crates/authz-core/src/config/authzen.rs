@@ -42,6 +42,15 @@ pub struct AuthZen {
     pub deny_reason: Option<JsonHeader>,
 }
 
+impl AuthZen {
+    /// The request headers the evaluation is built from.
+    pub fn request_headers(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.subject.id_header.as_str())
+            .chain(self.subject.properties.iter().map(|(_, h)| h.as_str()))
+            .chain(self.context.headers.iter().map(|(_, h)| h.as_str()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     pub kind: String,

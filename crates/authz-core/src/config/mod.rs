@@ -234,7 +234,15 @@ impl Config {
         let max_response_body_bytes = max_response_body(&root, grpc)?;
         let protocol = protocol_fields_checked(&root, grpc)?;
         let authzen = match protocol {
-            Protocol::AuthZen => Some(authzen::parse(&root)?),
+            Protocol::AuthZen => {
+                let authzen = authzen::parse(&root)?;
+                for name in authzen.request_headers() {
+                    response
+                        .underscored
+                        .insert(crate::matcher::NameMatcher::Exact(name.replace('_', "-")));
+                }
+                Some(authzen)
+            }
             _ if root.has("authzen") => {
                 return Err(ConfigError::new(
                     "authzen",

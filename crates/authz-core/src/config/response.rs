@@ -24,6 +24,10 @@ pub struct ResponseHeaders {
     pub client_on_success: NameSet,
     /// Answer headers written as dynamic metadata (`dynamic_metadata_from_headers`).
     pub metadata_from: NameSet,
+    /// Request headers an AuthZEN evaluation reads (the subject's, as an earlier filter sets
+    /// them): a client's `_` spelling of one is forged, since CGI-style upstreams read it as
+    /// the same header, though the filter does not.
+    pub underscored: NameSet,
 }
 
 impl ResponseHeaders {
@@ -38,6 +42,7 @@ impl ResponseHeaders {
         trusted.extend(&upstream_append);
         ResponseHeaders {
             metadata_from: NameSet::default(),
+            underscored: NameSet::default(),
             trusted_dashed: trusted.with_dashes(),
             upstream,
             upstream_append,
@@ -74,7 +79,8 @@ impl ResponseHeaders {
     /// of an appended header would come first, where most frameworks read.)
     pub fn is_spoofed(&self, name: &str) -> bool {
         if name.as_bytes().contains(&b'_') {
-            self.trusted_dashed.matches(&name.replace('_', "-"))
+            let dashed = name.replace('_', "-");
+            self.trusted_dashed.matches(&dashed) || self.underscored.matches(&dashed)
         } else {
             self.trusted_dashed.matches(name)
         }
@@ -93,7 +99,7 @@ impl ResponseHeaders {
 
     /// Whether the client's own copies of trusted headers must be removed from each request.
     pub fn strips_client_copies(&self) -> bool {
-        self.strip_client_copies && !self.trusted_dashed.is_empty()
+        self.strip_client_copies && !(self.trusted_dashed.is_empty() && self.underscored.is_empty())
     }
 
     /// Whether an allowed request needs all of the auth answer's headers (otherwise only

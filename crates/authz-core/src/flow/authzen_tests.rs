@@ -250,3 +250,31 @@ fn a_deny_reason_that_cannot_be_a_header_is_an_error() {
         .iter()
         .all(|(_, headers)| headers.iter().all(|(n, _)| n != "set-cookie")));
 }
+
+#[test]
+fn an_underscore_spelling_of_the_subject_header_never_goes_upstream() {
+    let json = r#"{"protocol": "authzen", "authzen": {"subject": {"id_header": "x-user-id", "anonymous_id": "anonymous"}}}"#;
+    let config = Rc::new(Config::parse(json.as_bytes()).unwrap());
+    let host =
+        MockHost::with_request(&[(":method", "GET"), (":path", "/"), ("x_user_id", "admin")])
+            .answering("200", &[], br#"{"decision": true}"#);
+    let mut flow = Flow::new(1, Rc::clone(&config));
+    let mut root = Root::new(config, Stats::default(), 0);
+    assert_eq!(
+        flow.on_request_headers(&host, &mut root, true),
+        Action::Pause
+    );
+    assert!(host
+        .effects()
+        .contains(&Effect::RemoveRequestHeader("x_user_id".into())));
+    let body = host
+        .effects()
+        .into_iter()
+        .find_map(|effect| match effect {
+            Effect::Dispatch { body, .. } => Some(body),
+            _ => None,
+        })
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["subject"]["id"], "anonymous");
+}
