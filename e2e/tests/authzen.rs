@@ -238,6 +238,9 @@ async fn header_tricks_never_change_the_subject_action_or_resource() {
     assert_eq!(send("x-user-id: bob\r\nx-user-id: alice\r\n").await, 400);
     // An underscore spelling is another header, not the subject.
     assert_eq!(send("x_user_id: alice\r\n").await, 403);
+    // A subject nominated as hop-by-hop by the client's `Connection` is not one either.
+    let nominated = "GET /todos/1 HTTP/1.1\r\nhost: todo\r\nx-user-id: alice\r\nconnection: close, x-user-id\r\ncontent-length: 0\r\n\r\n";
+    assert_eq!(raw(port, nominated.as_bytes()).await.0, 403);
     assert!(stack.auth_seen().is_empty(), "neither was asked about");
     // JSON in a header value stays a string in the evaluation.
     let injected = r#"bob", "id": "alice"#;
