@@ -41,16 +41,18 @@ fn plugin() -> String {
     }))
 }
 
+/// The check for the admin prefix is denied, every other one allowed.
+fn auth_service(request: &e2e::SeenRequest) -> Reply {
+    if request.path.starts_with("/rule-api-admin") {
+        Reply::status(403, "admins only")
+    } else {
+        Reply::ok("")
+    }
+}
+
 async fn stack() -> Stack {
     Stack::builder(&plugin())
-        .auth(|request| {
-            // The check for the admin prefix is denied, every other one allowed.
-            if request.path.starts_with("/rule-api-admin") {
-                Reply::status(403, "admins only")
-            } else {
-                Reply::ok("")
-            }
-        })
+        .auth(auth_service)
         .await
         .configure(|envoy| {
             envoy.hcm_mut("main")?["route_config"] = route_config();
@@ -245,13 +247,7 @@ async fn behind_envoys_path_normalization_a_rule_is_the_one_of_the_path_the_upst
 async fn without_envoys_path_normalization_no_path_trick_reaches_another_rule() {
     // A careless operator's Envoy: no normalization, so the plugin sees each path as sent.
     let stack = Stack::builder(&plugin())
-        .auth(|request| {
-            if request.path.starts_with("/rule-api-admin") {
-                Reply::status(403, "admins only")
-            } else {
-                Reply::ok("")
-            }
-        })
+        .auth(auth_service)
         .await
         .configure(|envoy| {
             let hcm = envoy.hcm_mut("main")?;

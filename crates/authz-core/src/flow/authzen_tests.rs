@@ -31,17 +31,22 @@ fn run(json: &str, user: Option<&str>, status: &str, body: &[u8]) -> (MockHost, 
     let mut flow = Flow::new(1, Rc::clone(&config));
     let mut root = Root::new(config, Stats::default(), 0);
     if flow.on_request_headers(&host, &mut root, true) == Action::Pause {
-        if let Some(call) = root.finish_call(host.last_token()) {
-            let answer = crate::protocol::http::read(
-                &host,
-                &call.config,
-                host.answer_headers.len(),
-                host.answer_body.len(),
-            );
-            flow.on_outcome(&host, &mut root, host.last_token(), &answer.outcome);
-        }
+        answer(&host, &mut root, &mut flow);
     }
     (host, flow)
+}
+
+/// The decision point's answer to the last call, read and applied as the worker does.
+fn answer(host: &MockHost, root: &mut Root, flow: &mut Flow) {
+    if let Some(call) = root.finish_call(host.last_token()) {
+        let answer = crate::protocol::http::read(
+            host,
+            &call.config,
+            host.answer_headers.len(),
+            host.answer_body.len(),
+        );
+        flow.on_outcome(host, root, host.last_token(), &answer.outcome);
+    }
 }
 
 fn replies(host: &MockHost) -> Vec<(u16, Vec<(String, String)>)> {
@@ -123,14 +128,7 @@ fn a_decision_point_edits_nothing_on_the_request() {
         Action::Pause,
         "two ids are no reason to refuse"
     );
-    let call = root.finish_call(host.last_token()).unwrap();
-    let answer = crate::protocol::http::read(
-        &host,
-        &call.config,
-        host.answer_headers.len(),
-        host.answer_body.len(),
-    );
-    flow.on_outcome(&host, &mut root, host.last_token(), &answer.outcome);
+    answer(&host, &mut root, &mut flow);
     assert_eq!(flow.state(), &State::Allowed);
     assert!(!host
         .effects()
